@@ -1,0 +1,96 @@
+// Package storage defines meterd's event and profile model and the Store
+// interface that the two backends (storage/duckdb, storage/clickhouse)
+// implement. Both backends pass the same suite (storage/storetest).
+package storage
+
+import "time"
+
+// Format says which wire format an event arrived in.
+const (
+	FormatMoesif      = "moesif"
+	FormatCloudEvents = "cloudevents"
+)
+
+// Event is one API call (Moesif format) or one CloudEvent, normalised.
+// Times are kept at millisecond precision, in UTC.
+type Event struct {
+	// ID is the deduplication key: the Moesif transaction_id, a hash of
+	// CloudEvents source+id, or a hash of the event's content.
+	ID string
+	// ExternalID is the id the client gave (transaction_id or CloudEvents id).
+	ExternalID string
+	Format     string
+	Time       time.Time // request time (CloudEvents: time)
+	ReceivedAt time.Time
+
+	// CloudEvents attributes (empty for Moesif events).
+	Type    string
+	Source  string
+	Subject string
+
+	Verb           string
+	URI            string // with query string
+	Route          string // path without query
+	Host           string
+	IP             string
+	APIVersion     string
+	RequestHeaders map[string]string // lower-case keys
+	RequestSize    int64             // bytes
+	RequestBody    string            // kept only when the server is told to keep bodies
+
+	HasResponse     bool
+	ResponseTime    time.Time
+	Status          int32
+	ResponseHeaders map[string]string // lower-case keys
+	ResponseSize    int64
+	ResponseBody    string
+	DurationMs      int64
+
+	UserID         string
+	CompanyID      string
+	SessionToken   string
+	SubscriptionID string
+	Direction      string
+	Weight         int64
+
+	// Metadata is the event's JSON object as text ("{}" when absent).
+	Metadata string
+	// UserTraits and CompanyTraits are the JSON objects of the user's and
+	// company's profile metadata as known at ingestion ("{}" when unknown).
+	UserTraits    string
+	CompanyTraits string
+}
+
+// EventFilter selects events for listing and stats. Zero values mean "any".
+type EventFilter struct {
+	From, To  time.Time // [From, To)
+	UserID    string
+	CompanyID string
+	Limit     int
+	// Before is the keyset cursor for newest-first pages: only events
+	// strictly older than (BeforeTime, BeforeID) are returned.
+	BeforeTime time.Time
+	BeforeID   string
+}
+
+// Stats summarises the events matching a filter.
+type Stats struct {
+	Count             int64
+	First, Last       time.Time // zero when Count == 0
+	DistinctUsers     int64
+	DistinctCompanies int64
+	MetadataKeys      []KeyStat // sorted by Key, then Type
+}
+
+// KeyStat is one observed metadata key path with one JSON type it had.
+type KeyStat struct {
+	Key   string // dotted path, e.g. "plan.tier"
+	Type  string // JSON type name: null, boolean, number, string, array, object
+	Count int64  // events in which the key had that type
+}
+
+// InsertResult tells how many events of a batch were new.
+type InsertResult struct {
+	Inserted   int
+	Duplicates int // already stored, or repeated within the batch
+}
