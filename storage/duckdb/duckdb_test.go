@@ -1,0 +1,79 @@
+package duckdb
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/storage/eventgen"
+	"github.com/meterd/meterd/storage/storetest"
+)
+
+func TestSuiteInMemory(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storage.Store {
+		s, err := Open(context.Background(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestSuiteFile(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storage.Store {
+		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "m.duckdb"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestReopenKeepsDataAndSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.duckdb")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if _, err := s.Insert(ctx, eventgen.Generate(1, 100, now.Add(-time.Hour), now)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := s.Stats(ctx, storage.EventFilter{})
+	if err != nil || st.Count != 100 {
+		t.Fatalf("after reopen: %d events, %v", st.Count, err)
+	}
+	var applied int
+	if err := s.DB().QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&applied); err != nil || applied != len(migrations) {
+		t.Fatalf("migrations recorded %d times, want %d once each (%v)", applied, len(migrations), err)
+	}
+}
+
+func BenchmarkInsert(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now().UTC()
+	evs := eventgen.Generate(1, b.N*1000, now.Add(-time.Hour), now)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Insert(ctx, evs[i*1000:(i+1)*1000]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
+}

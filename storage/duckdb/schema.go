@@ -1,0 +1,41 @@
+package duckdb
+
+// migrations are applied in order; each runs once and is recorded in
+// schema_migrations. Never edit a released migration: append a new one.
+var migrations = []string{
+	// 1: events and profiles (docs/architecture.md describes every column).
+	`CREATE TABLE events (
+		id VARCHAR NOT NULL, external_id VARCHAR NOT NULL, format VARCHAR NOT NULL,
+		day DATE NOT NULL, time_ms BIGINT NOT NULL, received_ms BIGINT NOT NULL,
+		type VARCHAR NOT NULL, source VARCHAR NOT NULL, subject VARCHAR NOT NULL,
+		verb VARCHAR NOT NULL, uri VARCHAR NOT NULL, route VARCHAR NOT NULL, host VARCHAR NOT NULL,
+		ip VARCHAR NOT NULL, api_version VARCHAR NOT NULL,
+		req_header_keys VARCHAR[] NOT NULL, req_header_values VARCHAR[] NOT NULL,
+		req_size BIGINT NOT NULL, req_body VARCHAR NOT NULL,
+		has_response BOOLEAN NOT NULL, resp_time_ms BIGINT NOT NULL, status INTEGER NOT NULL,
+		resp_header_keys VARCHAR[] NOT NULL, resp_header_values VARCHAR[] NOT NULL,
+		resp_size BIGINT NOT NULL, resp_body VARCHAR NOT NULL, duration_ms BIGINT NOT NULL,
+		user_id VARCHAR NOT NULL, company_id VARCHAR NOT NULL, session_token VARCHAR NOT NULL,
+		subscription_id VARCHAR NOT NULL, direction VARCHAR NOT NULL, weight BIGINT NOT NULL,
+		metadata VARCHAR NOT NULL,
+		meta_keys VARCHAR[] NOT NULL, meta_types UTINYINT[] NOT NULL,
+		meta_strs VARCHAR[] NOT NULL, meta_nums DOUBLE[] NOT NULL,
+		user_traits VARCHAR NOT NULL, company_traits VARCHAR NOT NULL,
+		trait_keys VARCHAR[] NOT NULL, trait_types UTINYINT[] NOT NULL,
+		trait_strs VARCHAR[] NOT NULL, trait_nums DOUBLE[] NOT NULL
+	);
+	CREATE TABLE profiles (
+		kind VARCHAR NOT NULL, id VARCHAR NOT NULL, company_id VARCHAR NOT NULL,
+		metadata VARCHAR NOT NULL, modified_ms BIGINT NOT NULL, received_ms BIGINT NOT NULL,
+		raw VARCHAR NOT NULL
+	);`,
+}
+
+// eventColumns is the events table's column order, shared by the appender
+// (which fills columns positionally) and every SELECT that reads events.
+const eventColumns = `id, external_id, format, day, time_ms, received_ms, type, source, subject,
+	verb, uri, route, host, ip, api_version, req_header_keys, req_header_values, req_size, req_body,
+	has_response, resp_time_ms, status, resp_header_keys, resp_header_values, resp_size, resp_body,
+	duration_ms, user_id, company_id, session_token, subscription_id, direction, weight, metadata,
+	meta_keys, meta_types, meta_strs, meta_nums, user_traits, company_traits,
+	trait_keys, trait_types, trait_strs, trait_nums`

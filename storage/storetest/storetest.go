@@ -1,0 +1,308 @@
+// Package storetest is the suite every storage.Store passes: the DuckDB
+// and ClickHouse backends run it from their own tests.
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/storage/eventgen"
+)
+
+// Opener returns a fresh, empty store and registers its cleanup on t.
+type Opener func(t *testing.T) storage.Store
+
+// Run runs the whole suite; each subtest gets its own store.
+func Run(t *testing.T, open Opener) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s storage.Store)
+	}{
+		{"RoundTrip", testRoundTrip},
+		{"Dedup", testDedup},
+		{"ListOrderFiltersAndPages", testListPages},
+		{"Stats", testStats},
+		{"StatsEmpty", testStatsEmpty},
+		{"Profiles", testProfiles},
+		{"SchemaVersion", testSchemaVersion},
+		{"BigBatch", testBigBatch},
+		{"CanceledInsertStoresNothing", testCanceledInsert},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+}
+
+var (
+	ctx = context.Background()
+	t0  = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+)
+
+// full is an event with every field set to something that could be lost.
+func full(id string, at time.Time) storage.Event {
+	return storage.Event{
+		ID: id, ExternalID: "ext-" + id, Format: storage.FormatMoesif,
+		Time: at, ReceivedAt: at.Add(1500 * time.Millisecond),
+		Verb: "POST", URI: "https://api.example.com/v1/search?q=ü%20x", Route: "/v1/search",
+		Host: "api.example.com", IP: "2001:db8::1", APIVersion: "2025-01-01",
+		RequestHeaders: map[string]string{"content-type": "application/json", "x-emoji": "😀"},
+		RequestSize:    1 << 40, RequestBody: `{"q":"x"}`,
+		HasResponse: true, ResponseTime: at.Add(123 * time.Millisecond), Status: 201,
+		ResponseHeaders: map[string]string{"content-length": "77"}, ResponseSize: 77, ResponseBody: "ok",
+		DurationMs: 123, UserID: "user-😀", CompanyID: "company-ü", SessionToken: "sess",
+		SubscriptionID: "sub_1", Direction: "Incoming", Weight: 9_007_199_254_740_993,
+		Metadata:      `{"tokens":42,"plan":{"tier":"pro"},"s":"ü😀","n":null,"b":true,"a":[1,"x"]}`,
+		UserTraits:    `{"name":"Ann"}`,
+		CompanyTraits: `{"plan":"enterprise","seats":12}`,
+	}
+}
+
+func insert(t *testing.T, s storage.Store, evs ...storage.Event) storage.InsertResult {
+	t.Helper()
+	r, err := s.Insert(ctx, evs)
+	if err != nil {
+		t.Fatalf("Insert: %v", err)
+	}
+	return r
+}
+
+func list(t *testing.T, s storage.Store, f storage.EventFilter) []storage.Event {
+	t.Helper()
+	evs, err := s.ListEvents(ctx, f)
+	if err != nil {
+		t.Fatalf("ListEvents(%+v): %v", f, err)
+	}
+	return evs
+}
+
+func count(t *testing.T, s storage.Store) int64 {
+	t.Helper()
+	st, err := s.Stats(ctx, storage.EventFilter{})
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	return st.Count
+}
+
+// normal is what a store gives back for e: nil header maps come back empty.
+func normal(e storage.Event) storage.Event {
+	if e.RequestHeaders == nil {
+		e.RequestHeaders = map[string]string{}
+	}
+	if e.ResponseHeaders == nil {
+		e.ResponseHeaders = map[string]string{}
+	}
+	for _, p := range []*string{&e.Metadata, &e.UserTraits, &e.CompanyTraits} {
+		if *p == "" {
+			*p = "{}"
+		}
+	}
+	return e
+}
+
+func testRoundTrip(t *testing.T, s storage.Store) {
+	a := full("a", t0)
+	noResp := storage.Event{ID: "b", ExternalID: "b", Format: storage.FormatMoesif, Time: t0.Add(time.Second),
+		ReceivedAt: t0.Add(2 * time.Second), Verb: "GET", URI: "/x", Route: "/x", Weight: 1}
+	ce := storage.Event{ID: "ce_1", ExternalID: "evt-1", Format: storage.FormatCloudEvents,
+		Time: t0.Add(2 * time.Second), ReceivedAt: t0.Add(3 * time.Second), Type: "tokens", Source: "svc",
+		Subject: "acme", CompanyID: "acme", Weight: 1, Metadata: `{"tokens":-1.5e-7}`}
+	if r := insert(t, s, a, noResp, ce); r.Inserted != 3 || r.Duplicates != 0 {
+		t.Fatalf("InsertResult %+v, want 3 inserted", r)
+	}
+	got := list(t, s, storage.EventFilter{})
+	want := []storage.Event{normal(ce), normal(noResp), normal(a)}
+	if len(got) != len(want) {
+		t.Fatalf("got %d events, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("event %s round trip:\n got %+v\nwant %+v", want[i].ID, got[i], want[i])
+		}
+	}
+}
+
+func testDedup(t *testing.T, s storage.Store) {
+	batch := []storage.Event{full("a", t0), full("b", t0.Add(time.Minute)), full("a", t0)}
+	if r := insert(t, s, batch...); r.Inserted != 2 || r.Duplicates != 1 {
+		t.Fatalf("first insert %+v, want 2 inserted 1 duplicate", r)
+	}
+	if r := insert(t, s, batch...); r.Inserted != 0 || r.Duplicates != 3 {
+		t.Fatalf("retried batch %+v, want 0 inserted 3 duplicates", r)
+	}
+	if r := insert(t, s, full("b", t0.Add(time.Minute)), full("c", t0.Add(2*time.Minute))); r.Inserted != 1 || r.Duplicates != 1 {
+		t.Fatalf("overlapping batch %+v, want 1 inserted 1 duplicate", r)
+	}
+	if n := count(t, s); n != 3 {
+		t.Fatalf("count %d after retries, want 3", n)
+	}
+}
+
+func testListPages(t *testing.T, s storage.Store) {
+	var evs []storage.Event
+	for i := 0; i < 25; i++ {
+		e := full(fmt.Sprintf("e%02d", i), t0.Add(time.Duration(i/3)*time.Second)) // three events share each time
+		e.UserID = fmt.Sprintf("u%d", i%2)
+		e.CompanyID = fmt.Sprintf("c%d", i%3)
+		evs = append(evs, e)
+	}
+	insert(t, s, evs...)
+	// Pages of 4, newest first, following the cursor of each page's last row.
+	var seen []string
+	f := storage.EventFilter{Limit: 4}
+	for page := 0; ; page++ {
+		got := list(t, s, f)
+		for _, e := range got {
+			seen = append(seen, e.ID)
+		}
+		if len(got) < 4 {
+			break
+		}
+		last := got[len(got)-1]
+		f.BeforeTime, f.BeforeID = last.Time, last.ID
+		if page > 10 {
+			t.Fatal("pagination does not end")
+		}
+	}
+	if len(seen) != 25 {
+		t.Fatalf("pages returned %d events, want 25: %v", len(seen), seen)
+	}
+	for i := 1; i < len(seen); i++ {
+		// time desc then id desc means ids strictly descend here.
+		if seen[i] >= seen[i-1] {
+			t.Fatalf("order broken at %d: %v", i, seen)
+		}
+	}
+	// Half-open time window and the customer filters.
+	got := list(t, s, storage.EventFilter{From: t0.Add(time.Second), To: t0.Add(3 * time.Second)})
+	if len(got) != 6 || got[0].ID != "e08" || got[5].ID != "e03" {
+		t.Fatalf("window [1s,3s): got %v", ids(got))
+	}
+	got = list(t, s, storage.EventFilter{UserID: "u1", CompanyID: "c0"})
+	for _, e := range got {
+		if e.UserID != "u1" || e.CompanyID != "c0" {
+			t.Fatalf("filter leaked %s (%s, %s)", e.ID, e.UserID, e.CompanyID)
+		}
+	}
+	if len(got) != 4 { // i%2==1 and i%3==0: 3, 9, 15, 21
+		t.Fatalf("user+company filter: got %v", ids(got))
+	}
+}
+
+func ids(evs []storage.Event) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.ID
+	}
+	return out
+}
+
+func testStats(t *testing.T, s storage.Store) {
+	a := full("a", t0)
+	b := full("b", t0.Add(time.Hour))
+	b.UserID, b.Metadata = "", `{"tokens":"many","plan":{"tier":"free","seats":3}}`
+	c := full("c", t0.Add(2*time.Hour))
+	c.UserID, c.CompanyID, c.Metadata = "other", "other-co", `{}`
+	insert(t, s, a, b, c)
+	st, err := s.Stats(ctx, storage.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Count != 3 || !st.First.Equal(t0) || !st.Last.Equal(t0.Add(2*time.Hour)) {
+		t.Fatalf("count/first/last: %+v", st)
+	}
+	if st.DistinctUsers != 2 || st.DistinctCompanies != 2 {
+		t.Fatalf("distinct users %d companies %d, want 2 and 2 (anonymous calls not counted)", st.DistinctUsers, st.DistinctCompanies)
+	}
+	want := []storage.KeyStat{
+		{Key: "a", Type: "array", Count: 1}, {Key: "b", Type: "boolean", Count: 1},
+		{Key: "n", Type: "null", Count: 1}, {Key: "plan", Type: "object", Count: 2},
+		{Key: "plan.seats", Type: "number", Count: 1}, {Key: "plan.tier", Type: "string", Count: 2},
+		{Key: "s", Type: "string", Count: 1},
+		{Key: "tokens", Type: "number", Count: 1}, {Key: "tokens", Type: "string", Count: 1},
+	}
+	if !reflect.DeepEqual(st.MetadataKeys, want) {
+		t.Fatalf("metadata keys:\n got %+v\nwant %+v", st.MetadataKeys, want)
+	}
+	st, err = s.Stats(ctx, storage.EventFilter{From: t0.Add(time.Minute), CompanyID: "company-ü"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Count != 1 || !st.First.Equal(t0.Add(time.Hour)) || st.DistinctUsers != 0 {
+		t.Fatalf("filtered stats %+v", st)
+	}
+}
+
+func testStatsEmpty(t *testing.T, s storage.Store) {
+	st, err := s.Stats(ctx, storage.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Count != 0 || !st.First.IsZero() || !st.Last.IsZero() || len(st.MetadataKeys) != 0 {
+		t.Fatalf("empty store stats %+v", st)
+	}
+}
+
+func testProfiles(t *testing.T, s storage.Store) {
+	p1 := storage.Profile{Kind: storage.KindCompany, ID: "acme", Metadata: `{"plan":"free"}`,
+		ModifiedAt: t0, ReceivedAt: t0.Add(time.Second), Raw: `{"company_id":"acme"}`}
+	p2 := p1
+	p2.Metadata, p2.ModifiedAt = `{"plan":"pro"}`, t0.Add(time.Hour)
+	u := storage.Profile{Kind: storage.KindUser, ID: "u1", CompanyID: "acme", Metadata: `{}`,
+		ModifiedAt: t0.Add(time.Minute), ReceivedAt: t0.Add(time.Minute), Raw: `{"user_id":"u1"}`}
+	if err := s.PutProfiles(ctx, []storage.Profile{p2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutProfiles(ctx, []storage.Profile{p1, u}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Profiles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []storage.Profile{p1, u, p2} // by (ModifiedAt, ReceivedAt), not by arrival
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("profiles:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func testSchemaVersion(t *testing.T, s storage.Store) {
+	v, err := s.SchemaVersion(ctx)
+	if err != nil || v < 1 {
+		t.Fatalf("SchemaVersion = %d, %v; want >= 1", v, err)
+	}
+}
+
+func testBigBatch(t *testing.T, s storage.Store) {
+	evs := eventgen.Generate(3, 20_000, t0.Add(-24*time.Hour), t0)
+	if r := insert(t, s, evs...); r.Inserted != 20_000 {
+		t.Fatalf("inserted %d of 20000", r.Inserted)
+	}
+	if r := insert(t, s, evs[5000:6000]...); r.Duplicates != 1000 {
+		t.Fatalf("re-sent slice: %+v", r)
+	}
+	if n := count(t, s); n != 20_000 {
+		t.Fatalf("count %d, want 20000", n)
+	}
+	got := list(t, s, storage.EventFilter{Limit: 1})
+	if len(got) != 1 || !reflect.DeepEqual(got[0], normal(evs[len(evs)-1])) {
+		t.Fatalf("newest event differs:\n got %+v\nwant %+v", got, normal(evs[len(evs)-1]))
+	}
+}
+
+func testCanceledInsert(t *testing.T, s storage.Store) {
+	insert(t, s, full("kept", t0))
+	c, cancel := context.WithCancel(ctx)
+	cancel()
+	evs := eventgen.Generate(4, 500, t0, t0.Add(time.Hour))
+	if _, err := s.Insert(c, evs); err == nil {
+		t.Fatal("Insert with a canceled context succeeded")
+	}
+	if n := count(t, s); n != 1 {
+		t.Fatalf("count %d after a failed insert, want 1 (nothing of the failed batch)", n)
+	}
+}
