@@ -93,4 +93,8 @@ type KeyStat struct {
 type InsertResult struct {
 	Inserted   int
 	Duplicates int // already stored, or repeated within the batch
+	// New[i] tells whether events[i] was stored by this call (false for a
+	// duplicate), so a caller that merged several requests into one batch
+	// can tell each its own figures.
+	New []bool
 }

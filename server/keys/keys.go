@@ -61,8 +61,14 @@ func Load(dataDir, fixedAdmin, fixedIngest string) (Keys, error) {
 	return kept, nil
 }
 
+// MinAgentKeyLength is the shortest application id Moesif's agents accept
+// (moesif-nodejs refuses shorter ones at start-up).
+const MinAgentKeyLength = 50
+
+// random is 64 hex digits: with its prefix a key is longer than
+// MinAgentKeyLength.
 func random() string {
-	b := make([]byte, 18)
+	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
 	}

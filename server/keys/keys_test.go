@@ -8,7 +8,7 @@ func TestLoadGeneratesOnceAndKeeps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.AdminToken == "" || a.IngestKey == "" || a.AdminToken == a.IngestKey {
+	if len(a.IngestKey) < MinAgentKeyLength || a.AdminToken == "" || a.AdminToken == a.IngestKey {
 		t.Fatalf("bad keys %+v", a)
 	}
 	b, err := Load(dir, "", "")

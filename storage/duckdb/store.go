@@ -116,7 +116,7 @@ func (s *Store) Insert(ctx context.Context, events []storage.Event) (storage.Ins
 			_, _ = conn.ExecContext(context.Background(), "ROLLBACK")
 		}
 	}()
-	fresh, err := s.newEvents(ctx, conn, events)
+	fresh, isNew, err := s.newEvents(ctx, conn, events)
 	if err != nil {
 		return res, err
 	}
@@ -151,13 +151,14 @@ func (s *Store) Insert(ctx context.Context, events []storage.Event) (storage.Ins
 	committed = true
 	res.Inserted = len(fresh)
 	res.Duplicates = len(events) - len(fresh)
+	res.New = isNew
 	return res, nil
 }
 
 // newEvents drops events repeated within the batch or already stored.
 // Stored ids are looked up within the batch's time range: a retry carries
 // the same time, and the range keeps the lookup to a few row groups.
-func (s *Store) newEvents(ctx context.Context, conn *sql.Conn, events []storage.Event) ([]*storage.Event, error) {
+func (s *Store) newEvents(ctx context.Context, conn *sql.Conn, events []storage.Event) ([]*storage.Event, []bool, error) {
 	seen := make(map[string]struct{}, len(events))
 	ids := make([]string, 0, len(events))
 	lo, hi := events[0].Time.UnixMilli(), events[0].Time.UnixMilli()
@@ -172,22 +173,23 @@ func (s *Store) newEvents(ctx context.Context, conn *sql.Conn, events []storage.
 	rows, err := conn.QueryContext(ctx,
 		`SELECT id FROM events WHERE time_ms BETWEEN ? AND ? AND id IN (SELECT unnest(?::VARCHAR[]))`, lo, hi, ids)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, nil, unavailable(err)
 	}
 	stored := map[string]struct{}{}
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		stored[id] = struct{}{}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]*storage.Event, 0, len(events))
+	isNew := make([]bool, len(events))
 	for i := range events {
 		id := events[i].ID
 		if _, old := stored[id]; old {
@@ -195,8 +197,9 @@ func (s *Store) newEvents(ctx context.Context, conn *sql.Conn, events []storage.
 		}
 		stored[id] = struct{}{} // later repeats in the batch are duplicates
 		out = append(out, &events[i])
+		isNew[i] = true
 	}
-	return out, nil
+	return out, isNew, nil
 }
 
 // toDriverValues adapts values the appender does not take as is.

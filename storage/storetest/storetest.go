@@ -128,13 +128,13 @@ func testRoundTrip(t *testing.T, s storage.Store) {
 
 func testDedup(t *testing.T, s storage.Store) {
 	batch := []storage.Event{full("a", t0), full("b", t0.Add(time.Minute)), full("a", t0)}
-	if r := insert(t, s, batch...); r.Inserted != 2 || r.Duplicates != 1 {
-		t.Fatalf("first insert %+v, want 2 inserted 1 duplicate", r)
+	if r := insert(t, s, batch...); r.Inserted != 2 || r.Duplicates != 1 || !reflect.DeepEqual(r.New, []bool{true, true, false}) {
+		t.Fatalf("first insert %+v, want 2 inserted 1 duplicate, New [true true false]", r)
 	}
 	if r := insert(t, s, batch...); r.Inserted != 0 || r.Duplicates != 3 {
 		t.Fatalf("retried batch %+v, want 0 inserted 3 duplicates", r)
 	}
-	if r := insert(t, s, full("b", t0.Add(time.Minute)), full("c", t0.Add(2*time.Minute))); r.Inserted != 1 || r.Duplicates != 1 {
+	if r := insert(t, s, full("b", t0.Add(time.Minute)), full("c", t0.Add(2*time.Minute))); r.Inserted != 1 || r.Duplicates != 1 || !reflect.DeepEqual(r.New, []bool{false, true}) {
 		t.Fatalf("overlapping batch %+v, want 1 inserted 1 duplicate", r)
 	}
 	if n := count(t, s); n != 3 {

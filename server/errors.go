@@ -1,0 +1,68 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/meterd/meterd/server/wire"
+)
+
+// apiError is an error answered as the JSON body {code, message, field,
+// index}, the one error shape of the whole API.
+func apiError(status int, code, message string) *wire.Error {
+	return &wire.Error{Status: status, Code: code, Message: message}
+}
+
+func fieldError(code, field, message string) *wire.Error {
+	return &wire.Error{Status: http.StatusBadRequest, Code: code, Message: message, Field: field}
+}
+
+// retryAfter marks errors whose answer carries a Retry-After header.
+type retryAfter struct {
+	err     *wire.Error
+	seconds int
+}
+
+func (r retryAfter) Error() string { return r.err.Error() }
+func (r retryAfter) Unwrap() error { return r.err }
+
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var we *wire.Error
+	var ra retryAfter
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &ra):
+		c.Response().Header().Set("Retry-After", strconv.Itoa(ra.seconds))
+		we = ra.err
+	case errors.As(err, &we):
+	case errors.As(err, &he):
+		we = apiError(he.Code, httpCode(he.Code), http.StatusText(he.Code))
+		if msg, ok := he.Message.(string); ok {
+			we.Message = msg
+		}
+	default:
+		s.cfg.Logger.Error("request failed", "path", c.Path(), "err", err)
+		we = apiError(http.StatusInternalServerError, "internal", "internal error: "+err.Error())
+	}
+	_ = c.JSON(we.Status, we)
+}
+
+func httpCode(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusRequestEntityTooLarge:
+		return wire.CodeBodyTooLarge
+	}
+	return "http_" + strconv.Itoa(status)
+}

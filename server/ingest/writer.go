@@ -1,0 +1,151 @@
+// Package ingest is the group-commit writer between the HTTP handlers and
+// the store: concurrent requests share one Store.Insert, and each request
+// is answered only after the insert holding its events committed.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/meterd/meterd/storage"
+)
+
+// Errors Submit returns without storing anything.
+var (
+	ErrOverloaded = errors.New("ingest queue is full")
+	ErrClosed     = errors.New("ingest writer is closed")
+)
+
+// Writer serialises inserts: one goroutine takes everything pending, up to
+// MaxRound events, and inserts it as one batch.
+type Writer struct {
+	store     storage.Store
+	maxQueued int
+	maxRound  int
+
+	mu      sync.Mutex
+	pending []*submission
+	queued  int // events in pending
+	closed  bool
+	wake    chan struct{}
+	done    chan struct{}
+}
+
+type submission struct {
+	events []storage.Event
+	res    storage.InsertResult
+	err    error
+	done   chan struct{}
+}
+
+// NewWriter starts a writer. maxQueued bounds the events waiting (past it
+// Submit fails fast with ErrOverloaded); maxRound bounds one insert.
+func NewWriter(store storage.Store, maxQueued, maxRound int) *Writer {
+	w := &Writer{store: store, maxQueued: maxQueued, maxRound: maxRound,
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go w.loop()
+	return w
+}
+
+// Submit queues events and waits until they are committed (or failed). The
+// result counts this submission's events only. If ctx ends first, Submit
+// returns ctx's error; the events may still be stored, which is safe since
+// a retry is deduplicated.
+func (w *Writer) Submit(ctx context.Context, events []storage.Event) (storage.InsertResult, error) {
+	if len(events) == 0 {
+		return storage.InsertResult{}, nil
+	}
+	s := &submission{events: events, done: make(chan struct{})}
+	w.mu.Lock()
+	switch {
+	case w.closed:
+		w.mu.Unlock()
+		return storage.InsertResult{}, ErrClosed
+	case w.queued > 0 && w.queued+len(events) > w.maxQueued:
+		w.mu.Unlock()
+		return storage.InsertResult{}, ErrOverloaded
+	}
+	w.pending = append(w.pending, s)
+	w.queued += len(events)
+	select { // under mu: Close may not close wake meanwhile
+	case w.wake <- struct{}{}:
+	default:
+	}
+	w.mu.Unlock()
+	select {
+	case <-s.done:
+		return s.res, s.err
+	case <-ctx.Done():
+		return storage.InsertResult{}, ctx.Err()
+	}
+}
+
+// Close stops the writer after the pending submissions are inserted.
+func (w *Writer) Close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.wake)
+	}
+	w.mu.Unlock()
+	<-w.done
+}
+
+func (w *Writer) loop() {
+	defer close(w.done)
+	for range w.wake {
+		for w.round() {
+		}
+	}
+	for w.round() { // drain after Close
+	}
+}
+
+// round inserts one group of pending submissions; false when none waited.
+func (w *Writer) round() bool {
+	w.mu.Lock()
+	n, size := 0, 0
+	for n < len(w.pending) && (n == 0 || size+len(w.pending[n].events) <= w.maxRound) {
+		size += len(w.pending[n].events)
+		n++
+	}
+	group := w.pending[:n:n]
+	w.pending = w.pending[n:]
+	w.queued -= size
+	w.mu.Unlock()
+	if n == 0 {
+		return false
+	}
+	w.insert(group, size)
+	return true
+}
+
+func (w *Writer) insert(group []*submission, size int) {
+	batch := group[0].events
+	if len(group) > 1 {
+		batch = make([]storage.Event, 0, size)
+		for _, s := range group {
+			batch = append(batch, s.events...)
+		}
+	}
+	// The insert must not be cut short by one client going away: it holds
+	// other clients' events too.
+	res, err := w.store.Insert(context.Background(), batch)
+	off := 0
+	for _, s := range group {
+		s.err = err
+		if err == nil {
+			s.res.New = res.New[off : off+len(s.events)]
+			for _, isNew := range s.res.New {
+				if isNew {
+					s.res.Inserted++
+				} else {
+					s.res.Duplicates++
+				}
+			}
+		}
+		off += len(s.events)
+		close(s.done)
+	}
+}

@@ -1,0 +1,121 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"sync"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/meterd/meterd/storage"
+)
+
+// profileCache holds every profile's updates and their merge: updates are
+// applied in (ModifiedAt, ReceivedAt) order and merged recursively, newest
+// key wins, so a late-arriving older update cannot overwrite newer traits.
+type profileCache struct {
+	mu      sync.RWMutex
+	updates map[string][]storage.Profile // kind/id -> updates, sorted
+	merged  map[string]mergedProfile
+}
+
+type mergedProfile struct {
+	CompanyID string
+	Metadata  map[string]any
+	Text      string // Metadata as JSON, stamped on events
+}
+
+func newProfileCache(ps []storage.Profile) *profileCache {
+	pc := &profileCache{updates: map[string][]storage.Profile{}, merged: map[string]mergedProfile{}}
+	pc.add(ps)
+	return pc
+}
+
+func cacheKey(kind, id string) string { return kind + "/" + id }
+
+func (pc *profileCache) add(ps []storage.Profile) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	touched := map[string]bool{}
+	for _, p := range ps {
+		k := cacheKey(p.Kind, p.ID)
+		pc.updates[k] = append(pc.updates[k], p)
+		touched[k] = true
+	}
+	for k := range touched {
+		u := pc.updates[k]
+		sort.SliceStable(u, func(i, j int) bool {
+			if !u[i].ModifiedAt.Equal(u[j].ModifiedAt) {
+				return u[i].ModifiedAt.Before(u[j].ModifiedAt)
+			}
+			return u[i].ReceivedAt.Before(u[j].ReceivedAt)
+		})
+		var m mergedProfile
+		m.Metadata = map[string]any{}
+		for _, p := range u {
+			var meta map[string]any
+			_ = json.Unmarshal([]byte(p.Metadata), &meta) // validated at ingestion
+			mergeInto(m.Metadata, meta)
+			if p.CompanyID != "" {
+				m.CompanyID = p.CompanyID
+			}
+		}
+		b, _ := json.Marshal(m.Metadata)
+		m.Text = string(b)
+		pc.merged[k] = m
+	}
+}
+
+// mergeInto merges src into dst recursively: objects merge key by key,
+// anything else replaces.
+func mergeInto(dst, src map[string]any) {
+	for k, v := range src {
+		if sv, ok := v.(map[string]any); ok {
+			if dv, ok := dst[k].(map[string]any); ok {
+				mergeInto(dv, sv)
+				continue
+			}
+			cp := map[string]any{}
+			mergeInto(cp, sv)
+			dst[k] = cp
+			continue
+		}
+		dst[k] = v
+	}
+}
+
+// traits is the merged metadata of a profile as JSON ("{}" when unknown).
+func (pc *profileCache) traits(kind, id string) string {
+	if id == "" {
+		return "{}"
+	}
+	pc.mu.RLock()
+	defer pc.mu.RUnlock()
+	if m, ok := pc.merged[cacheKey(kind, id)]; ok {
+		return m.Text
+	}
+	return "{}"
+}
+
+func (pc *profileCache) get(kind, id string) (mergedProfile, int, bool) {
+	pc.mu.RLock()
+	defer pc.mu.RUnlock()
+	m, ok := pc.merged[cacheKey(kind, id)]
+	return m, len(pc.updates[cacheKey(kind, id)]), ok
+}
+
+func (s *Server) getProfile(kind string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Param("id")
+		m, n, ok := s.profiles.get(kind, id)
+		if !ok {
+			return apiError(http.StatusNotFound, "not_found", "no "+kind+" profile "+strconvQuote(id))
+		}
+		out := map[string]any{"kind": kind, "id": id, "metadata": m.Metadata, "updates": n}
+		if kind == storage.KindUser {
+			out["company_id"] = m.CompanyID
+		}
+		return c.JSON(http.StatusOK, out)
+	}
+}

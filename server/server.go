@@ -1,0 +1,131 @@
+// Package server is meterd's HTTP API (Echo): ingestion in the Moesif and
+// CloudEvents wire formats, the Moesif collector's config endpoints, and
+// the read API. docs/api.md is its reference.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/meterd/meterd/server/ingest"
+	"github.com/meterd/meterd/storage"
+)
+
+// Config configures a Server; zero values take the defaults noted.
+type Config struct {
+	Store                 storage.Store
+	AdminToken, IngestKey string
+	KeepBodies            bool          // store bodies, not only their sizes
+	MaxBodyBytes          int64         // decompressed body cap; 16 MiB
+	MaxBatchEvents        int           // 10,000
+	MaxEventAge           time.Duration // 30 days; negative disables
+	MaxClockSkew          time.Duration // 1 hour
+	MaxInflight           int           // bodies decoded at once; 64 (then 429)
+	MaxQueuedEvents       int           // group-commit queue; 200,000 (then 503)
+	Now                   func() time.Time
+	Logger                *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 16 << 20
+	}
+	if c.MaxBatchEvents <= 0 {
+		c.MaxBatchEvents = 10_000
+	}
+	if c.MaxEventAge == 0 {
+		c.MaxEventAge = 30 * 24 * time.Hour
+	}
+	if c.MaxClockSkew <= 0 {
+		c.MaxClockSkew = time.Hour
+	}
+	if c.MaxInflight <= 0 {
+		c.MaxInflight = 64
+	}
+	if c.MaxQueuedEvents <= 0 {
+		c.MaxQueuedEvents = 200_000
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Server is the HTTP API. Close it to stop the writer.
+type Server struct {
+	cfg      Config
+	echo     *echo.Echo
+	writer   *ingest.Writer
+	profiles *profileCache
+	inflight chan struct{}
+}
+
+// New builds the server and loads the profile cache from the store.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.AdminToken == "" || cfg.IngestKey == "" {
+		return nil, errors.New("server: Store, AdminToken and IngestKey are required")
+	}
+	cfg.defaults()
+	s := &Server{cfg: cfg, inflight: make(chan struct{}, cfg.MaxInflight)}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ps, err := cfg.Store.Profiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.profiles = newProfileCache(ps)
+	s.writer = ingest.NewWriter(cfg.Store, cfg.MaxQueuedEvents, max(cfg.MaxBatchEvents, 20_000))
+	s.echo = s.routes()
+	return s, nil
+}
+
+// Handler is the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Close waits for pending inserts and stops the writer.
+func (s *Server) Close() error {
+	s.writer.Close()
+	return nil
+}
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+
+	ing := s.ingestAuth
+	e.POST("/v1/events", s.postMoesifEvents(true), ing)
+	e.POST("/v1/events/batch", s.postMoesifEvents(false), ing)
+	e.POST("/api/v1/events", s.postCloudEvents, ing)
+	e.POST("/v1/users", s.postProfiles(storage.KindUser, true), ing)
+	e.POST("/v1/users/batch", s.postProfiles(storage.KindUser, false), ing)
+	e.POST("/v1/companies", s.postProfiles(storage.KindCompany, true), ing)
+	e.POST("/v1/companies/batch", s.postProfiles(storage.KindCompany, false), ing)
+	e.GET("/v1/config", s.getMoesifConfig, ing)
+	e.GET("/v1/rules", s.getMoesifRules, ing)
+
+	adm := s.adminAuth
+	e.GET("/v1/events", s.listEvents, adm)
+	e.GET("/v1/events/stats", s.eventStats, adm)
+	e.GET("/v1/users/:id", s.getProfile(storage.KindUser), adm)
+	e.GET("/v1/companies/:id", s.getProfile(storage.KindCompany), adm)
+
+	e.GET("/healthz", s.healthz)
+	return e
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+	defer cancel()
+	if _, err := s.cfg.Store.SchemaVersion(ctx); err != nil {
+		return apiError(http.StatusServiceUnavailable, "store_unavailable", "the store does not answer: "+err.Error())
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "store": s.cfg.Store.Backend()})
+}

@@ -1,0 +1,54 @@
+// Package wire decodes and validates the wire formats meterd ingests (the
+// Moesif collector's events and profiles, CloudEvents) into storage types.
+// It knows nothing of HTTP beyond the status an error deserves.
+package wire
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// Error codes (docs/api.md lists them).
+const (
+	CodeInvalidJSON          = "invalid_json"
+	CodeInvalidType          = "invalid_type"
+	CodeMissingField         = "missing_field"
+	CodeInvalidValue         = "invalid_value"
+	CodeInvalidUTF8          = "invalid_utf8"
+	CodeTimeOutOfRange       = "time_out_of_range"
+	CodeBodyTooLarge         = "body_too_large"
+	CodeBatchTooLarge        = "batch_too_large"
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodeUnsupportedEncoding  = "unsupported_encoding"
+)
+
+// Error is a rejected request: the body the API answers with, plus the
+// HTTP status. Index is the offending event's position in a batch (nil for
+// a single object); Field is its JSON path.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+	Index   *int   `json:"index,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func newError(status int, code, field string, index *int, format string, args ...any) *Error {
+	msg := fmt.Sprintf(format, args...)
+	if index != nil {
+		msg = fmt.Sprintf("event %d: %s", *index, msg)
+	}
+	return &Error{Status: status, Code: code, Message: msg, Field: field, Index: index}
+}
+
+func badRequest(code, field string, index *int, format string, args ...any) *Error {
+	return newError(http.StatusBadRequest, code, field, index, format, args...)
+}
+
+// TooLarge is the error for a body over the size cap.
+func TooLarge(limit int64) *Error {
+	return newError(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "", nil,
+		"request body is larger than %d bytes (after decompression); send smaller batches", limit)
+}
