@@ -1,0 +1,116 @@
+package server
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestListPagesAndFilters(t *testing.T) {
+	h := newHarness(t, nil)
+	var evs []string
+	for i := 0; i < 7; i++ {
+		evs = append(evs, strings.Replace(event(fmt.Sprintf("p%d", i), -i), `"u1"`, fmt.Sprintf(`"u%d"`, i%2), 1))
+	}
+	h.ingest("/v1/events/batch", batch(evs...))
+	var got []string
+	path := "/v1/events?limit=3"
+	for pages := 0; ; pages++ {
+		m := h.admin(path).json(t)
+		for _, e := range m["events"].([]any) {
+			got = append(got, e.(map[string]any)["external_id"].(string))
+		}
+		next, _ := m["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		path = "/v1/events?limit=3&cursor=" + url.QueryEscape(next)
+		if pages > 5 {
+			t.Fatal("pagination does not end")
+		}
+	}
+	if strings.Join(got, ",") != "p0,p1,p2,p3,p4,p5,p6" {
+		t.Fatalf("newest first over pages: %v", got)
+	}
+	from := url.QueryEscape(testNow.Add(-3 * time.Second).Format(time.RFC3339))
+	m := h.admin("/v1/events?user_id=u1&from=" + from).json(t)
+	if n := len(m["events"].([]any)); n != 2 { // p1 (-1s) and p3 (-3s, from is inclusive); p5 is before from
+		t.Fatalf("user_id+from filter: %d events, want 2", n)
+	}
+	for _, c := range []struct{ q, field string }{
+		{"limit=0", "limit"}, {"limit=1001", "limit"}, {"limit=x", "limit"},
+		{"from=yesterday", "from"}, {"cursor=bm90LWEtY3Vyc29y", "cursor"},
+		{"from=2026-11-25T12:00:00Z&to=2026-11-25T11:00:00Z", "to"},
+	} {
+		wantError(t, h.admin("/v1/events?"+c.q), 400, "invalid_value", c.field, -1)
+	}
+}
+
+func TestStats(t *testing.T) {
+	h := newHarness(t, nil)
+	h.ingest("/v1/events/batch", batch(event("s1", -10), strings.Replace(event("s2", 0), `{"tokens":5}`, `{"tokens":"x","plan":{"tier":"pro"}}`, 1)))
+	m := h.admin("/v1/events/stats").json(t)
+	if m["count"] != float64(2) || m["distinct_users"] != float64(1) || m["distinct_companies"] != float64(1) {
+		t.Fatalf("stats %v", m)
+	}
+	if m["first_time"] != testNow.Add(-10*time.Second).Format(timeFormat) || m["last_time"] != testNow.Format(timeFormat) {
+		t.Fatalf("first/last %v %v", m["first_time"], m["last_time"])
+	}
+	var keys []string
+	for _, k := range m["metadata_keys"].([]any) {
+		k := k.(map[string]any)
+		keys = append(keys, fmt.Sprintf("%s:%s:%v", k["key"], k["type"], k["count"]))
+	}
+	if strings.Join(keys, " ") != "plan:object:1 plan.tier:string:1 tokens:number:1 tokens:string:1" {
+		t.Fatalf("metadata keys %v", keys)
+	}
+	empty := h.admin("/v1/events/stats?company_id=nobody").json(t)
+	if empty["count"] != float64(0) || empty["first_time"] != nil {
+		t.Fatalf("empty stats %v", empty)
+	}
+}
+
+func TestProfilesStampTraitsNewestWins(t *testing.T) {
+	h := newHarness(t, nil)
+	post := func(path, body string) {
+		t.Helper()
+		if a := h.ingest(path, body); a.status != 200 {
+			t.Fatalf("%s: %d %s", path, a.status, a.body)
+		}
+	}
+	post("/v1/companies", `{"company_id":"c1","modified_time":"2026-11-25T10:00:00Z","metadata":{"plan":"pro","limits":{"rps":10,"burst":20}}}`)
+	// Arrives later but is older: must not overwrite plan.
+	post("/v1/companies/batch", `[{"company_id":"c1","modified_time":"2026-11-20T10:00:00Z","metadata":{"plan":"free","region":"eu"}}]`)
+	post("/v1/companies", `{"company_id":"c1","modified_time":"2026-11-25T11:00:00Z","metadata":{"limits":{"rps":50}}}`)
+	post("/v1/users", `{"user_id":"u1","company_id":"c1","metadata":{"name":"Ann"}}`)
+	wantError(t, h.ingest("/v1/users/batch", `[{"user_id":"u2"},{"company_id":"c9"}]`), 400, "missing_field", "user_id", 1)
+
+	c := h.admin("/v1/companies/c1").json(t)
+	want := `map[limits:map[burst:20 rps:50] plan:pro region:eu]`
+	if got := fmt.Sprint(c["metadata"]); got != want || c["updates"] != float64(3) {
+		t.Fatalf("merged company %s (updates %v), want %s", got, c["updates"], want)
+	}
+	h.ingest("/v1/events", event("with-traits", 0))
+	ev := h.admin("/v1/events?limit=1").json(t)["events"].([]any)[0].(map[string]any)
+	if fmt.Sprint(ev["company_traits"]) != want || fmt.Sprint(ev["user_traits"]) != "map[name:Ann]" {
+		t.Fatalf("event traits %v / %v", ev["company_traits"], ev["user_traits"])
+	}
+	wantError(t, h.admin("/v1/companies/nobody"), 404, "not_found", "", -1)
+}
+
+func TestMoesifConfigAndRules(t *testing.T) {
+	h := newHarness(t, nil)
+	a := h.do("GET", "/v1/config", nil, "X-Moesif-Application-Id", testIngest)
+	if m := a.json(t); a.status != 200 || m["sample_rate"] != float64(100) || a.header.Get("X-Moesif-Config-ETag") == "" {
+		t.Fatalf("config %d %s", a.status, a.body)
+	}
+	a = h.do("GET", "/v1/rules", nil, "X-Moesif-Application-Id", testIngest)
+	if a.status != 200 || strings.TrimSpace(string(a.body)) != "[]" {
+		t.Fatalf("rules %d %s", a.status, a.body)
+	}
+	if a := h.do("GET", "/healthz", nil); a.status != 200 {
+		t.Fatalf("healthz %d", a.status)
+	}
+}
