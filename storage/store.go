@@ -25,8 +25,24 @@ type Store interface {
 	// Profiles returns every stored profile update, oldest first by
 	// (ModifiedAt, ReceivedAt).
 	Profiles(ctx context.Context) ([]Profile, error)
+	// Query runs a read-only SQL query in the backend's dialect (named by
+	// Backend) and returns its rows; the engine's backtests use it.
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
+	// ScanEvents calls fn for every event with From <= Time < To (the other
+	// filter fields apply too; Limit and Before are ignored), in time order,
+	// streaming: the VM evaluator uses it where SQL cannot express a meter.
+	ScanEvents(ctx context.Context, f EventFilter, fn func(*Event) error) error
 	// SchemaVersion is the newest applied migration.
 	SchemaVersion(ctx context.Context) (int, error)
+	Close() error
+}
+
+// Rows is a query result: database/sql's *sql.Rows and clickhouse-go's
+// driver.Rows both satisfy it.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
 	Close() error
 }
 

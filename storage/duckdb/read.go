@@ -108,3 +108,32 @@ func (s *Store) Profiles(ctx context.Context) ([]storage.Profile, error) {
 	}
 	return out, rows.Err()
 }
+
+// Query implements storage.Store.
+func (s *Store) Query(ctx context.Context, query string, args ...any) (storage.Rows, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// ScanEvents implements storage.Store.
+func (s *Store) ScanEvents(ctx context.Context, f storage.EventFilter, fn func(*storage.Event) error) error {
+	w, args := where(f, false)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+readColumns+` FROM events`+w+` ORDER BY time_ms, id`, args...)
+	if err != nil {
+		return unavailable(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -31,6 +31,7 @@ func Run(t *testing.T, open Opener) {
 		{"SchemaVersion", testSchemaVersion},
 		{"BigBatch", testBigBatch},
 		{"CanceledInsertStoresNothing", testCanceledInsert},
+		{"ScanEventsAndQuery", testScanAndQuery},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -304,5 +305,47 @@ func testCanceledInsert(t *testing.T, s storage.Store) {
 	}
 	if n := count(t, s); n != 1 {
 		t.Fatalf("count %d after a failed insert, want 1 (nothing of the failed batch)", n)
+	}
+}
+
+func testScanAndQuery(t *testing.T, s storage.Store) {
+	evs := eventgen.Generate(9, 300, t0, t0.Add(time.Hour))
+	insert(t, s, evs...)
+	var got []storage.Event
+	err := s.ScanEvents(ctx, storage.EventFilter{From: evs[10].Time, To: evs[200].Time}, func(e *storage.Event) error {
+		got = append(got, *e)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 190 || !reflect.DeepEqual(got[0], normal(evs[10])) || !reflect.DeepEqual(got[189], normal(evs[199])) {
+		t.Fatalf("ScanEvents [10,200): %d events", len(got))
+	}
+	stop := fmt.Errorf("stop")
+	n := 0
+	if err := s.ScanEvents(ctx, storage.EventFilter{}, func(*storage.Event) error { n++; return stop }); err != stop || n != 1 {
+		t.Fatalf("ScanEvents did not stop on the callback's error: %v after %d", err, n)
+	}
+	rows, err := s.Query(ctx, "SELECT toString(count()) FROM events WHERE status = 200")
+	if s.Backend() == "duckdb" {
+		rows, err = s.Query(ctx, "SELECT CAST(count(*) AS VARCHAR) FROM events WHERE status = 200")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var c string
+	if !rows.Next() || rows.Scan(&c) != nil {
+		t.Fatal("Query returned no row")
+	}
+	want := 0
+	for _, e := range evs {
+		if e.Status == 200 {
+			want++
+		}
+	}
+	if c != fmt.Sprint(want) {
+		t.Fatalf("Query counted %s, want %d", c, want)
 	}
 }
