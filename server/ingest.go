@@ -71,8 +71,7 @@ func (s *Server) ingestEvents(c echo.Context, decode func([]byte) ([]storage.Eve
 		return werr
 	}
 	for i := range events {
-		events[i].UserTraits = s.profiles.traits(storage.KindUser, events[i].UserID)
-		events[i].CompanyTraits = s.profiles.traits(storage.KindCompany, events[i].CompanyID)
+		s.profiles.stamp(&events[i])
 	}
 	res, err := s.writer.Submit(c.Request().Context(), events)
 	if err != nil {

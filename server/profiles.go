@@ -23,7 +23,8 @@ type profileCache struct {
 type mergedProfile struct {
 	CompanyID string
 	Metadata  map[string]any
-	Text      string // Metadata as JSON, stamped on events
+	Text      string        // Metadata as JSON, stamped on events
+	Attrs     storage.Attrs // Metadata flattened, keys prefixed with the kind
 }
 
 func newProfileCache(ps []storage.Profile) *profileCache {
@@ -63,6 +64,8 @@ func (pc *profileCache) add(ps []storage.Profile) {
 		}
 		b, _ := json.Marshal(m.Metadata)
 		m.Text = string(b)
+		flat, _ := storage.FlattenJSON(m.Text) // marshalled just above: valid
+		m.Attrs = flat.Prefixed(u[0].Kind)
 		pc.merged[k] = m
 	}
 }
@@ -85,17 +88,29 @@ func mergeInto(dst, src map[string]any) {
 	}
 }
 
-// traits is the merged metadata of a profile as JSON ("{}" when unknown).
-func (pc *profileCache) traits(kind, id string) string {
+// traits is the merged metadata of a profile as JSON ("{}" when unknown)
+// and flattened.
+func (pc *profileCache) traits(kind, id string) (string, storage.Attrs) {
 	if id == "" {
-		return "{}"
+		return "{}", storage.Attrs{}
 	}
 	pc.mu.RLock()
 	defer pc.mu.RUnlock()
 	if m, ok := pc.merged[cacheKey(kind, id)]; ok {
-		return m.Text
+		return m.Text, m.Attrs
 	}
-	return "{}"
+	return "{}", storage.Attrs{}
+}
+
+// stamp sets an event's traits (and their flattened form when the event
+// carries one) to its user's and company's current profiles.
+func (pc *profileCache) stamp(e *storage.Event) {
+	var ua, ca storage.Attrs
+	e.UserTraits, ua = pc.traits(storage.KindUser, e.UserID)
+	e.CompanyTraits, ca = pc.traits(storage.KindCompany, e.CompanyID)
+	if e.Flat != nil {
+		e.Flat.Traits = ua.Concat(ca)
+	}
 }
 
 func (pc *profileCache) get(kind, id string) (mergedProfile, int, bool) {

@@ -3,7 +3,10 @@
 // implement. Both backends pass the same suite (storage/storetest).
 package storage
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Format says which wire format an event arrived in.
 const (
@@ -59,6 +62,46 @@ type Event struct {
 	// company's profile metadata as known at ingestion ("{}" when unknown).
 	UserTraits    string
 	CompanyTraits string
+
+	// Flat optionally caches Metadata and the traits flattened (see
+	// Event.Flatten). The server fills it while decoding, in parallel
+	// request goroutines, so the single writer does not have to.
+	Flat *Flat
+}
+
+// Flat is an event's JSON objects flattened for storage.
+type Flat struct {
+	Meta   Attrs
+	Traits Attrs // user traits prefixed "user.", then company traits prefixed "company."
+}
+
+// Flatten returns e.Flat, computing it when unset.
+func (e *Event) Flatten() (*Flat, error) {
+	if e.Flat != nil {
+		return e.Flat, nil
+	}
+	meta, err := FlattenJSON(e.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("event %s: metadata: %w", e.ID, err)
+	}
+	traits, err := TraitAttrs(e.UserTraits, e.CompanyTraits)
+	if err != nil {
+		return nil, fmt.Errorf("event %s: %w", e.ID, err)
+	}
+	return &Flat{Meta: meta, Traits: traits}, nil
+}
+
+// TraitAttrs flattens a user's and a company's traits into one set.
+func TraitAttrs(userTraits, companyTraits string) (Attrs, error) {
+	u, err := FlattenJSON(userTraits)
+	if err != nil {
+		return u, fmt.Errorf("user traits: %w", err)
+	}
+	c, err := FlattenJSON(companyTraits)
+	if err != nil {
+		return c, fmt.Errorf("company traits: %w", err)
+	}
+	return u.Prefixed("user").Concat(c.Prefixed("company")), nil
 }
 
 // EventFilter selects events for listing and stats. Zero values mean "any".

@@ -60,14 +60,14 @@ func (c *CloudEvent) toEvent(l Limits, index *int) (storage.Event, *Error) {
 			return e, err
 		}
 	}
-	meta, err := objectText(c.Data, "data", index)
+	meta, attrs, err := objectText(c.Data, "data", index)
 	if err != nil {
 		return e, err
 	}
 	return storage.Event{
 		ID: cloudEventID(c.Source, c.ID), ExternalID: c.ID, Format: storage.FormatCloudEvents,
 		Time: t, ReceivedAt: l.Now, Type: c.Type, Source: c.Source, Subject: c.Subject,
-		CompanyID: c.Subject, Weight: 1, Metadata: meta,
+		CompanyID: c.Subject, Weight: 1, Metadata: meta, Flat: &storage.Flat{Meta: attrs},
 	}, nil
 }
 

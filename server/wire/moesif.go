@@ -179,7 +179,7 @@ func (w *MoesifEvent) toEvent(l Limits, index *int) (storage.Event, *Error) {
 		}
 		weight = *w.Weight
 	}
-	meta, merr := objectText(w.Metadata, "metadata", index)
+	meta, attrs, merr := objectText(w.Metadata, "metadata", index)
 	if merr != nil {
 		return e, merr
 	}
@@ -193,6 +193,7 @@ func (w *MoesifEvent) toEvent(l Limits, index *int) (storage.Event, *Error) {
 		APIVersion: rq.APIVersion, RequestHeaders: rq.Headers,
 		UserID: w.UserID, CompanyID: w.CompanyID, SessionToken: w.SessionToken,
 		SubscriptionID: w.SubscriptionID, Direction: w.Direction, Weight: weight, Metadata: meta,
+		Flat: &storage.Flat{Meta: attrs},
 	}
 	if e.RequestSize, err = bodySize(rq.ContentLength, rq.Headers, rq.Body, rq.TransferEncoding, "request", index); err != nil {
 		return e, err
@@ -245,22 +246,23 @@ func routeOf(u *url.URL) string {
 }
 
 // objectText validates that raw is a JSON object (or absent/null) and
-// returns its text ("{}" when absent).
-func objectText(raw json.RawMessage, field string, index *int) (string, *Error) {
+// returns its text ("{}" when absent) and its flattened form.
+func objectText(raw json.RawMessage, field string, index *int) (string, storage.Attrs, *Error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return "{}", nil
+		return "{}", storage.Attrs{}, nil
 	}
 	if raw[0] != '{' {
-		return "", badRequest(CodeInvalidType, field, index, "%s must be a JSON object, got %s", field, kindOf(raw))
+		return "", storage.Attrs{}, badRequest(CodeInvalidType, field, index, "%s must be a JSON object, got %s", field, kindOf(raw))
 	}
-	// Flattening is what the store does with it: refuse here what it would
-	// refuse there (e.g. numbers beyond float64), so one bad event cannot
-	// fail a group commit shared with other requests.
-	if _, err := storage.FlattenJSON(string(raw)); err != nil {
-		return "", badRequest(CodeInvalidValue, field, index, "%s: %v", field, err)
+	// Flattening is what the store does with it: done here, it refuses what
+	// the store would (numbers beyond float64) before one bad event can fail
+	// a group commit shared with other requests, and the writer reuses it.
+	attrs, err := storage.FlattenJSON(string(raw))
+	if err != nil {
+		return "", attrs, badRequest(CodeInvalidValue, field, index, "%s: %v", field, err)
 	}
-	return string(raw), nil
+	return string(raw), attrs, nil
 }
 
 // bodySize: the explicit content_length, else a numeric Content-Length

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meterd/meterd/storage"
 	"github.com/meterd/meterd/storage/eventgen"
 )
 
@@ -41,6 +42,10 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 			t.Fatalf("event %d headers differ", i)
 		}
 		g.RequestHeaders, g.ResponseHeaders, want.RequestHeaders, want.ResponseHeaders = nil, nil, nil, nil
+		if flat, _ := storage.FlattenJSON(want.Metadata); g.Flat == nil || !reflect.DeepEqual(g.Flat.Meta, flat) {
+			t.Fatalf("event %d: decoded Flat.Meta %+v, want %+v", i, g.Flat, flat)
+		}
+		g.Flat = nil
 		if !reflect.DeepEqual(g, want) {
 			t.Fatalf("event %d:\n got %+v\nwant %+v", i, g, want)
 		}

@@ -49,7 +49,7 @@ func DecodeProfiles(body []byte, single bool, kind string, l Limits) ([]storage.
 				return badRequest(CodeTimeOutOfRange, "modified_time", index, "modified_time %s is in the future", t.Format(time.RFC3339))
 			}
 		}
-		meta, werr := objectText(w.Metadata, "metadata", index)
+		meta, _, werr := objectText(w.Metadata, "metadata", index)
 		if werr != nil {
 			return werr
 		}

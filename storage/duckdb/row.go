@@ -1,7 +1,6 @@
 package duckdb
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/meterd/meterd/storage"
@@ -10,14 +9,11 @@ import (
 // eventRow is an event as the appender's positional values, in
 // eventColumns order.
 func eventRow(e *storage.Event) ([]any, error) {
-	meta, err := storage.FlattenJSON(e.Metadata)
-	if err != nil {
-		return nil, fmt.Errorf("event %s: metadata: %w", e.ID, err)
-	}
-	traits, err := traitAttrs(e)
+	flat, err := e.Flatten()
 	if err != nil {
 		return nil, err
 	}
+	meta, traits := flat.Meta, flat.Traits
 	rqk, rqv := storage.HeaderColumns(e.RequestHeaders)
 	rsk, rsv := storage.HeaderColumns(e.ResponseHeaders)
 	t := e.Time.UTC()
@@ -32,20 +28,6 @@ func eventRow(e *storage.Event) ([]any, error) {
 		orEmptyObject(e.UserTraits), orEmptyObject(e.CompanyTraits),
 		traits.Keys, traits.Types, traits.Strs, traits.Nums,
 	}, nil
-}
-
-// traitAttrs flattens both profiles' traits into one set of columns, keys
-// prefixed "user." and "company.".
-func traitAttrs(e *storage.Event) (storage.Attrs, error) {
-	u, err := storage.FlattenJSON(e.UserTraits)
-	if err != nil {
-		return u, fmt.Errorf("event %s: user traits: %w", e.ID, err)
-	}
-	c, err := storage.FlattenJSON(e.CompanyTraits)
-	if err != nil {
-		return c, fmt.Errorf("event %s: company traits: %w", e.ID, err)
-	}
-	return u.Prefixed("user").Concat(c.Prefixed("company")), nil
 }
 
 func msOrZero(t time.Time) int64 {
