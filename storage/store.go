@@ -32,6 +32,7 @@ type Store interface {
 	// filter fields apply too; Limit and Before are ignored), in time order,
 	// streaming: the VM evaluator uses it where SQL cannot express a meter.
 	ScanEvents(ctx context.Context, f EventFilter, fn func(*Event) error) error
+	MeterLog
 	// SchemaVersion is the newest applied migration.
 	SchemaVersion(ctx context.Context) (int, error)
 	Close() error
@@ -49,3 +50,6 @@ type Rows interface {
 // ErrUnavailable wraps errors that mean the store cannot be reached now
 // (the server answers 503 with Retry-After for them).
 var ErrUnavailable = errors.New("store unavailable")
+
+// ErrConflict is returned when an append would repeat an existing key.
+var ErrConflict = errors.New("conflict")

@@ -29,6 +29,13 @@ var migrations = []string{
 		metadata VARCHAR NOT NULL, modified_ms BIGINT NOT NULL, received_ms BIGINT NOT NULL,
 		raw VARCHAR NOT NULL
 	);`,
+	// 2: the meters' append-only audit trail (storage.MeterRecord).
+	`CREATE TABLE meter_log (
+		meter_id VARCHAR NOT NULL, seq INTEGER NOT NULL, kind VARCHAR NOT NULL,
+		at_ms BIGINT NOT NULL, actor VARCHAR NOT NULL, version INTEGER NOT NULL,
+		effective_from_ms BIGINT NOT NULL, body VARCHAR NOT NULL,
+		PRIMARY KEY (meter_id, seq)
+	);`,
 }
 
 // eventColumns is the events table's column order, shared by the appender

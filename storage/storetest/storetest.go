@@ -32,6 +32,7 @@ func Run(t *testing.T, open Opener) {
 		{"BigBatch", testBigBatch},
 		{"CanceledInsertStoresNothing", testCanceledInsert},
 		{"ScanEventsAndQuery", testScanAndQuery},
+		{"MeterLog", testMeterLog},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -347,5 +348,36 @@ func testScanAndQuery(t *testing.T, s storage.Store) {
 	}
 	if c != fmt.Sprint(want) {
 		t.Fatalf("Query counted %s, want %d", c, want)
+	}
+}
+
+func testMeterLog(t *testing.T, s storage.Store) {
+	recs := []storage.MeterRecord{
+		{MeterID: "m_b", Seq: 1, Kind: storage.MeterCreated, At: t0, Actor: "admin", Version: 1, Body: `{"name":"b"}`},
+		{MeterID: "m_a", Seq: 1, Kind: storage.MeterCreated, At: t0, Actor: "admin", Version: 1, Body: `{"name":"a ü"}`},
+		{MeterID: "m_a", Seq: 2, Kind: storage.MeterVersion, At: t0.Add(time.Hour), Actor: "ann", Version: 2,
+			EffectiveFrom: t0.Add(2 * time.Hour), Body: `{"filter":"true"}`},
+		{MeterID: "m_a", Seq: 3, Kind: storage.MeterArchived, At: t0.Add(3 * time.Hour), Actor: "bob", Body: `{}`},
+	}
+	for _, r := range recs {
+		if err := s.AppendMeterRecord(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dup := recs[2]
+	dup.Body = `{"filter":"false"}`
+	if err := s.AppendMeterRecord(ctx, dup); err != storage.ErrConflict {
+		t.Fatalf("repeated (meter, seq): %v, want ErrConflict", err)
+	}
+	all, err := s.MeterRecords(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []storage.MeterRecord{recs[1], recs[2], recs[3], recs[0]}; !reflect.DeepEqual(all, want) {
+		t.Fatalf("all records:\n got %+v\nwant %+v", all, want)
+	}
+	one, err := s.MeterRecords(ctx, "m_b")
+	if err != nil || !reflect.DeepEqual(one, recs[:1]) {
+		t.Fatalf("m_b records %+v, %v", one, err)
 	}
 }
