@@ -36,7 +36,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	var we *wire.Error
 	var ra retryAfter
 	var he *echo.HTTPError
+	var re ruleErrorsBody
 	switch {
+	case errors.As(err, &re):
+		_ = c.JSON(http.StatusBadRequest, re)
+		return
 	case errors.As(err, &ra):
 		c.Response().Header().Set("Retry-After", strconv.Itoa(ra.seconds))
 		we = ra.err

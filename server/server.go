@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/server/ingest"
 	"github.com/meterd/meterd/storage"
 )
@@ -64,6 +65,7 @@ type Server struct {
 	echo     *echo.Echo
 	writer   *ingest.Writer
 	profiles *profileCache
+	meters   *registry.Registry
 	inflight chan struct{}
 }
 
@@ -81,6 +83,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.profiles = newProfileCache(ps)
+	s.meters = registry.New(cfg.Store, cfg.Now)
 	s.writer = ingest.NewWriter(cfg.Store, cfg.MaxQueuedEvents, max(cfg.MaxBatchEvents, 20_000))
 	s.echo = s.routes()
 	return s, nil
@@ -116,6 +119,16 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/v1/events/stats", s.eventStats, adm)
 	e.GET("/v1/users/:id", s.getProfile(storage.KindUser), adm)
 	e.GET("/v1/companies/:id", s.getProfile(storage.KindCompany), adm)
+
+	e.POST("/v1/meters", s.createMeter, adm)
+	e.POST("/v1/meters/validate", s.validateMeter, adm)
+	e.GET("/v1/meters", s.listMeters, adm)
+	e.GET("/v1/meters/:id", s.getMeter, adm)
+	e.GET("/v1/meters/:id/versions", s.meterHistory, adm)
+	e.POST("/v1/meters/:id/versions", s.addVersion, adm)
+	e.PATCH("/v1/meters/:id", s.patchMeter, adm)
+	e.POST("/v1/meters/:id/archive", s.archiveMeter, adm)
+	e.DELETE("/v1/meters/:id", s.deleteMeter, adm)
 
 	e.GET("/healthz", s.healthz)
 	return e

@@ -1,0 +1,221 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/meterd/meterd/rules"
+	"github.com/meterd/meterd/rules/registry"
+	"github.com/meterd/meterd/server/wire"
+)
+
+// actorHeader names who makes a change (the UI sends the signed-in
+// person's name); "admin" when absent.
+const actorHeader = "X-Meterd-Actor"
+
+func actor(c echo.Context) string {
+	a := strings.TrimSpace(c.Request().Header.Get(actorHeader))
+	if len(a) > 200 {
+		a = a[:200]
+	}
+	return a
+}
+
+// meterJSON is a meter as the API shows it: its state and current version.
+type meterJSON struct {
+	*registry.Meter
+	Current registry.Version `json:"current"`
+}
+
+func renderMeter(m *registry.Meter) meterJSON { return meterJSON{Meter: m, Current: m.Latest()} }
+
+// decodeJSON reads a JSON body into v, refusing unknown fields so a typo
+// ("filtre") is an error, not a silently ignored field.
+func decodeJSON(c echo.Context, v any) error {
+	body, err := readBody(c, 1<<20)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te):
+			return fieldError(wire.CodeInvalidType, te.Field, te.Field+" must be "+te.Type.String()+", got "+te.Value)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return fieldError("unknown_field", f, "unknown field "+strconvQuote(f))
+		}
+		return fieldError(wire.CodeInvalidJSON, "", "malformed JSON: "+err.Error())
+	}
+	return nil
+}
+
+// meterError maps registry and language errors to API errors.
+func (s *Server) meterError(err error) error {
+	var ce *registry.ChangeError
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		return apiError(http.StatusNotFound, "not_found", "no such meter")
+	case errors.Is(err, registry.ErrArchived):
+		return apiError(http.StatusConflict, "archived", "the meter is archived: it cannot change any more (its history stays readable)")
+	case errors.As(err, &ce):
+		return fieldError(ce.Code, ce.Field, ce.Message)
+	}
+	if es, ok := rules.AsErrors(err); ok {
+		return ruleErrors(es)
+	}
+	return s.writeError(err)
+}
+
+// ruleErrors is a 400 naming the first problem, with all of them listed.
+type ruleErrorsBody struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Field   string         `json:"field"`
+	Line    int            `json:"line,omitempty"`
+	Column  int            `json:"column,omitempty"`
+	Errors  []*rules.Error `json:"errors"`
+}
+
+func (r ruleErrorsBody) Error() string { return r.Code + ": " + r.Message }
+
+func ruleErrors(es rules.Errors) error {
+	first := es[0]
+	return ruleErrorsBody{Code: first.Code, Message: first.Message, Field: first.Field,
+		Line: first.Line, Column: first.Column, Errors: es}
+}
+
+func (s *Server) createMeter(c echo.Context) error {
+	var d rules.Definition
+	if err := decodeJSON(c, &d); err != nil {
+		return err
+	}
+	m, err := s.meters.Create(c.Request().Context(), d, actor(c))
+	if err != nil {
+		return s.meterError(err)
+	}
+	return c.JSON(http.StatusCreated, renderMeter(m))
+}
+
+func (s *Server) listMeters(c echo.Context) error {
+	ms, err := s.meters.List(c.Request().Context())
+	if err != nil {
+		return s.meterError(err)
+	}
+	out := make([]meterJSON, len(ms))
+	for i, m := range ms {
+		out[i] = renderMeter(m)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"meters": out})
+}
+
+func (s *Server) getMeter(c echo.Context) error {
+	m, err := s.meters.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return s.meterError(err)
+	}
+	return c.JSON(http.StatusOK, renderMeter(m))
+}
+
+// meterHistory is the full audit trail: every version and every change.
+func (s *Server) meterHistory(c echo.Context) error {
+	m, err := s.meters.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return s.meterError(err)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"id": m.ID, "versions": m.Versions, "changes": m.Changes})
+}
+
+type versionRequest struct {
+	registry.Spec
+	EffectiveFrom *time.Time `json:"effective_from"`
+}
+
+func (s *Server) addVersion(c echo.Context) error {
+	var req versionRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	var eff time.Time
+	if req.EffectiveFrom != nil {
+		eff = *req.EffectiveFrom
+	}
+	m, err := s.meters.AddVersion(c.Request().Context(), c.Param("id"), req.Spec, eff, actor(c))
+	if err != nil {
+		return s.meterError(err)
+	}
+	return c.JSON(http.StatusCreated, renderMeter(m))
+}
+
+// patchMeter changes only the name and the active flag; any other field
+// is refused by name (expressions change through new versions).
+func (s *Server) patchMeter(c echo.Context) error {
+	var raw map[string]json.RawMessage
+	if err := decodeJSON(c, &raw); err != nil {
+		return err
+	}
+	var name *string
+	var active *bool
+	for k, v := range raw {
+		switch k {
+		case "name":
+			if err := json.Unmarshal(v, &name); err != nil || name == nil {
+				return fieldError(wire.CodeInvalidType, "name", "name must be a string")
+			}
+		case "active":
+			if err := json.Unmarshal(v, &active); err != nil || active == nil {
+				return fieldError(wire.CodeInvalidType, "active", "active must be true or false")
+			}
+		default:
+			return fieldError("immutable_field", k, k+" cannot be changed by PATCH: only name and active can. "+
+				"Expressions and the billing binding change through POST /v1/meters/{id}/versions; status through active or /archive")
+		}
+	}
+	m, err := s.meters.Patch(c.Request().Context(), c.Param("id"), name, active, actor(c))
+	if err != nil {
+		return s.meterError(err)
+	}
+	return c.JSON(http.StatusOK, renderMeter(m))
+}
+
+func (s *Server) archiveMeter(c echo.Context) error {
+	m, err := s.meters.Archive(c.Request().Context(), c.Param("id"), actor(c))
+	if err != nil {
+		return s.meterError(err)
+	}
+	return c.JSON(http.StatusOK, renderMeter(m))
+}
+
+func (s *Server) deleteMeter(c echo.Context) error {
+	c.Response().Header().Set("Allow", "GET, PATCH")
+	return apiError(http.StatusMethodNotAllowed, "meters_are_not_deleted",
+		"meters are never deleted, so that every bill stays auditable: archive it with POST /v1/meters/{id}/archive")
+}
+
+// validateMeter compiles a definition without storing it (the UI's live
+// validation): {valid, errors}.
+func (s *Server) validateMeter(c echo.Context) error {
+	var d rules.Definition
+	if err := decodeJSON(c, &d); err != nil {
+		return err
+	}
+	if d.Status == "" {
+		d.Status = rules.StatusInactive
+	}
+	_, err := rules.Compile(d)
+	if err == nil {
+		return c.JSON(http.StatusOK, map[string]any{"valid": true, "errors": []any{}})
+	}
+	es, ok := rules.AsErrors(err)
+	if !ok {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"valid": false, "errors": es})
+}
