@@ -4,17 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"unicode/utf8"
 )
 
-// decodeElements calls fn for each element of a JSON array body (or once,
-// with index nil, for a single object when single is true). It reports
-// syntax errors with their line and column, invalid UTF-8 with the
-// element it is in, and more than max elements as batch_too_large.
-func decodeElements(body []byte, single bool, max int, fn func(raw json.RawMessage, index *int) *Error) *Error {
+// decodeElements decodes each element of a JSON array body (or the one
+// object when single is true) with decode, straight from the stream (one
+// pass per element), and hands it to fn. It reports syntax errors with
+// their line and column, invalid UTF-8 with the element it is in, and more
+// than max elements as batch_too_large.
+func decodeElements[T any](body []byte, single bool, max int, fn func(v *T, index *int) *Error) *Error {
 	if !utf8.Valid(body) {
 		return invalidUTF8(body, single)
 	}
@@ -22,20 +22,23 @@ func decodeElements(body []byte, single bool, max int, fn func(raw json.RawMessa
 	if len(trimmed) == 0 {
 		return badRequest(CodeInvalidJSON, "", nil, "request body is empty")
 	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if single {
 		if trimmed[0] != '{' {
 			return badRequest(CodeInvalidType, "", nil, "expected a JSON object, got %s", kindOf(trimmed))
 		}
-		var raw json.RawMessage
-		if err := strictDecode(body, &raw); err != nil {
-			return syntaxError(body, err)
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return elementError(body, err, nil)
 		}
-		return fn(raw, nil)
+		if _, err := dec.Token(); err != io.EOF {
+			return badRequest(CodeInvalidJSON, "", nil, "unexpected data after the JSON object (at byte %d)", dec.InputOffset())
+		}
+		return fn(&v, nil)
 	}
 	if trimmed[0] != '[' {
 		return badRequest(CodeInvalidType, "", nil, "expected a JSON array of events, got %s", kindOf(trimmed))
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
 	if _, err := dec.Token(); err != nil {
 		return syntaxError(body, err)
 	}
@@ -44,11 +47,14 @@ func decodeElements(body []byte, single bool, max int, fn func(raw json.RawMessa
 			return newError(http.StatusRequestEntityTooLarge, CodeBatchTooLarge, "", intp(i),
 				"a batch holds at most %d events; split it", max)
 		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return syntaxError(body, err)
+		if b := bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n,"); len(b) > 0 && b[0] != '{' {
+			return badRequest(CodeInvalidType, "", intp(i), "expected an object, got %s", kindOf(b))
 		}
-		if e := fn(raw, intp(i)); e != nil {
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return elementError(body, err, intp(i))
+		}
+		if e := fn(&v, intp(i)); e != nil {
 			return e
 		}
 	}
@@ -61,16 +67,14 @@ func decodeElements(body []byte, single bool, max int, fn func(raw json.RawMessa
 	return nil
 }
 
-// strictDecode decodes exactly one JSON value, refusing trailing data.
-func strictDecode(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(v); err != nil {
-		return err
+// elementError explains why an element did not decode: malformed JSON, or
+// a field of the wrong type.
+func elementError(body []byte, err error, index *int) *Error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return syntaxError(body, err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("unexpected data after the JSON value at byte %d", dec.InputOffset())
-	}
-	return nil
+	return typeError(err, index)
 }
 
 func intp(i int) *int { return &i }

@@ -28,11 +28,7 @@ type CloudEvent struct {
 // metadata; a missing time is the time meterd received the event.
 func DecodeCloudEvents(body []byte, single bool, l Limits) ([]storage.Event, *Error) {
 	var out []storage.Event
-	err := decodeElements(body, single, l.MaxBatch, func(raw json.RawMessage, index *int) *Error {
-		var c CloudEvent
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return typeError(err, index)
-		}
+	err := decodeElements(body, single, l.MaxBatch, func(c *CloudEvent, index *int) *Error {
 		e, werr := c.toEvent(l, index)
 		if werr != nil {
 			return werr

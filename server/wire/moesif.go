@@ -111,11 +111,7 @@ func headerValue(v json.RawMessage) (string, error) {
 // Any invalid event rejects the whole body: the caller stores all or none.
 func DecodeMoesifEvents(body []byte, single bool, l Limits) ([]storage.Event, *Error) {
 	var out []storage.Event
-	err := decodeElements(body, single, l.MaxBatch, func(raw json.RawMessage, index *int) *Error {
-		var w MoesifEvent
-		if err := json.Unmarshal(raw, &w); err != nil {
-			return typeError(err, index)
-		}
+	err := decodeElements(body, single, l.MaxBatch, func(w *MoesifEvent, index *int) *Error {
 		e, werr := w.toEvent(l, index)
 		if werr != nil {
 			return werr

@@ -15,6 +15,17 @@ type profileWire struct {
 	CompanyID    string          `json:"company_id"`
 	ModifiedTime json.RawMessage `json:"modified_time"`
 	Metadata     json.RawMessage `json:"metadata"`
+	raw          json.RawMessage
+}
+
+// UnmarshalJSON keeps the raw object besides the fields read from it.
+func (p *profileWire) UnmarshalJSON(b []byte) error {
+	type plain profileWire
+	if err := json.Unmarshal(b, (*plain)(p)); err != nil {
+		return err
+	}
+	p.raw = append(json.RawMessage(nil), b...)
+	return nil
 }
 
 // DecodeProfiles decodes one (single) or a batch of user or company
@@ -25,11 +36,7 @@ func DecodeProfiles(body []byte, single bool, kind string, l Limits) ([]storage.
 		idField = "company_id"
 	}
 	var out []storage.Profile
-	err := decodeElements(body, single, l.MaxBatch, func(raw json.RawMessage, index *int) *Error {
-		var w profileWire
-		if err := json.Unmarshal(raw, &w); err != nil {
-			return typeError(err, index)
-		}
+	err := decodeElements(body, single, l.MaxBatch, func(w *profileWire, index *int) *Error {
 		p := storage.Profile{Kind: kind, ID: w.UserID, ReceivedAt: l.Now, ModifiedAt: l.Now}
 		if kind == storage.KindCompany {
 			p.ID = w.CompanyID
@@ -55,7 +62,7 @@ func DecodeProfiles(body []byte, single bool, kind string, l Limits) ([]storage.
 		}
 		p.Metadata = meta
 		var compact bytes.Buffer
-		if err := json.Compact(&compact, raw); err == nil {
+		if err := json.Compact(&compact, w.raw); err == nil {
 			p.Raw = compact.String()
 		}
 		out = append(out, p)
