@@ -113,4 +113,7 @@ func TestMoesifConfigAndRules(t *testing.T) {
 	if a := h.do("GET", "/healthz", nil); a.status != 200 {
 		t.Fatalf("healthz %d", a.status)
 	}
+	if m := h.admin("/v1/debug/runtime").json(t); m["go_heap_inuse_bytes"].(float64) <= 0 || m["queued_events"] != float64(0) {
+		t.Fatalf("runtime stats %v", m)
+	}
 }

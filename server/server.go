@@ -130,6 +130,7 @@ func (s *Server) routes() *echo.Echo {
 	e.POST("/v1/meters/:id/archive", s.archiveMeter, adm)
 	e.DELETE("/v1/meters/:id", s.deleteMeter, adm)
 
+	e.GET("/v1/debug/runtime", s.runtimeStats, adm)
 	e.GET("/healthz", s.healthz)
 	return e
 }

@@ -1,6 +1,7 @@
 // Package bench implements `meterd bench ingest`: it measures ingestion
-// through the HTTP batch endpoint against, in the same run, the ceiling of
-// inserting the same events straight into the same kind of store.
+// through the HTTP batch endpoint of a real `meterd serve` process against,
+// in the same run, the ceiling of inserting the same events straight into
+// the same kind of store.
 package bench
 
 import (
@@ -9,14 +10,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"runtime"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/meterd/meterd/server"
 	"github.com/meterd/meterd/server/wire"
 	"github.com/meterd/meterd/storage"
 	"github.com/meterd/meterd/storage/backends"
@@ -31,106 +29,105 @@ type IngestOptions struct {
 	Batch   int
 	Gzip    bool
 	Seed    int64
+	// Serve is the command that runs the server under test (default: this
+	// executable's "serve").
+	Serve []string
 }
 
 // IngestResult holds what one run measured.
 type IngestResult struct {
 	Events          int
 	DirectPerSec    float64 // store.Insert alone, no HTTP (the ceiling)
+	DirectBatchSize int
 	HTTPPerSec      float64
 	P50, P99        time.Duration // per batch request
-	HeapPeak        uint64        // Go heap in use, sampled during the HTTP phase
-	HeapEnd         uint64
-	RSSPeak, RSSEnd uint64 // whole process (includes DuckDB's own memory)
-	InsertCalls     int    // store.Insert calls during the HTTP phase (group commit)
-	BatchesSent     int
-	DirectBatchSize int
+	Batches         int
+	// RSS of the server process at each quarter of the HTTP phase: flat
+	// memory under sustained load shows as a plateau.
+	RSSQuarters [4]uint64
+	RSSPeak     uint64
+	HeapPeak    uint64 // the server's Go heap in use, sampled
 }
-
-const (
-	benchAdmin  = "bench-admin"
-	benchIngest = "bench-ingest"
-)
 
 // Ingest runs the benchmark and prints a report to w.
 func Ingest(ctx context.Context, o IngestOptions, w io.Writer) error {
+	fmt.Fprintf(w, "meterd bench ingest: %d events, %d clients x %d events/batch, gzip=%v, store %s\n",
+		o.Events, o.Clients, o.Batch, o.Gzip, backends.Redact(o.Store))
 	r, err := RunIngest(ctx, o)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "meterd bench ingest: %d events, %d clients, %d events/batch, gzip=%v, store %s\n",
-		r.Events, o.Clients, o.Batch, o.Gzip, backends.Redact(o.Store))
-	fmt.Fprintf(w, "  direct store insert (ceiling): %10.0f events/s  (batches of %d)\n", r.DirectPerSec, r.DirectBatchSize)
-	fmt.Fprintf(w, "  HTTP /v1/events/batch:         %10.0f events/s  = %.2f x ceiling\n", r.HTTPPerSec, r.HTTPPerSec/r.DirectPerSec)
-	fmt.Fprintf(w, "  batch latency:                 p50 %v  p99 %v\n", r.P50.Round(time.Microsecond*10), r.P99.Round(time.Microsecond*10))
-	fmt.Fprintf(w, "  group commit:                  %d requests -> %d store inserts\n", r.BatchesSent, r.InsertCalls)
-	fmt.Fprintf(w, "  memory (HTTP phase):           Go heap peak %s, end %s; process RSS peak %s, end %s\n",
-		mib(r.HeapPeak), mib(r.HeapEnd), mib(r.RSSPeak), mib(r.RSSEnd))
+	fmt.Fprintf(w, "  direct store insert (ceiling): %8.0f events/s  (one writer, batches of %d, no HTTP)\n", r.DirectPerSec, r.DirectBatchSize)
+	fmt.Fprintf(w, "  HTTP /v1/events/batch:         %8.0f events/s  = %.2f x ceiling\n", r.HTTPPerSec, r.HTTPPerSec/r.DirectPerSec)
+	fmt.Fprintf(w, "  batch latency:                 p50 %v  p99 %v  (%d batches)\n", r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond), r.Batches)
+	fmt.Fprintf(w, "  server memory:                 Go heap peak %s; RSS at 25/50/75/100%% %s / %s / %s / %s (RSS includes the store's cache)\n",
+		mib(r.HeapPeak), mib(r.RSSQuarters[0]), mib(r.RSSQuarters[1]), mib(r.RSSQuarters[2]), mib(r.RSSQuarters[3]))
 	return nil
 }
 
-// RunIngest measures without printing (also used by the Go benchmark test).
+// RunIngest measures without printing.
 func RunIngest(ctx context.Context, o IngestOptions) (IngestResult, error) {
 	if o.Events <= 0 || o.Clients <= 0 || o.Batch <= 0 {
 		return IngestResult{}, fmt.Errorf("events, clients and batch must be positive")
 	}
 	now := time.Now().UTC()
 	events := eventgen.Generate(o.Seed, o.Events, now.Add(-6*time.Hour), now)
+	res := IngestResult{Events: len(events), DirectBatchSize: o.Batch * o.Clients}
+
+	if err := direct(ctx, o, events, &res); err != nil {
+		return res, fmt.Errorf("direct phase: %w", err)
+	}
 	bodies, err := encodeBatches(events, o.Batch, o.Gzip)
 	if err != nil {
-		return IngestResult{}, err
-	}
-	res := IngestResult{Events: len(events), BatchesSent: len(bodies)}
-
-	// Ceiling: the same events, decoded ahead of time, inserted by one writer
-	// in batches as large as group commit can make them.
-	res.DirectBatchSize = o.Batch * o.Clients
-	direct, err := openFresh(ctx, o.Store, "direct")
-	if err != nil {
 		return res, err
 	}
-	start := time.Now()
-	for i := 0; i < len(events); i += res.DirectBatchSize {
-		if _, err := direct.Insert(ctx, events[i:min(i+res.DirectBatchSize, len(events))]); err != nil {
-			direct.Close()
-			return res, err
-		}
-	}
-	res.DirectPerSec = float64(len(events)) / time.Since(start).Seconds()
-	direct.Close()
-
-	// Through HTTP, on a fresh store of the same kind.
-	st, err := openFresh(ctx, o.Store, "http")
+	events = nil // the server process holds what it needs
+	srv, err := startServer(ctx, o)
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("starting the server: %w", err)
 	}
-	defer st.Close()
-	counted := &countingStore{Store: st}
-	srv, err := server.New(server.Config{Store: counted, AdminToken: benchAdmin, IngestKey: benchIngest,
-		MaxEventAge: -1})
-	if err != nil {
-		return res, err
-	}
-	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return res, err
-	}
-	hs := &http.Server{Handler: srv.Handler()}
-	go hs.Serve(ln)
-	defer hs.Close()
-	url := "http://" + ln.Addr().String() + "/v1/events/batch"
-
-	stopSampling := sampleMemory(&res)
-	lat, took, err := send(ctx, url, bodies, o.Clients, o.Gzip)
+	defer srv.stop()
+	stopSampling := srv.sampleRSS(&res)
+	lat, took, err := send(ctx, srv.url+"/v1/events/batch", bodies, o.Clients, o.Gzip)
 	stopSampling()
 	if err != nil {
 		return res, err
 	}
-	res.HTTPPerSec = float64(len(events)) / took.Seconds()
+	res.HTTPPerSec = float64(res.Events) / took.Seconds()
 	res.P50, res.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
-	res.InsertCalls = counted.calls()
+	res.Batches = len(bodies)
 	return res, nil
+}
+
+// direct measures the ceiling: the same events inserted by one writer in
+// batches as large as group commit makes them, already flattened (the
+// server flattens in its request goroutines, not in the writer).
+func direct(ctx context.Context, o IngestOptions, events []storage.Event, res *IngestResult) error {
+	dsn, cleanup, err := freshDSN(o.Store, "direct")
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	st, err := backends.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	prepared := make([]storage.Event, len(events))
+	for i, e := range events {
+		if e.Flat, err = e.Flatten(); err != nil {
+			return err
+		}
+		prepared[i] = e
+	}
+	start := time.Now()
+	for i := 0; i < len(prepared); i += res.DirectBatchSize {
+		if _, err := st.Insert(ctx, prepared[i:min(i+res.DirectBatchSize, len(prepared))]); err != nil {
+			return err
+		}
+	}
+	res.DirectPerSec = float64(len(prepared)) / time.Since(start).Seconds()
+	return nil
 }
 
 func encodeBatches(events []storage.Event, size int, gz bool) ([][]byte, error) {
@@ -162,10 +159,10 @@ func encodeBatches(events []storage.Event, size int, gz bool) ([][]byte, error) 
 	return out, nil
 }
 
-// send posts every body with n concurrent clients and returns each request's
-// latency and the wall time of the whole phase.
+// send posts every body with n concurrent clients and returns each
+// request's latency and the wall time of the whole phase.
 func send(ctx context.Context, url string, bodies [][]byte, n int, gz bool) ([]time.Duration, time.Duration, error) {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}, Timeout: time.Minute}
 	next := make(chan []byte)
 	lat := make([]time.Duration, 0, len(bodies))
 	var mu sync.Mutex
@@ -206,7 +203,7 @@ func post(ctx context.Context, client *http.Client, url string, body []byte, gz 
 			return err
 		}
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Moesif-Application-Id", benchIngest)
+		req.Header.Set("X-Moesif-Application-Id", benchIngestKey)
 		if gz {
 			req.Header.Set("Content-Encoding", "gzip")
 		}
@@ -219,7 +216,7 @@ func post(ctx context.Context, client *http.Client, url string, body []byte, gz 
 		switch {
 		case resp.StatusCode < 300:
 			return nil
-		case (resp.StatusCode == 429 || resp.StatusCode == 503) && attempt < 100:
+		case (resp.StatusCode == 429 || resp.StatusCode == 503) && attempt < 1000:
 			time.Sleep(10 * time.Millisecond)
 		default:
 			return fmt.Errorf("POST %s: %d %s", url, resp.StatusCode, msg)
@@ -236,51 +233,4 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	return s[min(len(s)-1, int(p*float64(len(s))))]
 }
 
-// sampleMemory records the Go heap and the process RSS every 50 ms until
-// the returned stop function is called.
-func sampleMemory(r *IngestResult) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			var m runtime.MemStats
-			runtime.ReadMemStats(&m)
-			rss := processRSS()
-			r.HeapPeak = max(r.HeapPeak, m.HeapInuse)
-			r.RSSPeak = max(r.RSSPeak, rss)
-			r.HeapEnd, r.RSSEnd = m.HeapInuse, rss
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
-}
-
 func mib(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
-
-// countingStore counts Insert calls, to show group commit at work.
-type countingStore struct {
-	storage.Store
-	mu sync.Mutex
-	n  int
-}
-
-func (c *countingStore) Insert(ctx context.Context, ev []storage.Event) (storage.InsertResult, error) {
-	c.mu.Lock()
-	c.n++
-	c.mu.Unlock()
-	return c.Store.Insert(ctx, ev)
-}
-
-func (c *countingStore) calls() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
-}

@@ -149,3 +149,10 @@ func (w *Writer) insert(group []*submission, size int) {
 		close(s.done)
 	}
 }
+
+// Queued is the number of events waiting for an insert.
+func (w *Writer) Queued() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.queued
+}

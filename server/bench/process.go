@@ -1,0 +1,159 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	benchAdminToken = "bench-admin-token"
+	benchIngestKey  = "bench-ingest-key-0123456789abcdef0123456789abcdef0123456789"
+)
+
+// server is a `meterd serve` child process on a fresh store.
+type server struct {
+	cmd     *exec.Cmd
+	url     string
+	cleanup func()
+}
+
+func startServer(ctx context.Context, o IngestOptions) (*server, error) {
+	dsn, cleanup, err := freshDSN(o.Store, "http")
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	argv := o.Serve
+	if len(argv) == 0 {
+		self, err := os.Executable()
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		argv = []string{self, "serve"}
+	}
+	dataDir, err := os.MkdirTemp("", "meterd-bench-data-")
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	argv = append(argv, "--addr", addr, "--data", dataDir, "--store", dsn,
+		"--admin-token", benchAdminToken, "--ingest-key", benchIngestKey, "--max-event-age", "-1s")
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		cleanup()
+		return nil, err
+	}
+	s := &server{cmd: cmd, url: "http://" + addr, cleanup: func() { cleanup(); os.RemoveAll(dataDir) }}
+	for i := 0; ; i++ {
+		resp, err := http.Get(s.url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s, nil
+			}
+		}
+		if i > 300 {
+			s.stop()
+			return nil, fmt.Errorf("%s did not answer /healthz", strings.Join(argv, " "))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
+	s.cleanup()
+}
+
+// sampleRSS records the server's resident memory every 100 ms until the
+// returned function is called, then fills in the quarters and the peak.
+func (s *server) sampleRSS(r *IngestResult) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var samples []uint64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			samples = append(samples, rss(s.cmd.Process.Pid))
+			if h := s.goHeap(); h > r.HeapPeak {
+				r.HeapPeak = h
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+		for q := range 4 {
+			r.RSSQuarters[q] = samples[min(len(samples)-1, (q+1)*len(samples)/4)]
+		}
+		for _, v := range samples {
+			r.RSSPeak = max(r.RSSPeak, v)
+		}
+	}
+}
+
+// goHeap asks the server for its Go heap in use (0 if it cannot tell).
+func (s *server) goHeap() uint64 {
+	req, _ := http.NewRequest("GET", s.url+"/v1/debug/runtime", nil)
+	req.Header.Set("Authorization", "Bearer "+benchAdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var m struct {
+		Heap uint64 `json:"go_heap_inuse_bytes"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return m.Heap
+}
+
+// rss reads a process's resident set size from /proc (Linux; 0 elsewhere).
+func rss(pid int) uint64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
