@@ -21,6 +21,9 @@ func TestMeterLifecycle(t *testing.T) {
 	}
 	m := a.json(t)
 	id := m["id"].(string)
+	if got := h.admin("/v1/meters/" + id).json(t); got["created_at"] != m["created_at"] {
+		t.Fatalf("created_at %v on creation, %v when read back", m["created_at"], got["created_at"])
+	}
 	if m["status"] != "inactive" || m["current_version"] != float64(1) || m["created_by"] != "Ann" ||
 		m["current"].(map[string]any)["filter"] == "" {
 		t.Fatalf("created meter %s", a.body)

@@ -102,7 +102,8 @@ func New(log storage.MeterLog, now func() time.Time) *Registry {
 	if now == nil {
 		now = time.Now
 	}
-	return &Registry{log: log, now: now}
+	// The store keeps milliseconds: answer with what a later read returns.
+	return &Registry{log: log, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }}
 }
 
 // Create validates a definition and records version 1. A meter starts

@@ -225,7 +225,7 @@ func unescape(dst, raw []byte) []byte {
 			r := hex4(raw[i+1:])
 			i += 4
 			if utf16.IsSurrogate(r) {
-				if i+6 < len(raw)+0 && raw[i+1] == '\\' && raw[i+2] == 'u' {
+				if i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
 					if r2 := utf16.DecodeRune(r, hex4(raw[i+3:])); r2 != utf8.RuneError {
 						dst = utf8.AppendRune(dst, r2)
 						i += 6
