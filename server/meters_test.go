@@ -14,7 +14,8 @@ func (h *harness) adminDo(method, path, body string, headers ...string) answer {
 const searchMeter = `{"name":"Search calls","filter":"response.status == 200 and request.route startsWith \"/v1/search\"","aggregation":"count","stripe_price_id":"price_1"}`
 
 func TestMeterLifecycle(t *testing.T) {
-	h := newHarness(t, nil)
+	// A clock with nanoseconds: answers must show what the store keeps.
+	h := newHarness(t, func(c *Config) { c.Now = func() time.Time { return testNow.Add(123456789) } })
 	a := h.adminDo("POST", "/v1/meters", searchMeter, "X-Meterd-Actor", "Ann")
 	if a.status != 201 {
 		t.Fatalf("create: %d %s", a.status, a.body)
