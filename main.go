@@ -1,0 +1,188 @@
+// Command meterd turns API traffic into usage billing: it ingests API-call
+// events, evaluates billing meters over them and reports usage to Stripe.
+//
+//	meterd serve            run the service (embedded DuckDB under ./data by default)
+//	meterd bench ingest     measure ingestion throughput
+//	meterd version          print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/meterd/meterd/server"
+	"github.com/meterd/meterd/server/bench"
+	"github.com/meterd/meterd/server/keys"
+	"github.com/meterd/meterd/storage/backends"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+const usage = `meterd: usage billing from API traffic
+
+Usage:
+  meterd serve [flags]          run the service (see 'meterd serve -h')
+  meterd bench ingest [flags]   measure ingestion throughput (see 'meterd bench ingest -h')
+  meterd version                print the version
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "bench":
+		err = runBench(os.Args[2:])
+	case "version", "-version", "--version":
+		fmt.Println("meterd", versionString())
+	case "help", "-h", "-help", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "meterd: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "meterd:", err)
+		os.Exit(1)
+	}
+}
+
+func versionString() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return v
+}
+
+// env returns the environment variable's value, or def when it is unset.
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	addr := fs.String("addr", env("METERD_ADDR", ":8080"), "listen address (env METERD_ADDR)")
+	dataDir := fs.String("data", env("METERD_DATA_DIR", "./data"), "data directory: the DuckDB file and the generated keys (env METERD_DATA_DIR)")
+	dsn := fs.String("store", env("METERD_STORE", ""), "event store: duckdb://PATH or clickhouse://HOST:9000/DB (env METERD_STORE; default duckdb://DATA/meterd.duckdb)")
+	adminToken := fs.String("admin-token", "", "admin token (env METERD_ADMIN_TOKEN; default: generated once, kept in DATA/keys.json)")
+	ingestKey := fs.String("ingest-key", "", "ingest key (env METERD_INGEST_KEY; default: generated once, kept in DATA/keys.json)")
+	keepBodies := fs.Bool("keep-bodies", os.Getenv("METERD_KEEP_BODIES") == "true", "store request and response bodies, not only their sizes (env METERD_KEEP_BODIES=true)")
+	maxBody := fs.Int("max-body-bytes", envInt("METERD_MAX_BODY_BYTES", 16<<20), "largest accepted request body after decompression (env METERD_MAX_BODY_BYTES)")
+	maxBatch := fs.Int("max-batch-events", envInt("METERD_MAX_BATCH_EVENTS", 10000), "most events in one batch request (env METERD_MAX_BATCH_EVENTS)")
+	maxAge := fs.Duration("max-event-age", envDuration("METERD_MAX_EVENT_AGE", 30*24*time.Hour), "reject events older than this; negative disables (env METERD_MAX_EVENT_AGE)")
+	maxSkew := fs.Duration("max-clock-skew", envDuration("METERD_MAX_CLOCK_SKEW", time.Hour), "reject events further than this in the future (env METERD_MAX_CLOCK_SKEW)")
+	_ = fs.Parse(args)
+	if *adminToken == "" {
+		*adminToken = os.Getenv("METERD_ADMIN_TOKEN")
+	}
+	if *ingestKey == "" {
+		*ingestKey = os.Getenv("METERD_INGEST_KEY")
+	}
+	if *dsn == "" {
+		*dsn = "duckdb://" + filepath.Join(*dataDir, "meterd.duckdb")
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	k, err := keys.Load(*dataDir, *adminToken, *ingestKey)
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	if len(k.IngestKey) < keys.MinAgentKeyLength {
+		log.Warn("the ingest key is shorter than Moesif agents accept (moesif-nodejs refuses application ids under 50 characters); fine for curl, not for the middleware", "length", len(k.IngestKey))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := backends.Open(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := server.New(server.Config{
+		Store: st, AdminToken: k.AdminToken, IngestKey: k.IngestKey,
+		KeepBodies: *keepBodies, MaxBodyBytes: int64(*maxBody), MaxBatchEvents: *maxBatch,
+		MaxEventAge: *maxAge, MaxClockSkew: *maxSkew, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	httpSrv := &http.Server{Addr: *addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.ListenAndServe() }()
+
+	fmt.Printf(`meterd %s listening on %s
+  store:       %s (%s)
+  data dir:    %s
+  admin token: %s   (Authorization: Bearer ...; read API and UI)
+  ingest key:  %s   (X-Moesif-Application-Id or Authorization: Bearer; event ingestion)
+Point moesif-nodejs at it with { applicationId: "<ingest key>", baseUri: "http://127.0.0.1%s" }.
+`, versionString(), *addr, backends.Redact(*dsn), st.Backend(), *dataDir, k.AdminToken, k.IngestKey, *addr)
+
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	case <-ctx.Done():
+		log.Info("shutting down")
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	// Stop taking requests, let in-flight ones finish (they wait for their
+	// commit), then stop the writer and close the store.
+	return httpSrv.Shutdown(shutCtx)
+}
+
+func runBench(args []string) error {
+	if len(args) < 1 || args[0] != "ingest" {
+		return fmt.Errorf("usage: meterd bench ingest [flags]")
+	}
+	fs := flag.NewFlagSet("bench ingest", flag.ExitOnError)
+	var o bench.IngestOptions
+	fs.StringVar(&o.Store, "store", "duckdb://", "store kind to measure: duckdb:// (fresh files in a temp dir) or clickhouse://HOST:9000/DB (fresh databases DB_bench_*)")
+	fs.IntVar(&o.Events, "events", 1_000_000, "events to send")
+	fs.IntVar(&o.Clients, "clients", 4, "concurrent HTTP clients")
+	fs.IntVar(&o.Batch, "batch", 1000, "events per batch request")
+	fs.BoolVar(&o.Gzip, "gzip", false, "gzip request bodies, as the Moesif middleware does")
+	fs.Int64Var(&o.Seed, "seed", 1, "generator seed")
+	_ = fs.Parse(args[1:])
+	return bench.Ingest(context.Background(), o, os.Stdout)
+}
