@@ -28,25 +28,38 @@ var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 type harness struct {
 	t     *testing.T
 	store *slowStore
+	srv   *Server
 	url   string
 }
 
-// slowStore wraps the real DuckDB store; gate holds inserts (fault
-// injection for overload tests).
+// slowStore wraps the real DuckDB store to count inserts, hold them at a
+// gate or fail them (fault injection).
 type slowStore struct {
 	storage.Store
-	mu   sync.Mutex
-	gate chan struct{}
+	mu    sync.Mutex
+	gate  chan struct{}
+	fail  error
+	calls int
 }
 
 func (s *slowStore) Insert(ctx context.Context, ev []storage.Event) (storage.InsertResult, error) {
 	s.mu.Lock()
-	g := s.gate
+	g, fail := s.gate, s.fail
+	s.calls++
 	s.mu.Unlock()
 	if g != nil {
 		<-g
 	}
+	if fail != nil {
+		return storage.InsertResult{}, fail
+	}
 	return s.Store.Insert(ctx, ev)
+}
+
+func (s *slowStore) set(f func(s *slowStore)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s)
 }
 
 func newHarness(t *testing.T, mod func(*Config)) *harness {
@@ -67,7 +80,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { ts.Close(); srv.Close() })
-	return &harness{t: t, store: ss, url: ts.URL}
+	return &harness{t: t, store: ss, srv: srv, url: ts.URL}
 }
 
 type answer struct {
@@ -170,4 +183,23 @@ func gz(b []byte) []byte {
 	w.Write(b)
 	w.Close()
 	return buf.Bytes()
+}
+
+func (h *harness) insertCalls() int {
+	h.store.mu.Lock()
+	defer h.store.mu.Unlock()
+	return h.store.calls
+}
+
+// waitFor polls cond (sequencing concurrent requests without sleeping a
+// guessed time).
+func (h *harness) waitFor(what string, cond func() bool) {
+	h.t.Helper()
+	for i := 0; i < 2000; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.t.Fatalf("timed out waiting for %s", what)
 }

@@ -77,7 +77,7 @@ func TestBadInputIsRejectedAndHarmsNothing(t *testing.T) {
 		code, field      string
 		index            int
 	}{
-		{"malformed JSON", "/v1/events/batch", `[{"request": {]`, nil, 400, "invalid_json", "", -1},
+		{"malformed JSON", "/v1/events/batch", `[{"request": {]`, nil, 400, "invalid_json", "", 0},
 		{"trailing garbage", "/v1/events", event("x", 0) + "}", nil, 400, "invalid_json", "", -1},
 		{"not an array", "/v1/events/batch", event("x", 0), nil, 400, "invalid_type", "", -1},
 		{"wrong type", "/v1/events/batch", batch(event("a", 1), strings.Replace(event("b", 2), `"verb":"GET"`, `"verb":7`, 1)), nil, 400, "invalid_type", "request.verb", 1},
@@ -90,6 +90,7 @@ func TestBadInputIsRejectedAndHarmsNothing(t *testing.T) {
 		{"time far in the past", "/v1/events/batch", batch(event("a", -40*24*3600)), nil, 400, "time_out_of_range", "request.time", 0},
 		{"metadata not an object", "/v1/events", strings.Replace(event("b", 0), `{"tokens":5}`, `[5]`, 1), nil, 400, "invalid_type", "metadata", -1},
 		{"metadata number out of range", "/v1/events", strings.Replace(event("b", 0), `{"tokens":5}`, `{"tokens":1e999}`, 1), nil, 400, "invalid_value", "metadata", -1},
+		{"metadata nested too deep", "/v1/events", strings.Replace(event("b", 0), `{"tokens":5}`, strings.Repeat(`{"a":`, 40)+"1"+strings.Repeat("}", 40), 1), nil, 400, "invalid_value", "metadata", -1},
 		{"zero weight", "/v1/events", strings.Replace(event("b", 0), `"user_id"`, `"weight":0,"user_id"`, 1), nil, 400, "invalid_value", "weight", -1},
 		{"invalid UTF-8", "/v1/events/batch", invalidUTF8, nil, 400, "invalid_utf8", "", 1},
 		{"100k events", "/v1/events/batch", "[" + strings.Join(many, ",") + "]", nil, 413, "batch_too_large", "", 10_000},
@@ -200,18 +201,19 @@ func TestCloudEvents(t *testing.T) {
 func TestOverloadAnswersRetryAfter(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.MaxQueuedEvents = 2 })
 	gate := make(chan struct{})
-	h.store.mu.Lock()
-	h.store.gate = gate
-	h.store.mu.Unlock()
+	h.store.set(func(s *slowStore) { s.gate = gate })
 	done := make(chan answer, 2)
-	go func() { done <- h.ingest("/v1/events/batch", batch(event("a", 0), event("b", 1))) }() // held in Insert
-	time.Sleep(100 * time.Millisecond)
-	go func() { done <- h.ingest("/v1/events/batch", batch(event("c", 2), event("d", 3))) }() // queued
-	time.Sleep(100 * time.Millisecond)
+	go func() { done <- h.ingest("/v1/events/batch", batch(event("a", 0), event("b", 1))) }()
+	h.waitFor("the first insert to be held", func() bool { return h.insertCalls() == 1 })
+	go func() { done <- h.ingest("/v1/events/batch", batch(event("c", 2), event("d", 3))) }()
+	h.waitFor("the second request to queue", func() bool { return h.srv.writer.Queued() == 2 })
 	a := h.ingest("/v1/events/batch", batch(event("e", 4)))
 	wantError(t, a, 503, "overloaded", "", -1)
 	if a.header.Get("Retry-After") == "" {
 		t.Fatal("no Retry-After on 503")
+	}
+	if q := h.srv.writer.Queued(); q != 2 {
+		t.Fatalf("queue holds %d events past its bound of 2", q)
 	}
 	close(gate)
 	for i := 0; i < 2; i++ {

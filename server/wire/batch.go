@@ -1,80 +1,55 @@
 package wire
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"unicode/utf8"
 )
 
-// decodeElements decodes each element of a JSON array body (or the one
-// object when single is true) with decode, straight from the stream (one
-// pass per element), and hands it to fn. It reports syntax errors with
-// their line and column, invalid UTF-8 with the element it is in, and more
-// than max elements as batch_too_large.
-func decodeElements[T any](body []byte, single bool, max int, fn func(v *T, index *int) *Error) *Error {
+// decodeElements reads a body holding one JSON object (single) or an array
+// of objects, calling fn with the scanner positioned on each object; fn
+// must consume it. Invalid UTF-8 is reported with the element it is in,
+// more than max elements as batch_too_large, syntax errors with their line,
+// column and byte offset.
+func decodeElements(body []byte, single bool, max int, fn func(s *scanner) *Error) *Error {
 	if !utf8.Valid(body) {
 		return invalidUTF8(body, single)
 	}
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 {
+	s := &scanner{b: body, src: string(body)}
+	switch c := s.peek(); {
+	case c == 0:
 		return badRequest(CodeInvalidJSON, "", nil, "request body is empty")
+	case single && c != '{':
+		return badRequest(CodeInvalidType, "", nil, "expected a JSON object, got %s", s.kind())
+	case !single && c != '[':
+		return badRequest(CodeInvalidType, "", nil, "expected a JSON array of objects, got %s", s.kind())
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
+	var err *Error
 	if single {
-		if trimmed[0] != '{' {
-			return badRequest(CodeInvalidType, "", nil, "expected a JSON object, got %s", kindOf(trimmed))
-		}
-		var v T
-		if err := dec.Decode(&v); err != nil {
-			return elementError(body, err, nil)
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return badRequest(CodeInvalidJSON, "", nil, "unexpected data after the JSON object (at byte %d)", dec.InputOffset())
-		}
-		return fn(&v, nil)
+		err = fn(s)
+	} else {
+		err = s.array(func(i int) *Error {
+			if i >= max {
+				return newError(http.StatusRequestEntityTooLarge, CodeBatchTooLarge, "", intp(i),
+					"a batch holds at most %d elements; split it", max)
+			}
+			s.index = intp(i)
+			if s.peek() != '{' {
+				return badRequest(CodeInvalidType, "", s.index, "expected a JSON object, got %s", s.kind())
+			}
+			if err := fn(s); err != nil {
+				return err
+			}
+			s.index = nil // a bad separator after it is not its fault
+			return nil
+		})
 	}
-	if trimmed[0] != '[' {
-		return badRequest(CodeInvalidType, "", nil, "expected a JSON array of events, got %s", kindOf(trimmed))
+	if err != nil {
+		return err
 	}
-	if _, err := dec.Token(); err != nil {
-		return syntaxError(body, err)
-	}
-	for i := 0; dec.More(); i++ {
-		if i >= max {
-			return newError(http.StatusRequestEntityTooLarge, CodeBatchTooLarge, "", intp(i),
-				"a batch holds at most %d events; split it", max)
-		}
-		if b := bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n,"); len(b) > 0 && b[0] != '{' {
-			return badRequest(CodeInvalidType, "", intp(i), "expected an object, got %s", kindOf(b))
-		}
-		var v T
-		if err := dec.Decode(&v); err != nil {
-			return elementError(body, err, intp(i))
-		}
-		if e := fn(&v, intp(i)); e != nil {
-			return e
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return syntaxError(body, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest(CodeInvalidJSON, "", nil, "unexpected data after the JSON array (at byte %d)", dec.InputOffset())
+	if s.peek() != 0 {
+		return s.syntaxErr(s.i, "unexpected data after the JSON value")
 	}
 	return nil
-}
-
-// elementError explains why an element did not decode: malformed JSON, or
-// a field of the wrong type.
-func elementError(body []byte, err error, index *int) *Error {
-	var se *json.SyntaxError
-	if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return syntaxError(body, err)
-	}
-	return typeError(err, index)
 }
 
 func intp(i int) *int { return &i }
@@ -91,21 +66,10 @@ func kindOf(b []byte) string {
 		return "a boolean"
 	case 'n':
 		return "null"
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return "a number"
 	}
-	return "a number or invalid JSON"
-}
-
-// syntaxError turns a decoder error into invalid_json with a position.
-func syntaxError(body []byte, err error) *Error {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		line, col := lineCol(body, se.Offset)
-		return badRequest(CodeInvalidJSON, "", nil, "malformed JSON at line %d, column %d (byte %d): %v", line, col, se.Offset, se)
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return badRequest(CodeInvalidJSON, "", nil, "malformed JSON: the body ends before the JSON value does")
-	}
-	return badRequest(CodeInvalidJSON, "", nil, "malformed JSON: %v", err)
+	return "invalid JSON"
 }
 
 func lineCol(b []byte, off int64) (line, col int) {

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -10,7 +9,8 @@ import (
 	"github.com/meterd/meterd/storage"
 )
 
-// CloudEvent is a CloudEvents 1.0 event in structured JSON mode.
+// CloudEvent is a CloudEvents 1.0 event in structured JSON mode (the
+// attributes meterd reads; extensions are validated as JSON and ignored).
 type CloudEvent struct {
 	SpecVersion     string          `json:"specversion"`
 	ID              string          `json:"id"`
@@ -28,19 +28,56 @@ type CloudEvent struct {
 // metadata; a missing time is the time meterd received the event.
 func DecodeCloudEvents(body []byte, single bool, l Limits) ([]storage.Event, *Error) {
 	var out []storage.Event
-	err := decodeElements(body, single, l.MaxBatch, func(c *CloudEvent, index *int) *Error {
-		e, werr := c.toEvent(l, index)
-		if werr != nil {
-			return werr
+	err := decodeElements(body, single, l.MaxBatch, func(s *scanner) *Error {
+		var c CloudEvent
+		if err := s.cloudEvent(&c); err != nil {
+			return err
+		}
+		e, err := c.toEvent(l, s)
+		if err != nil {
+			return err
 		}
 		out = append(out, e)
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-func (c *CloudEvent) toEvent(l Limits, index *int) (storage.Event, *Error) {
+// cloudEvent reads the attributes. Their names are case-sensitive (the
+// spec makes them lower-case).
+func (s *scanner) cloudEvent(c *CloudEvent) *Error {
+	return s.object(func(key []byte) *Error {
+		var err *Error
+		switch string(key) {
+		case "specversion":
+			err = s.strField(&c.SpecVersion, "specversion")
+		case "id":
+			err = s.strField(&c.ID, "id")
+		case "source":
+			err = s.strField(&c.Source, "source")
+		case "type":
+			err = s.strField(&c.Type, "type")
+		case "subject":
+			err = s.strField(&c.Subject, "subject")
+		case "datacontenttype":
+			err = s.strField(&c.DataContentType, "datacontenttype")
+		case "time":
+			c.Time, err = s.skip()
+		case "data":
+			c.Data, err = s.skip()
+		default:
+			_, err = s.skip()
+		}
+		return err
+	})
+}
+
+func (c *CloudEvent) toEvent(l Limits, s *scanner) (storage.Event, *Error) {
 	var e storage.Event
+	index := s.index
 	for _, f := range []struct{ name, v string }{{"specversion", c.SpecVersion}, {"id", c.ID}, {"source", c.Source}, {"type", c.Type}} {
 		if f.v == "" {
 			return e, badRequest(CodeMissingField, f.name, index, "%s is required", f.name)
@@ -50,13 +87,13 @@ func (c *CloudEvent) toEvent(l Limits, index *int) (storage.Event, *Error) {
 		return e, badRequest(CodeInvalidValue, "specversion", index, `specversion must be "1.0", got %q`, c.SpecVersion)
 	}
 	t := l.Now
-	if len(bytes.TrimSpace(c.Time)) > 0 && string(c.Time) != "null" {
+	if !isAbsent(c.Time) {
 		var err *Error
 		if t, err = l.checkTime(c.Time, "time", index); err != nil {
 			return e, err
 		}
 	}
-	meta, attrs, err := objectText(c.Data, "data", index)
+	meta, attrs, err := objectText(s, c.Data, "data")
 	if err != nil {
 		return e, err
 	}
@@ -70,11 +107,9 @@ func (c *CloudEvent) toEvent(l Limits, index *int) (storage.Event, *Error) {
 // cloudEventID hashes the (source, id) pair the spec makes unique,
 // length-prefixed so that no two pairs share an encoding.
 func cloudEventID(source, id string) string {
-	h := sha256.New()
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(source)))
-	h.Write(n[:])
-	h.Write([]byte(source))
-	h.Write([]byte(id))
-	return "ce_" + hex.EncodeToString(h.Sum(nil)[:16])
+	b := make([]byte, 0, 8+len(source)+len(id))
+	b = binary.BigEndian.AppendUint64(b, uint64(len(source)))
+	b = append(append(b, source...), id...)
+	sum := sha256.Sum256(b)
+	return "ce_" + hex.EncodeToString(sum[:16])
 }

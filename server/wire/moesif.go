@@ -1,14 +1,13 @@
 package wire
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +15,8 @@ import (
 	"github.com/meterd/meterd/storage"
 )
 
-// MoesifEvent is one API call as Moesif's collector receives it.
+// MoesifEvent is one API call as Moesif's collector receives it (the
+// fields meterd reads; others are validated as JSON and ignored).
 type MoesifEvent struct {
 	Request        *MoesifRequest  `json:"request"`
 	Response       *MoesifResponse `json:"response,omitempty"`
@@ -53,103 +53,156 @@ type MoesifResponse struct {
 	ContentLength    *int64          `json:"content_length,omitempty"`
 }
 
-// Headers accepts what agents send as header values: strings, numbers and
-// booleans (kept as their JSON text) and arrays of those (joined with ", ",
-// as HTTP folds repeated headers). Keys are lower-cased.
+// Headers are HTTP headers with lower-case keys. On the wire, values may
+// also be numbers, booleans or arrays (see scanner.headers).
 type Headers map[string]string
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (h *Headers) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		return nil
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return errors.New("headers must be an object of strings")
-	}
-	out := make(Headers, len(m))
-	for k, v := range m {
-		s, err := headerValue(v)
-		if err != nil {
-			return fmt.Errorf("header %q: %v", k, err)
-		}
-		out[strings.ToLower(k)] = s
-	}
-	*h = out
-	return nil
-}
-
-func headerValue(v json.RawMessage) (string, error) {
-	switch v[0] {
-	case '"':
-		var s string
-		err := json.Unmarshal(v, &s)
-		return s, err
-	case '[':
-		var parts []json.RawMessage
-		if err := json.Unmarshal(v, &parts); err != nil {
-			return "", err
-		}
-		ss := make([]string, len(parts))
-		for i, p := range parts {
-			s, err := headerValue(p)
-			if err != nil {
-				return "", err
-			}
-			ss[i] = s
-		}
-		return strings.Join(ss, ", "), nil
-	case '{':
-		return "", errors.New("must be a string, not an object")
-	case 'n':
-		return "", nil
-	}
-	return string(v), nil // number or boolean
-}
 
 // DecodeMoesifEvents decodes one event (single) or a JSON array of events.
 // Any invalid event rejects the whole body: the caller stores all or none.
+// The events' strings share one copy of body (see scanner); body itself is
+// not retained.
 func DecodeMoesifEvents(body []byte, single bool, l Limits) ([]storage.Event, *Error) {
 	var out []storage.Event
-	err := decodeElements(body, single, l.MaxBatch, func(w *MoesifEvent, index *int) *Error {
-		e, werr := w.toEvent(l, index)
-		if werr != nil {
-			return werr
+	if !single {
+		out = make([]storage.Event, 0, estimateEvents(body, l.MaxBatch))
+	}
+	var scratch []byte
+	err := decodeElements(body, single, l.MaxBatch, func(s *scanner) *Error {
+		var w MoesifEvent
+		if err := s.moesifEvent(&w); err != nil {
+			return err
+		}
+		e, err := w.toEvent(l, s, &scratch)
+		if err != nil {
+			return err
 		}
 		out = append(out, e)
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// typeError explains a json.Unmarshal failure on a well-formed element.
-func typeError(err error, index *int) *Error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return badRequest(CodeInvalidType, te.Field, index, "%s must be %s, got %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
-	}
-	msg := err.Error()
-	field := ""
-	if i := strings.Index(msg, "headers"); i >= 0 {
-		field = "headers"
-	}
-	return badRequest(CodeInvalidType, field, index, "%s", strings.TrimPrefix(msg, "json: "))
+// estimateEvents guesses a batch's length from its size (an agent's event
+// is rarely under 300 bytes), to allocate the result once.
+func estimateEvents(body []byte, max int) int {
+	return min(len(body)/300+1, max)
 }
 
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "a string"
-	case "int32", "int64", "int":
-		return "an integer"
-	case "ptr", "struct", "map":
-		return "an object"
-	}
-	return "a " + goKind
+func (s *scanner) moesifEvent(w *MoesifEvent) *Error {
+	return s.object(func(key []byte) *Error {
+		var err *Error
+		switch string(fold(key)) {
+		case "request":
+			var ok bool
+			if ok, err = s.objectStart("request"); ok {
+				if w.Request == nil {
+					w.Request = &MoesifRequest{}
+				}
+				err = s.moesifRequest(w.Request)
+			}
+		case "response":
+			var ok bool
+			if ok, err = s.objectStart("response"); ok {
+				if w.Response == nil {
+					w.Response = &MoesifResponse{}
+				}
+				err = s.moesifResponse(w.Response)
+			}
+		case "transaction_id":
+			err = s.strField(&w.TransactionID, "transaction_id")
+		case "session_token":
+			err = s.strField(&w.SessionToken, "session_token")
+		case "user_id":
+			err = s.strField(&w.UserID, "user_id")
+		case "company_id":
+			err = s.strField(&w.CompanyID, "company_id")
+		case "subscription_id":
+			err = s.strField(&w.SubscriptionID, "subscription_id")
+		case "direction":
+			err = s.strField(&w.Direction, "direction")
+		case "weight":
+			var v int64
+			var ok bool
+			if v, ok, err = s.intField("weight", 64); ok {
+				w.Weight = &v
+			}
+		case "metadata":
+			w.Metadata, err = s.skip()
+		default:
+			_, err = s.skip()
+		}
+		return err
+	})
 }
 
-func (w *MoesifEvent) toEvent(l Limits, index *int) (storage.Event, *Error) {
+func (s *scanner) moesifRequest(r *MoesifRequest) *Error {
+	return s.object(func(key []byte) *Error {
+		var err *Error
+		switch string(fold(key)) {
+		case "time":
+			r.Time, err = s.skip()
+		case "uri":
+			err = s.strField(&r.URI, "request.uri")
+		case "verb":
+			err = s.strField(&r.Verb, "request.verb")
+		case "headers":
+			r.Headers, err = s.headers("request.headers")
+		case "ip_address":
+			err = s.strField(&r.IPAddress, "request.ip_address")
+		case "api_version":
+			err = s.strField(&r.APIVersion, "request.api_version")
+		case "body":
+			r.Body, err = s.skip()
+		case "transfer_encoding":
+			err = s.strField(&r.TransferEncoding, "request.transfer_encoding")
+		case "content_length":
+			r.ContentLength, err = s.optInt("request.content_length")
+		default:
+			_, err = s.skip()
+		}
+		return err
+	})
+}
+
+func (s *scanner) moesifResponse(r *MoesifResponse) *Error {
+	return s.object(func(key []byte) *Error {
+		var err *Error
+		switch string(fold(key)) {
+		case "time":
+			r.Time, err = s.skip()
+		case "status":
+			var v int64
+			v, _, err = s.intField("response.status", 32)
+			r.Status = int32(v)
+		case "headers":
+			r.Headers, err = s.headers("response.headers")
+		case "body":
+			r.Body, err = s.skip()
+		case "transfer_encoding":
+			err = s.strField(&r.TransferEncoding, "response.transfer_encoding")
+		case "content_length":
+			r.ContentLength, err = s.optInt("response.content_length")
+		default:
+			_, err = s.skip()
+		}
+		return err
+	})
+}
+
+func (s *scanner) optInt(field string) (*int64, *Error) {
+	v, ok, err := s.intField(field, 64)
+	if !ok {
+		return nil, err
+	}
+	return &v, err
+}
+
+func (w *MoesifEvent) toEvent(l Limits, s *scanner, scratch *[]byte) (storage.Event, *Error) {
 	var e storage.Event
+	index := s.index
 	if w.Request == nil {
 		return e, badRequest(CodeMissingField, "request", index, "request is required")
 	}
@@ -175,7 +228,7 @@ func (w *MoesifEvent) toEvent(l Limits, index *int) (storage.Event, *Error) {
 		}
 		weight = *w.Weight
 	}
-	meta, attrs, merr := objectText(w.Metadata, "metadata", index)
+	meta, attrs, merr := objectText(s, w.Metadata, "metadata")
 	if merr != nil {
 		return e, merr
 	}
@@ -191,11 +244,11 @@ func (w *MoesifEvent) toEvent(l Limits, index *int) (storage.Event, *Error) {
 		SubscriptionID: w.SubscriptionID, Direction: w.Direction, Weight: weight, Metadata: meta,
 		Flat: &storage.Flat{Meta: attrs},
 	}
-	if e.RequestSize, err = bodySize(rq.ContentLength, rq.Headers, rq.Body, rq.TransferEncoding, "request", index); err != nil {
+	if e.RequestSize, err = bodySize(s, rq.ContentLength, rq.Headers, rq.Body, rq.TransferEncoding, "request"); err != nil {
 		return e, err
 	}
 	if l.KeepBodies {
-		e.RequestBody = string(rq.Body)
+		e.RequestBody = s.text(rq.Body)
 	}
 	if rs := w.Response; rs != nil {
 		rt, terr := parseResponseTime(rs.Time, t, index)
@@ -207,23 +260,23 @@ func (w *MoesifEvent) toEvent(l Limits, index *int) (storage.Event, *Error) {
 		}
 		e.HasResponse, e.ResponseTime, e.Status, e.ResponseHeaders = true, rt, rs.Status, rs.Headers
 		e.DurationMs = rt.Sub(t).Milliseconds()
-		if e.ResponseSize, err = bodySize(rs.ContentLength, rs.Headers, rs.Body, rs.TransferEncoding, "response", index); err != nil {
+		if e.ResponseSize, err = bodySize(s, rs.ContentLength, rs.Headers, rs.Body, rs.TransferEncoding, "response"); err != nil {
 			return e, err
 		}
 		if l.KeepBodies {
-			e.ResponseBody = string(rs.Body)
+			e.ResponseBody = s.text(rs.Body)
 		}
 	}
 	e.ID = w.TransactionID
 	if e.ID == "" {
-		e.ID = contentID(&e)
+		e.ID = contentID(s, &e, w, scratch)
 	}
 	return e, nil
 }
 
 // parseResponseTime reads response.time; absent means the request time.
 func parseResponseTime(raw json.RawMessage, reqTime time.Time, index *int) (time.Time, *Error) {
-	if len(bytes.TrimSpace(raw)) == 0 || string(raw) == "null" {
+	if isAbsent(raw) {
 		return reqTime, nil
 	}
 	t, ok := parseTime(raw)
@@ -233,6 +286,8 @@ func parseResponseTime(raw json.RawMessage, reqTime time.Time, index *int) (time
 	return t, nil
 }
 
+func isAbsent(raw []byte) bool { return len(raw) == 0 || string(raw) == "null" }
+
 // routeOf is the URI's path without query, "/" when empty.
 func routeOf(u *url.URL) string {
 	if u.Path == "" {
@@ -241,11 +296,11 @@ func routeOf(u *url.URL) string {
 	return u.Path
 }
 
-// objectText validates that raw is a JSON object (or absent/null) and
-// returns its text ("{}" when absent) and its flattened form.
-func objectText(raw json.RawMessage, field string, index *int) (string, storage.Attrs, *Error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
+// objectText checks that raw (validated JSON) is an object, or absent or
+// null, and returns its text ("{}" when absent) and its flattened form.
+func objectText(s *scanner, raw json.RawMessage, field string) (string, storage.Attrs, *Error) {
+	index := s.index
+	if isAbsent(raw) {
 		return "{}", storage.Attrs{}, nil
 	}
 	if raw[0] != '{' {
@@ -254,17 +309,19 @@ func objectText(raw json.RawMessage, field string, index *int) (string, storage.
 	// Flattening is what the store does with it: done here, it refuses what
 	// the store would (numbers beyond float64) before one bad event can fail
 	// a group commit shared with other requests, and the writer reuses it.
-	attrs, err := storage.FlattenJSON(string(raw))
+	sub := s.at(raw)
+	attrs, err := flattenObject(&sub)
 	if err != nil {
 		return "", attrs, badRequest(CodeInvalidValue, field, index, "%s: %v", field, err)
 	}
-	return string(raw), attrs, nil
+	return s.text(raw), attrs, nil
 }
 
 // bodySize: the explicit content_length, else a numeric Content-Length
 // header, else the size of the body as sent (base64-decoded when
 // transfer_encoding is base64; a JSON body counts as its JSON text).
-func bodySize(explicit *int64, h Headers, body json.RawMessage, enc, side string, index *int) (int64, *Error) {
+func bodySize(sc *scanner, explicit *int64, h Headers, body json.RawMessage, enc, side string) (int64, *Error) {
+	index := sc.index
 	if explicit != nil {
 		if *explicit < 0 {
 			return 0, badRequest(CodeInvalidValue, side+".content_length", index, "%s.content_length must not be negative", side)
@@ -276,41 +333,115 @@ func bodySize(explicit *int64, h Headers, body json.RawMessage, enc, side string
 			return n, nil
 		}
 	}
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 || string(body) == "null" {
+	if isAbsent(body) {
 		return 0, nil
 	}
 	if body[0] != '"' {
 		return int64(len(body)), nil
 	}
-	var s string
-	if err := json.Unmarshal(body, &s); err != nil {
-		return 0, badRequest(CodeInvalidValue, side+".body", index, "%s.body: %v", side, err)
-	}
+	sub := sc.at(body)
+	s := sub.strOrEmpty()
 	if strings.EqualFold(enc, "base64") {
-		n, err := base64.StdEncoding.DecodeString(s)
+		n, err := base64Len(s)
 		if err != nil {
 			return 0, badRequest(CodeInvalidValue, side+".body", index, "%s.body is not valid base64 (transfer_encoding is base64)", side)
 		}
-		return int64(len(n)), nil
+		return int64(n), nil
 	}
 	return int64(len(s)), nil
 }
 
-// contentID derives an id from everything the event says, so that a client
-// retrying a batch without transaction ids sends the same ids again, even if
-// it re-serialised the JSON with other key order or time formatting.
-func contentID(e *storage.Event) string {
-	canon := func(s string) any {
-		var v any
-		_ = json.Unmarshal([]byte(s), &v) // already validated
-		return v
+// strOrEmpty reads a string the scanner already validated.
+func (s *scanner) strOrEmpty() string {
+	v, _ := s.str()
+	return v
+}
+
+// base64Len is the decoded length of standard base64 (padding optional,
+// line breaks ignored), checking every character without decoding.
+func base64Len(s string) (int, error) {
+	s = strings.TrimRight(s, "=")
+	n := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '+', c == '/':
+			n++
+		case c == '\r', c == '\n':
+		default:
+			return 0, base64.CorruptInputError(i)
+		}
 	}
-	b, _ := json.Marshal([]any{
-		e.Format, e.Time.UnixMilli(), e.Verb, e.URI, e.IP, e.APIVersion, e.RequestHeaders, e.RequestSize,
-		e.HasResponse, e.ResponseTime.UnixMilli(), e.Status, e.ResponseHeaders, e.ResponseSize,
-		e.UserID, e.CompanyID, e.SessionToken, e.SubscriptionID, e.Direction, e.Weight, canon(e.Metadata),
-	})
+	if n%4 == 1 {
+		return 0, base64.CorruptInputError(len(s))
+	}
+	return base64.RawStdEncoding.DecodedLen(n), nil
+}
+
+// contentID derives an id from everything the event says, so that a client
+// retrying a batch without transaction ids sends the same ids again, even
+// re-serialised with other key order, spacing or time spelling. Bodies are
+// part of it (two calls differing only in their body are two events).
+func contentID(s *scanner, e *storage.Event, w *MoesifEvent, scratch *[]byte) string {
+	b := (*scratch)[:0]
+	str := func(v string) { b = appendString(b, v) }
+	num := func(v int64) { b = binary.AppendVarint(b, v) }
+	headers := func(h map[string]string) {
+		var arr [16]string
+		keys := arr[:0]
+		for k := range h {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		num(int64(len(keys)))
+		for _, k := range keys {
+			str(k)
+			str(h[k])
+		}
+	}
+	body := func(raw []byte) {
+		if isAbsent(raw) {
+			b = append(b, 0)
+			return
+		}
+		sub := s.at(raw)
+		b = appendCanonical(append(b, 1), &sub)
+	}
+	str(e.Format)
+	num(e.Time.UnixMilli())
+	str(e.Verb)
+	str(e.URI)
+	str(e.IP)
+	str(e.APIVersion)
+	// Sizes as sent, not as computed: a computed size follows the body's
+	// spelling, and the body itself is hashed canonically.
+	size := func(n *int64) {
+		if n == nil {
+			num(-1)
+			return
+		}
+		num(*n)
+	}
+	headers(e.RequestHeaders)
+	size(w.Request.ContentLength)
+	body(w.Request.Body)
+	if e.HasResponse {
+		b = append(b, 1)
+		num(e.ResponseTime.UnixMilli())
+		num(int64(e.Status))
+		headers(e.ResponseHeaders)
+		size(w.Response.ContentLength)
+		body(w.Response.Body)
+	} else {
+		b = append(b, 0)
+	}
+	str(e.UserID)
+	str(e.CompanyID)
+	str(e.SessionToken)
+	str(e.SubscriptionID)
+	str(e.Direction)
+	num(e.Weight)
+	body(w.Metadata)
+	*scratch = b
 	sum := sha256.Sum256(b)
 	return "mh_" + hex.EncodeToString(sum[:16])
 }

@@ -3,6 +3,8 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"strings"
 	"time"
 
 	"github.com/meterd/meterd/storage"
@@ -15,17 +17,6 @@ type profileWire struct {
 	CompanyID    string          `json:"company_id"`
 	ModifiedTime json.RawMessage `json:"modified_time"`
 	Metadata     json.RawMessage `json:"metadata"`
-	raw          json.RawMessage
-}
-
-// UnmarshalJSON keeps the raw object besides the fields read from it.
-func (p *profileWire) UnmarshalJSON(b []byte) error {
-	type plain profileWire
-	if err := json.Unmarshal(b, (*plain)(p)); err != nil {
-		return err
-	}
-	p.raw = append(json.RawMessage(nil), b...)
-	return nil
 }
 
 // DecodeProfiles decodes one (single) or a batch of user or company
@@ -36,7 +27,16 @@ func DecodeProfiles(body []byte, single bool, kind string, l Limits) ([]storage.
 		idField = "company_id"
 	}
 	var out []storage.Profile
-	err := decodeElements(body, single, l.MaxBatch, func(w *profileWire, index *int) *Error {
+	err := decodeElements(body, single, l.MaxBatch, func(s *scanner) *Error {
+		index := s.index
+		raw, serr := s.skip()
+		if serr != nil {
+			return serr
+		}
+		var w profileWire
+		if err := json.Unmarshal(raw, &w); err != nil {
+			return typeError(err, index)
+		}
 		p := storage.Profile{Kind: kind, ID: w.UserID, ReceivedAt: l.Now, ModifiedAt: l.Now}
 		if kind == storage.KindCompany {
 			p.ID = w.CompanyID
@@ -56,17 +56,43 @@ func DecodeProfiles(body []byte, single bool, kind string, l Limits) ([]storage.
 				return badRequest(CodeTimeOutOfRange, "modified_time", index, "modified_time %s is in the future", t.Format(time.RFC3339))
 			}
 		}
-		meta, _, werr := objectText(w.Metadata, "metadata", index)
+		// A scanner without src: the profile cache keeps the metadata, so
+		// it must be a copy, not a slice of the whole body.
+		meta, _, werr := objectText(&scanner{index: index}, w.Metadata, "metadata")
 		if werr != nil {
 			return werr
 		}
 		p.Metadata = meta
 		var compact bytes.Buffer
-		if err := json.Compact(&compact, w.raw); err == nil {
+		if err := json.Compact(&compact, raw); err == nil {
 			p.Raw = compact.String()
 		}
 		out = append(out, p)
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// typeError explains a json.Unmarshal failure on well-formed JSON.
+func typeError(err error, index *int) *Error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return badRequest(CodeInvalidType, te.Field, index, "%s must be %s, got %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+	}
+	return badRequest(CodeInvalidType, "", index, "%s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "int32", "int64", "int":
+		return "an integer"
+	case "ptr", "struct", "map":
+		return "an object"
+	}
+	return "a " + goKind
 }

@@ -13,11 +13,42 @@ import (
 // decode nested raw values again). It accepts exactly what json.Valid
 // accepts (a fuzz test holds it to that); UTF-8 is checked before, on the
 // whole body. Errors carry absolute byte offsets.
+//
+// When src holds a string copy of b, the strings it returns are slices of
+// it: a batch's strings then cost one allocation instead of one each (they
+// keep the body's copy alive while any of them lives, and events live
+// only until they are committed).
 type scanner struct {
 	b     []byte
+	src   string // "" or string(b)
 	i     int
 	index *int   // batch element being read, for errors
 	buf   []byte // scratch for strings with escapes
+}
+
+// text returns raw as a string: a slice of src when raw is a slice of s.b
+// (and there is a src), else a copy.
+func (s *scanner) text(raw []byte) string {
+	if off, ok := s.offset(raw); ok {
+		return s.src[off : off+len(raw)]
+	}
+	return string(raw)
+}
+
+// offset is where raw starts in s.b, when it is a slice of it.
+func (s *scanner) offset(raw []byte) (int, bool) {
+	off := cap(s.b) - cap(raw) // raw = s.b[off:...] if it is a slice of s.b
+	ok := s.src != "" && len(raw) > 0 && off >= 0 && off+len(raw) <= len(s.b) && &s.b[off] == &raw[0]
+	return off, ok
+}
+
+// at returns a scanner over raw (a value inside s.b), sharing src.
+func (s *scanner) at(raw []byte) scanner {
+	sub := scanner{b: raw, index: s.index}
+	if off, ok := s.offset(raw); ok {
+		sub.src = s.src[off : off+len(raw)]
+	}
+	return sub
 }
 
 // syntaxErr is a malformed-JSON error at byte off of the body.
@@ -61,14 +92,6 @@ func (s *scanner) peek() byte {
 	return 0
 }
 
-// null consumes a null if one is next.
-func (s *scanner) null() (bool, *Error) {
-	if s.peek() != 'n' {
-		return false, nil
-	}
-	return true, s.literal("null")
-}
-
 func (s *scanner) literal(lit string) *Error {
 	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
 		return s.unexpected()
@@ -78,8 +101,9 @@ func (s *scanner) literal(lit string) *Error {
 }
 
 // object reads an object, calling fn with each key; fn must consume the
-// value (s.skip when it does not care).
-func (s *scanner) object(fn func(key string) *Error) *Error {
+// value (s.skip when it does not care). The key's bytes are only valid
+// during the call (string(key) to keep it): reading a key costs nothing.
+func (s *scanner) object(fn func(key []byte) *Error) *Error {
 	if s.peek() != '{' {
 		return s.unexpected()
 	}
@@ -92,7 +116,7 @@ func (s *scanner) object(fn func(key string) *Error) *Error {
 		if s.peek() != '"' {
 			return s.unexpected()
 		}
-		key, err := s.str()
+		key, err := s.strView()
 		if err != nil {
 			return err
 		}
@@ -143,17 +167,28 @@ func (s *scanner) array(fn func(i int) *Error) *Error {
 	}
 }
 
-// str reads a string. Strings without escapes cost one allocation.
+// str reads a string.
 func (s *scanner) str() (string, *Error) {
 	raw, esc, err := s.strBytes()
 	if err != nil {
 		return "", err
 	}
 	if !esc {
-		return string(raw), nil
+		return s.text(raw), nil
 	}
 	s.buf = unescape(s.buf[:0], raw)
 	return string(s.buf), nil
+}
+
+// strView reads a string and returns its decoded bytes, which are only
+// valid until the next read.
+func (s *scanner) strView() ([]byte, *Error) {
+	raw, esc, err := s.strBytes()
+	if err != nil || !esc {
+		return raw, err
+	}
+	s.buf = unescape(s.buf[:0], raw)
+	return s.buf, nil
 }
 
 // strBytes reads a string and returns its raw content (between the
@@ -323,7 +358,7 @@ func (s *scanner) skipValue(depth int) *Error {
 	}
 	switch s.peek() {
 	case '{':
-		return s.object(func(string) *Error { return s.skipValue(depth + 1) })
+		return s.object(func([]byte) *Error { return s.skipValue(depth + 1) })
 	case '[':
 		return s.array(func(int) *Error { return s.skipValue(depth + 1) })
 	case '"':

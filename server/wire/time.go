@@ -40,8 +40,8 @@ func parseTime(raw json.RawMessage) (time.Time, bool) {
 		}
 		return time.UnixMilli(ms).UTC(), true
 	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
+	s, err := (&scanner{b: raw}).str()
+	if err != nil {
 		return time.Time{}, false
 	}
 	for _, l := range timeLayouts {
