@@ -1,0 +1,21 @@
+# meterd: one static-ish binary (cgo for the embedded DuckDB) on Debian slim.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/meterd .
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* && useradd --system --home /var/lib/meterd meterd \
+    && mkdir -p /var/lib/meterd && chown meterd /var/lib/meterd
+COPY --from=build /out/meterd /usr/local/bin/meterd
+USER meterd
+WORKDIR /var/lib/meterd
+ENV METERD_DATA_DIR=/var/lib/meterd/data METERD_ADDR=:8080
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+ENTRYPOINT ["meterd"]
+CMD ["serve"]
