@@ -1,0 +1,257 @@
+package sqlgen
+
+import (
+	"errors"
+	"fmt"
+
+	"strconv"
+	"strings"
+
+	"github.com/meterd/meterd/rules"
+)
+
+// Span is one meter version and when it takes effect. Spans of one query
+// share the aggregation and group_by (rules/registry fixes them at
+// creation).
+type Span struct {
+	Meter  *rules.Meter
+	FromMs int64 // unix ms; the first span's is ignored (it covers everything before the second)
+}
+
+// Window is the part of a backtest the query needs.
+type Window struct {
+	FromMs, ToMs int64 // [From, To), unix ms, From >= 0
+	BucketMs     int64 // bucket width; buckets start at multiples of it
+	// Limit is the number of rows kept per grouping set, ordered by
+	// value: at least the number of groups wanted and of buckets.
+	Limit int
+}
+
+// Plan is a backtest query. Its rows are (set, bucket, grp, events,
+// errors, value, has_value, uncertain, uncertain_mask, scanned), all
+// BIGINT/Int64 except grp (text) and value (double):
+//
+//   - set 0: the total (bucket 0, grp ”), set 1: one row per bucket
+//     (grp ”), set 2: one row per group (bucket 0), the Limit largest.
+//   - events: matched events; errors: their value errors; value: the
+//     aggregate (0 when has_value is 0: max/min without a valid value).
+//   - uncertain: rows the SQL cannot decide exactly (see package doc);
+//     when the total row's is not 0, the result must not be used.
+//     uncertain_mask: bit i set when Uncertain[i] occurred.
+//   - scanned: events in the window (the same on every row).
+//
+// Rows of sets 1 and 2 with events = 0 carry only uncertain rows.
+// When no event matched, ClickHouse returns no row at all.
+type Plan struct {
+	SQL       string
+	Uncertain []string // what can make rows uncertain, by bit of uncertain_mask
+}
+
+// Output column aliases of the per-event query.
+const (
+	outBucket  = "_b"
+	outGroup   = "_g"
+	outMatched = "_m"
+	outErr     = "_e"
+	outValue   = "_val"
+	outIsText  = "_ut"
+	outText    = "_us"
+	outNum     = "_un"
+	outUnc     = "_u"
+	outUncMask = "_um"
+)
+
+type queryParts struct {
+	certain bool // no row can be uncertain
+	binds   []bind
+	cols    []string
+	outs    [][2]string // alias, expr
+	agg     string
+	w       Window
+}
+
+// Query translates meter versions into one backtest query for d. It
+// returns an *ErrUntranslatable when some construct has no exact SQL.
+func Query(d Dialect, spans []Span, w Window) (*Plan, error) {
+	if len(spans) == 0 {
+		return nil, errors.New("sqlgen: no meter")
+	}
+	if w.BucketMs <= 0 || w.FromMs < 0 || w.ToMs <= w.FromMs || w.Limit <= 0 {
+		return nil, fmt.Errorf("sqlgen: invalid window %+v", w)
+	}
+	def := spans[0].Meter.Def
+	for _, s := range spans[1:] {
+		if s.Meter.Def.Aggregation != def.Aggregation || s.Meter.Def.GroupBy != def.GroupBy {
+			return nil, errors.New("sqlgen: versions of one meter must share aggregation and group_by")
+		}
+	}
+	t := newTr(d)
+	rows := make([]Row, len(spans))
+	for i, s := range spans {
+		r, err := translateMeter(t, s.Meter)
+		if err != nil {
+			return nil, err
+		}
+		rows[i] = r
+	}
+	// Versions apply by event time: the last span whose start is <= time.
+	pick := func(field func(Row) string) string {
+		e := field(rows[len(rows)-1])
+		for i := len(rows) - 2; i >= 0; i-- {
+			e = d.If("("+t.col("time_ms")+" < "+d.Int(spans[i+1].FromMs)+")", field(rows[i]), e)
+		}
+		return t.bind(e)
+	}
+	group := rules.GroupByCompany
+	if def.GroupBy == rules.GroupByUser {
+		group = rules.GroupByUser
+	}
+	if len(t.unc) > 63 {
+		return nil, untranslatable("meter", "too many kinds of uncertain values")
+	}
+	unc := t.d.False()
+	if len(t.unc) > 0 {
+		unc = t.or(t.unc...)
+	}
+	p := queryParts{agg: def.Aggregation, w: w, certain: len(t.unc) == 0}
+	p.outs = [][2]string{
+		{outBucket, "(" + t.col("time_ms") + " - (" + t.col("time_ms") + " % " + d.Int(w.BucketMs) + "))"},
+		{outGroup, t.col(group)},
+		{outMatched, pick(func(r Row) string { return r.Matched })},
+		{outErr, pick(func(r Row) string { return r.ValueErr })},
+		{outValue, pick(func(r Row) string { return r.Value })},
+		{outUnc, unc},
+		{outUncMask, t.uncertainMask()},
+	}
+	if def.Aggregation == rules.AggUnique {
+		p.outs = append(p.outs,
+			[2]string{outIsText, pick(func(r Row) string { return r.IsText })},
+			[2]string{outText, pick(func(r Row) string { return r.Text })},
+			[2]string{outNum, pick(func(r Row) string { return r.Num })})
+	}
+	p.binds = t.binds
+	p.cols = sortedKeys(t.usesCols)
+	return &Plan{SQL: d.query(p), Uncertain: t.uncWhy}, nil
+}
+
+func (p queryParts) timeRange() string {
+	return "time_ms >= " + strconv.FormatInt(p.w.FromMs, 10) + " AND time_ms < " + strconv.FormatInt(p.w.ToMs, 10)
+}
+
+// rowFilter keeps the rows that matter: matched or uncertain ones.
+func (p queryParts) rowFilter() string {
+	if p.certain {
+		return outMatched
+	}
+	return "(" + outMatched + " OR " + outUnc + ")"
+}
+
+func (p queryParts) outList() string {
+	var xs []string
+	for _, o := range p.outs {
+		xs = append(xs, o[1]+" AS "+o[0])
+	}
+	return strings.Join(xs, ",\n  ")
+}
+
+// query for DuckDB: the per-event expressions in nested projections (one
+// per binding level, so shared subexpressions are computed once), then
+// one aggregation with GROUPING SETS (total, per bucket, per group) and a
+// window function keeping the Limit largest rows per set.
+func (DuckDB) query(p queryParts) string {
+	levels := map[int][]string{}
+	maxLevel := -1
+	for _, b := range p.binds {
+		levels[b.level] = append(levels[b.level], b.expr+" AS "+b.name)
+		if b.level > maxLevel {
+			maxLevel = b.level
+		}
+	}
+	cols := p.cols
+	if len(cols) == 0 {
+		cols = []string{"time_ms"}
+	}
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM events WHERE " + p.timeRange()
+	for l := 0; l <= maxLevel; l++ {
+		q = "SELECT *, " + strings.Join(levels[l], ", ") + " FROM (" + q + ")"
+	}
+	q = "SELECT " + p.outList() + "\nFROM (" + q + ")"
+
+	valid := outMatched + " AND NOT " + outErr
+	var value, has string
+	switch p.agg {
+	case rules.AggCount:
+		value, has = "CAST(count(*) FILTER (WHERE "+outMatched+") AS DOUBLE)", "1"
+	case rules.AggSum:
+		value, has = "coalesce(sum("+outValue+") FILTER (WHERE "+valid+"), 0)", "1"
+	case rules.AggMax, rules.AggMin:
+		value = "coalesce(" + p.agg + "(" + outValue + ") FILTER (WHERE " + valid + "), 0)"
+		has = "CAST(count(*) FILTER (WHERE " + valid + ") > 0 AS BIGINT)"
+	case rules.AggUnique:
+		value = "CAST(count(DISTINCT " + outText + ") FILTER (WHERE " + valid + " AND " + outIsText + ") + count(DISTINCT " + outNum + ") FILTER (WHERE " + valid + " AND NOT " + outIsText + ") AS DOUBLE)"
+		has = "1"
+	}
+	return "WITH r AS (" + q + "),\nagg AS (SELECT CASE WHEN GROUPING(" + outBucket + ") = 0 THEN 1 WHEN GROUPING(" + outGroup + ") = 0 THEN 2 ELSE 0 END AS s,\n" +
+		"  coalesce(" + outBucket + ", 0) AS bucket, coalesce(" + outGroup + ", '') AS grp,\n" +
+		"  count(*) FILTER (WHERE " + outMatched + ") AS n, count(*) FILTER (WHERE " + outMatched + " AND " + outErr + ") AS errs,\n" +
+		"  " + value + " AS value, " + has + " AS has, count(*) FILTER (WHERE " + outUnc + ") AS unc, bit_or(" + outUncMask + ") AS umask\n" +
+		"  FROM r WHERE " + p.rowFilter() + "\n" +
+		"  GROUP BY GROUPING SETS ((" + outBucket + "), (" + outGroup + "), ()))\n" +
+		"SELECT CAST(s AS BIGINT), CAST(bucket AS BIGINT), grp, CAST(n AS BIGINT), CAST(errs AS BIGINT), CAST(value AS DOUBLE), CAST(has AS BIGINT), CAST(unc AS BIGINT), CAST(coalesce(umask, 0) AS BIGINT),\n" +
+		"  (SELECT count(*) FROM events WHERE " + p.timeRange() + ") AS scanned\n" +
+		"FROM (SELECT *, row_number() OVER (PARTITION BY s ORDER BY has DESC, value DESC, n DESC, grp) AS rn FROM agg)\n" +
+		"WHERE rn <= " + strconv.Itoa(p.w.Limit)
+}
+
+// query for ClickHouse 18.16 (no GROUPING SETS): the per-event
+// expressions as aliases of one SELECT (ClickHouse computes each once);
+// aggregated per (bucket, group) with mergeable
+// states; then ARRAY JOIN [0, 1, 2] re-aggregates those rows into the
+// total, per bucket and per group sets, and LIMIT BY keeps the Limit
+// largest per set.
+func (ClickHouse) query(p queryParts) string {
+	var sel []string
+	for _, b := range p.binds {
+		sel = append(sel, b.expr+" AS "+b.name)
+	}
+	sel = append(sel, p.outList())
+	// The filter must not go into this WHERE: 18.16's PREWHERE optimizer
+	// crashes the server on a WHERE that references an alias of a
+	// conjunction (see TestClickHouseAliasWhereCrash).
+	inner := "SELECT " + strings.Join(sel, ",\n  ") + "\nFROM events WHERE " + p.timeRange()
+
+	valid := outMatched + " AND NOT " + outErr
+	agg2 := []string{
+		outBucket, outGroup,
+		"countIf(" + outMatched + ") AS _n", "countIf(" + outMatched + " AND " + outErr + ") AS _errs",
+		"countIf(" + outUnc + ") AS _unc", "groupBitOr(toUInt64(" + outUncMask + ")) AS _umask", "countIf(" + valid + ") AS _valid",
+	}
+	value, has := "toFloat64(sum(_n))", "1"
+	switch p.agg {
+	case rules.AggSum:
+		agg2 = append(agg2, "sumIf("+outValue+", "+valid+") AS _vs")
+		value = "sum(_vs)"
+	case rules.AggMax, rules.AggMin:
+		agg2 = append(agg2, p.agg+"If("+outValue+", "+valid+") AS _vx")
+		value, has = p.agg+"If(_vx, _valid > 0)", "sum(_valid) > 0"
+	case rules.AggUnique:
+		agg2 = append(agg2,
+			"uniqExactIfState("+outText+", "+valid+" AND "+outIsText+") AS _st",
+			"uniqExactIfState("+outNum+", "+valid+" AND NOT "+outIsText+") AS _sn")
+		value = "uniqExactIfMerge(_st) + uniqExactIfMerge(_sn)"
+	}
+	mid := "SELECT " + strings.Join(agg2, ", ") + "\nFROM (" + inner + ")\nWHERE " + p.rowFilter() + "\nGROUP BY " + outBucket + ", " + outGroup
+	return "SELECT toInt64(_s) AS set_, toInt64(if(_s = 1, " + outBucket + ", 0)) AS bucket, if(_s = 2, " + outGroup + ", '') AS grp,\n" +
+		"  toInt64(sum(_n)) AS events, toInt64(sum(_errs)) AS errors, toFloat64(" + value + ") AS value, toInt64(" + has + ") AS has_value,\n" +
+		"  toInt64(sum(_unc)) AS uncertain, toInt64(groupBitOr(_umask)) AS uncertain_mask,\n" +
+		"  toInt64((SELECT count() FROM events WHERE " + p.timeRange() + ")) AS scanned\n" +
+		"FROM (" + mid + ")\nARRAY JOIN [0, 1, 2] AS _s\n" +
+		"GROUP BY _s, bucket, grp\n" +
+		"ORDER BY set_, has_value DESC, value DESC, events DESC, grp\n" +
+		"LIMIT " + strconv.Itoa(p.w.Limit) + " BY set_"
+}
+
+// CountQuery counts the events in [fromMs, toMs) as one Int64.
+func CountQuery(d Dialect, fromMs, toMs int64) string {
+	return "SELECT " + d.Int64("count(*)") + " FROM events WHERE " + queryParts{w: Window{FromMs: fromMs, ToMs: toMs}}.timeRange()
+}
