@@ -1,0 +1,56 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/meterd/meterd/rules"
+	"github.com/meterd/meterd/storage"
+)
+
+// runVM is the reference: every event of the window through the meter's
+// VM program (rules.Meter.Eval) and rules.Aggregator, once per group (for
+// groups) and once over all groups (for buckets and the total).
+func runVM(ctx context.Context, st storage.Store, vs []Version, w Window) (*Result, error) {
+	agg := vs[0].Meter.Def.Aggregation
+	byGroup := rules.NewAggregator(agg)
+	byBucket := rules.NewAggregator(agg)
+	width := w.bucketMs()
+	var scanned int64
+	err := st.ScanEvents(ctx, storage.EventFilter{From: w.From, To: w.To}, func(e *storage.Event) error {
+		scanned++
+		if scanned%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		env, err := rules.EnvFromEvent(*e)
+		if err != nil {
+			return fmt.Errorf("engine: event %s: %w", e.ID, err)
+		}
+		ms := e.Time.UnixMilli()
+		m := versionAt(vs, ms)
+		r := m.Eval(&env)
+		byGroup.Add(m.GroupKey(&env), 0, r)
+		byBucket.Add("", ms-ms%width, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Engine: EngineVM, ScannedEvents: scanned, Total: emptyTotal(agg), Buckets: []Bucket{}, Groups: []Group{}}
+	for _, row := range byBucket.Totals() {
+		res.Total = valuePtr(row.Value, row.HasValue)
+		res.MatchedEvents, res.ValueErrors = row.Matched, row.ValueErrors
+	}
+	for _, row := range byBucket.Buckets() {
+		res.Buckets = append(res.Buckets, Bucket{Start: time.UnixMilli(row.Bucket).UTC(), Value: valuePtr(row.Value, row.HasValue), Events: row.Matched})
+	}
+	sortBuckets(res.Buckets)
+	for _, row := range byGroup.Totals() {
+		res.Groups = append(res.Groups, Group{Key: row.Group, Value: valuePtr(row.Value, row.HasValue), Events: row.Matched})
+	}
+	res.Groups = topGroups(res.Groups, w.Top)
+	return res, nil
+}

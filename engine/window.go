@@ -1,0 +1,85 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+)
+
+// Bucket widths.
+const (
+	BucketHour = "hour"
+	BucketDay  = "day"
+)
+
+// Window limits.
+const (
+	MaxSpan    = 400 * 24 * time.Hour
+	DefaultTop = 10
+	MaxTop     = 1000
+)
+
+// Window is the period a backtest covers: events with From <= time < To,
+// bucketed by UTC hour or day (bucket starts are multiples of the width
+// since the Unix epoch, so a From inside a bucket starts a partial one),
+// and the Top groups by value to list.
+type Window struct {
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Bucket string    `json:"bucket"` // hour or day
+	Top    int       `json:"top"`    // 1..1000; 0 means 10
+}
+
+// WindowError is an invalid window, naming the field at fault.
+type WindowError struct {
+	Field, Message string
+}
+
+func (e *WindowError) Error() string { return e.Field + ": " + e.Message }
+
+// Validate checks the window and fills defaults (Top).
+func (w *Window) Validate() error {
+	// Events are stored with millisecond times.
+	w.From, w.To = w.From.Truncate(time.Millisecond), w.To.Truncate(time.Millisecond)
+	switch {
+	case w.From.IsZero():
+		return &WindowError{"from", "from is required (RFC 3339, e.g. 2025-01-01T00:00:00Z)"}
+	case w.To.IsZero():
+		return &WindowError{"to", "to is required (RFC 3339, e.g. 2025-02-01T00:00:00Z)"}
+	case w.From.Before(time.Unix(0, 0)):
+		return &WindowError{"from", "from must not be before 1970-01-01"}
+	case !w.To.After(w.From):
+		return &WindowError{"to", "to must be after from"}
+	case w.To.Sub(w.From) > MaxSpan:
+		return &WindowError{"to", fmt.Sprintf("the window is longer than %d days", int(MaxSpan/(24*time.Hour)))}
+	}
+	switch w.Bucket {
+	case BucketHour, BucketDay:
+	case "":
+		return &WindowError{"bucket", "bucket is required: hour or day"}
+	default:
+		return &WindowError{"bucket", fmt.Sprintf("bucket must be hour or day, got %q", w.Bucket)}
+	}
+	if w.Top == 0 {
+		w.Top = DefaultTop
+	}
+	if w.Top < 1 || w.Top > MaxTop {
+		return &WindowError{"top", fmt.Sprintf("top must be between 1 and %d, got %d", MaxTop, w.Top)}
+	}
+	return nil
+}
+
+// bucketMs is the bucket width in milliseconds.
+func (w Window) bucketMs() int64 {
+	if w.Bucket == BucketDay {
+		return 24 * 3600 * 1000
+	}
+	return 3600 * 1000
+}
+
+// buckets is the number of buckets the window touches.
+func (w Window) buckets() int {
+	b := w.bucketMs()
+	first := w.From.UnixMilli() / b
+	last := (w.To.UnixMilli() - 1) / b
+	return int(last-first) + 1
+}
