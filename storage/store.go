@@ -33,6 +33,7 @@ type Store interface {
 	// streaming: the VM evaluator uses it where SQL cannot express a meter.
 	ScanEvents(ctx context.Context, f EventFilter, fn func(*Event) error) error
 	MeterLog
+	Journal
 	// SchemaVersion is the newest applied migration.
 	SchemaVersion(ctx context.Context) (int, error)
 	Close() error

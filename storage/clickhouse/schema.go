@@ -44,6 +44,14 @@ var migrations = [][]string{
 		) ENGINE = MergeTree
 		ORDER BY (meter_id, seq)`,
 	},
+	// 3: the append-only journal (storage.JournalEntry): billing settings,
+	// Stripe webhook events and the billing ledger.
+	{
+		`CREATE TABLE IF NOT EXISTS journal (
+			stream String, key String, at_ms Int64, body String
+		) ENGINE = MergeTree
+		ORDER BY (stream, key)`,
+	},
 }
 
 // insertColumns is the events table's columns in the order eventBlock fills

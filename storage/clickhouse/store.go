@@ -23,6 +23,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,8 +35,9 @@ import (
 
 // Store is a ClickHouse-backed storage.Store.
 type Store struct {
-	conn     driver.Conn
-	database string
+	conn      driver.Conn
+	database  string
+	journalMu sync.Mutex // serialises AppendJournal's check and insert
 }
 
 var _ storage.Store = (*Store)(nil)

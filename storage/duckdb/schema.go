@@ -36,6 +36,12 @@ var migrations = []string{
 		effective_from_ms BIGINT NOT NULL, body VARCHAR NOT NULL,
 		PRIMARY KEY (meter_id, seq)
 	);`,
+	// 3: the append-only journal (storage.JournalEntry): billing settings,
+	// Stripe webhook events and the billing ledger.
+	`CREATE TABLE journal (
+		stream VARCHAR NOT NULL, key VARCHAR NOT NULL, at_ms BIGINT NOT NULL, body VARCHAR NOT NULL,
+		PRIMARY KEY (stream, key)
+	);`,
 }
 
 // eventColumns is the events table's column order, shared by the appender

@@ -33,6 +33,7 @@ func Run(t *testing.T, open Opener) {
 		{"CanceledInsertStoresNothing", testCanceledInsert},
 		{"ScanEventsAndQuery", testScanAndQuery},
 		{"MeterLog", testMeterLog},
+		{"Journal", testJournal},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -379,5 +380,44 @@ func testMeterLog(t *testing.T, s storage.Store) {
 	one, err := s.MeterRecords(ctx, "m_b")
 	if err != nil || !reflect.DeepEqual(one, recs[:1]) {
 		t.Fatalf("m_b records %+v, %v", one, err)
+	}
+}
+
+func testJournal(t *testing.T, s storage.Store) {
+	ev := func(key string, at time.Time, body string) storage.JournalEntry {
+		return storage.JournalEntry{Stream: storage.StreamStripeEvents, Key: key, At: at, Body: body}
+	}
+	entries := []storage.JournalEntry{
+		ev("evt_2", t0.Add(time.Minute), `{"id":"evt_2"}`),
+		ev("evt_1", t0, `{"id":"evt_1","s":"ü😀"}`),
+		ev("evt_0", t0.Add(time.Minute), `{"id":"evt_0"}`),
+		{Stream: storage.StreamBillingLedger, Key: "evt_1", At: t0, Body: `{"ledger":true}`}, // same key, other stream
+	}
+	for _, e := range entries {
+		if err := s.AppendJournal(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A repeated delivery is refused and changes nothing, whatever its body.
+	if err := s.AppendJournal(ctx, ev("evt_1", t0.Add(time.Hour), `{"id":"evt_1","other":1}`)); err != storage.ErrConflict {
+		t.Fatalf("repeated key: %v, want ErrConflict", err)
+	}
+	got, err := s.JournalEntries(ctx, storage.JournalQuery{Stream: storage.StreamStripeEvents})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []storage.JournalEntry{entries[1], entries[2], entries[0]}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("stream ordered by (at, key):\n got %+v\nwant %+v", got, want)
+	}
+	got, err = s.JournalEntries(ctx, storage.JournalQuery{Stream: storage.StreamStripeEvents, From: t0.Add(time.Second)})
+	if err != nil || !reflect.DeepEqual(got, []storage.JournalEntry{entries[2], entries[0]}) {
+		t.Fatalf("From filter: %+v, %v", got, err)
+	}
+	got, err = s.JournalEntries(ctx, storage.JournalQuery{Stream: storage.StreamBillingLedger, Key: "evt_1"})
+	if err != nil || !reflect.DeepEqual(got, entries[3:]) {
+		t.Fatalf("Key filter: %+v, %v", got, err)
+	}
+	if got, err := s.JournalEntries(ctx, storage.JournalQuery{Stream: storage.StreamBillingSettings}); err != nil || len(got) != 0 {
+		t.Fatalf("empty stream: %+v, %v", got, err)
 	}
 }
