@@ -129,6 +129,9 @@ func (s *Server) routes() *echo.Echo {
 	e.PATCH("/v1/meters/:id", s.patchMeter, adm)
 	e.POST("/v1/meters/:id/archive", s.archiveMeter, adm)
 	e.DELETE("/v1/meters/:id", s.deleteMeter, adm)
+	e.GET("/v1/meters/:id/usage", s.meterUsage, adm)
+	e.POST("/v1/backtest", s.postBacktest, adm)
+	e.POST("/v1/backtest/samples", s.postSamples, adm)
 
 	e.GET("/v1/debug/runtime", s.runtimeStats, adm)
 	e.GET("/healthz", s.healthz)

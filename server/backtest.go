@@ -1,0 +1,323 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/meterd/meterd/engine"
+	"github.com/meterd/meterd/engine/sqlgen"
+	"github.com/meterd/meterd/rules"
+	"github.com/meterd/meterd/server/wire"
+	"github.com/meterd/meterd/storage"
+)
+
+// backtestRequest is POST /v1/backtest's body: a meter definition (its
+// fields at the top level, or under "meter") and a window.
+type backtestRequest struct {
+	rules.Definition
+	Meter  *rules.Definition `json:"meter"`
+	From   json.RawMessage   `json:"from"`
+	To     json.RawMessage   `json:"to"`
+	Bucket string            `json:"bucket"`
+	Top    int               `json:"top"`
+	Engine string            `json:"engine"` // auto (default), sql or vm
+	Limit  int               `json:"limit"`  // samples only
+}
+
+// Window defaults when the request leaves them out.
+const (
+	defaultWindow = 30 * 24 * time.Hour
+	hourlyUpTo    = 7 * 24 * time.Hour // longer windows default to daily buckets
+)
+
+// meter compiles the request's definition (inactive: it is not saved).
+func (r *backtestRequest) meter() (*rules.Meter, error) {
+	d := r.Definition
+	if r.Meter != nil {
+		if d != (rules.Definition{}) {
+			return nil, fieldError("ambiguous_meter", "meter", "give the meter's fields either at the top level or under \"meter\", not both")
+		}
+		d = *r.Meter
+	}
+	if d.Status == "" {
+		d.Status = rules.StatusInactive
+	}
+	if d.Name == "" { // a backtest needs no name
+		d.Name = "backtest"
+	}
+	m, err := rules.Compile(d)
+	if es, ok := rules.AsErrors(err); ok {
+		return nil, ruleErrors(es)
+	}
+	return m, err
+}
+
+// window reads from, to, bucket and top, filling the documented defaults.
+func (r *backtestRequest) window(now time.Time) (engine.Window, error) {
+	from, err := jsonTime("from", r.From)
+	if err != nil {
+		return engine.Window{}, err
+	}
+	to, err := jsonTime("to", r.To)
+	if err != nil {
+		return engine.Window{}, err
+	}
+	return defaultWindowOf(from, to, r.Bucket, r.Top, now), nil
+}
+
+// defaultWindowOf fills what a caller left out: to is now, from is 30 days
+// before to, bucket is hour up to 7 days and day beyond.
+func defaultWindowOf(from, to time.Time, bucket string, top int, now time.Time) engine.Window {
+	if to.IsZero() {
+		to = now
+	}
+	if from.IsZero() {
+		from = to.Add(-defaultWindow)
+	}
+	if bucket == "" {
+		bucket = engine.BucketDay
+		if to.Sub(from) <= hourlyUpTo {
+			bucket = engine.BucketHour
+		}
+	}
+	return engine.Window{From: from.UTC(), To: to.UTC(), Bucket: bucket, Top: top}
+}
+
+// jsonTime reads an RFC 3339 string or unix milliseconds; null or absent
+// is the zero time.
+func jsonTime(field string, raw json.RawMessage) (time.Time, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return time.Time{}, nil
+	}
+	var ms int64
+	if err := json.Unmarshal(raw, &ms); err == nil {
+		return time.UnixMilli(ms).UTC(), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fieldError(wire.CodeInvalidValue, field, field+" must be an RFC 3339 time (2026-11-25T10:00:00Z) or unix milliseconds, got "+string(raw))
+}
+
+func engineOf(name string) (engine.Engine, error) {
+	switch name {
+	case "", "auto":
+		return engine.Auto, nil
+	case engine.EngineSQL:
+		return engine.SQL, nil
+	case engine.EngineVM:
+		return engine.VM, nil
+	}
+	return "", fieldError(wire.CodeInvalidValue, "engine", "engine must be auto, sql or vm, got "+strconvQuote(name))
+}
+
+// postBacktest runs an unsaved meter over a window.
+func (s *Server) postBacktest(c echo.Context) error {
+	var req backtestRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	m, err := req.meter()
+	if err != nil {
+		return err
+	}
+	w, err := req.window(s.cfg.Now())
+	if err != nil {
+		return err
+	}
+	e, err := engineOf(req.Engine)
+	if err != nil {
+		return err
+	}
+	if req.Limit != 0 {
+		return fieldError("unknown_field", "limit", "limit belongs to POST /v1/backtest/samples")
+	}
+	res, err := engine.Run(c.Request().Context(), s.cfg.Store, []engine.Version{{Meter: m}}, w, e)
+	if err != nil {
+		return s.backtestError(err)
+	}
+	return c.JSON(http.StatusOK, res)
+}
+
+// usageJSON is a saved meter's usage: the backtest answer and the
+// versions that produced it.
+type usageJSON struct {
+	MeterID string `json:"meter_id"`
+	*engine.Result
+	Versions []usageSpan `json:"versions"`
+}
+
+type usageSpan struct {
+	Version int       `json:"version"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+}
+
+// meterUsage runs a saved meter over a window, each version over the span
+// where it was effective.
+func (s *Server) meterUsage(c echo.Context) error {
+	from, err := queryTime(c, "from")
+	if err != nil {
+		return err
+	}
+	to, err := queryTime(c, "to")
+	if err != nil {
+		return err
+	}
+	top := 0
+	if v := c.QueryParam("top"); v != "" {
+		if top, err = strconv.Atoi(v); err != nil {
+			return fieldError(wire.CodeInvalidValue, "top", "top must be a whole number from 1 to "+strconv.Itoa(engine.MaxTop))
+		}
+	}
+	w := defaultWindowOf(from, to, c.QueryParam("bucket"), top, s.cfg.Now())
+	if err := w.Validate(); err != nil {
+		return s.backtestError(err)
+	}
+	ctx := c.Request().Context()
+	m, err := s.meters.Get(ctx, c.Param("id"))
+	if err != nil {
+		return s.meterError(err)
+	}
+	spans, err := m.Spans(w.From, w.To)
+	if err != nil {
+		return err
+	}
+	out := usageJSON{MeterID: m.ID, Versions: make([]usageSpan, len(spans))}
+	versions := make([]engine.Version, len(spans))
+	for i, sp := range spans {
+		out.Versions[i] = usageSpan{Version: sp.Version, From: sp.From, To: sp.To}
+		versions[i] = engine.Version{Meter: sp.Meter, From: sp.From}
+	}
+	if len(versions) == 0 { // cannot happen: version 1 covers all history
+		return errors.New("server: meter " + m.ID + " has no version in the window")
+	}
+	versions[0].From = time.Time{}
+	if out.Result, err = engine.Usage(ctx, s.cfg.Store, versions, w); err != nil {
+		return s.backtestError(err)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// backtestError maps engine errors to API errors.
+func (s *Server) backtestError(err error) error {
+	var we *engine.WindowError
+	var ue *sqlgen.ErrUntranslatable
+	var unc *engine.ErrUncertain
+	switch {
+	case errors.As(err, &we):
+		return fieldError("invalid_window", we.Field, we.Message)
+	case errors.As(err, &ue), errors.As(err, &unc):
+		return &wire.Error{Status: http.StatusUnprocessableEntity, Code: "not_translatable", Field: "engine",
+			Message: "engine sql cannot answer this exactly: " + err.Error() + " (use engine auto or vm)"}
+	case errors.Is(err, context.Canceled):
+		return apiError(499, "canceled", "the client went away")
+	case errors.Is(err, context.DeadlineExceeded):
+		return apiError(http.StatusGatewayTimeout, "timeout", "the backtest took too long; narrow the window")
+	}
+	return s.writeError(err)
+}
+
+// Samples: how many of each kind at most, and how many events are read
+// to find them.
+const (
+	defaultSamples = 10
+	maxSamples     = 100
+	sampleScan     = 5000
+)
+
+type sampleJSON struct {
+	Event      eventJSON `json:"event"`
+	Value      any       `json:"value"` // number, or text for unique meters; null when unmatched or failed
+	ValueError bool      `json:"value_error,omitempty"`
+}
+
+type samplesJSON struct {
+	Matched   []sampleJSON `json:"matched"`
+	Unmatched []sampleJSON `json:"unmatched"`
+	Scanned   int          `json:"scanned"`
+}
+
+// postSamples evaluates an unsaved meter on the newest events of a window
+// (through the VM, the reference) and returns some that match and some
+// that do not, so a person can see why.
+func (s *Server) postSamples(c echo.Context) error {
+	var req backtestRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	m, err := req.meter()
+	if err != nil {
+		return err
+	}
+	w, err := req.window(s.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if err := w.Validate(); err != nil {
+		return s.backtestError(err)
+	}
+	limit := req.Limit
+	if limit == 0 {
+		limit = defaultSamples
+	}
+	if limit < 1 || limit > maxSamples {
+		return fieldError(wire.CodeInvalidValue, "limit", "limit must be a whole number from 1 to "+strconv.Itoa(maxSamples))
+	}
+	if req.Engine != "" {
+		return fieldError("unknown_field", "engine", "samples are always evaluated by the VM")
+	}
+	out := samplesJSON{Matched: []sampleJSON{}, Unmatched: []sampleJSON{}}
+	ctx := c.Request().Context()
+	f := eventFilterOf(w)
+	for out.Scanned < sampleScan && (len(out.Matched) < limit || len(out.Unmatched) < limit) {
+		events, err := s.cfg.Store.ListEvents(ctx, f)
+		if err != nil {
+			return s.writeError(err)
+		}
+		for i := range events {
+			e := &events[i]
+			out.Scanned++
+			env, err := rules.EnvFromEvent(*e)
+			if err != nil {
+				return err
+			}
+			r := m.Eval(&env)
+			switch {
+			case r.Matched && len(out.Matched) < limit:
+				smp := sampleJSON{Event: renderEvent(e), ValueError: r.ValueError}
+				if !r.ValueError {
+					smp.Value = r.Value
+					if r.IsText {
+						smp.Value = r.Text
+					}
+				}
+				out.Matched = append(out.Matched, smp)
+			case !r.Matched && len(out.Unmatched) < limit:
+				out.Unmatched = append(out.Unmatched, sampleJSON{Event: renderEvent(e)})
+			}
+		}
+		if len(events) < f.Limit {
+			break
+		}
+		last := events[len(events)-1]
+		f.BeforeTime, f.BeforeID = last.Time, last.ID
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// eventFilterOf pages through a window's events, newest first.
+func eventFilterOf(w engine.Window) storage.EventFilter {
+	return storage.EventFilter{From: w.From, To: w.To, Limit: 500}
+}
