@@ -24,14 +24,14 @@ func plan(st storage.Store, vs []Version, w Window) (sqlgen.Dialect, *sqlgen.Pla
 	}
 	p, err := sqlgen.Query(d, spans, sqlgen.Window{
 		FromMs: w.From.UnixMilli(), ToMs: w.To.UnixMilli(), BucketMs: w.bucketMs(),
-		Limit: max(w.Top, w.buckets()),
+		Limit: max(w.Top, w.buckets()), Group: w.Group,
 	})
 	return d, p, err
 }
 
 // runSQL runs the backtest as one query (see sqlgen.Plan for its rows).
 func runSQL(ctx context.Context, st storage.Store, vs []Version, w Window) (*Result, error) {
-	d, p, err := plan(st, vs, w)
+	_, p, err := plan(st, vs, w)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func runSQL(ctx context.Context, st storage.Store, vs []Version, w Window) (*Res
 		return nil, &ErrUncertain{Events: unc, Reasons: why}
 	}
 	if !sawRow { // nothing matched (ClickHouse then returns no row)
-		if res.ScannedEvents, err = countEvents(ctx, st, d, w); err != nil {
+		if res.ScannedEvents, err = countEvents(ctx, st, p.CountSQL); err != nil {
 			return nil, err
 		}
 	}
@@ -92,8 +92,8 @@ func runSQL(ctx context.Context, st storage.Store, vs []Version, w Window) (*Res
 	return res, nil
 }
 
-func countEvents(ctx context.Context, st storage.Store, d sqlgen.Dialect, w Window) (int64, error) {
-	rows, err := st.Query(ctx, sqlgen.CountQuery(d, w.From.UnixMilli(), w.To.UnixMilli()))
+func countEvents(ctx context.Context, st storage.Store, query string) (int64, error) {
+	rows, err := st.Query(ctx, query)
 	if err != nil {
 		return 0, fmt.Errorf("engine: count query: %w", err)
 	}

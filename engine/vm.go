@@ -18,7 +18,13 @@ func runVM(ctx context.Context, st storage.Store, vs []Version, w Window) (*Resu
 	byBucket := rules.NewAggregator(agg)
 	width := w.bucketMs()
 	var scanned int64
-	err := st.ScanEvents(ctx, storage.EventFilter{From: w.From, To: w.To}, func(e *storage.Event) error {
+	f := storage.EventFilter{From: w.From, To: w.To}
+	if w.Group != "" && vs[0].Meter.Def.GroupBy == rules.GroupByUser {
+		f.UserID = w.Group
+	} else if w.Group != "" {
+		f.CompanyID = w.Group
+	}
+	err := st.ScanEvents(ctx, f, func(e *storage.Event) error {
 		scanned++
 		if scanned%4096 == 0 {
 			if err := ctx.Err(); err != nil {

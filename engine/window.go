@@ -27,6 +27,10 @@ type Window struct {
 	To     time.Time `json:"to"`
 	Bucket string    `json:"bucket"` // hour or day
 	Top    int       `json:"top"`    // 1..1000; 0 means 10
+	// Group, when not "", restricts the backtest to one billed customer's
+	// events (company_id or user_id, as the meter groups); the billing
+	// worker uses it for per-customer buckets.
+	Group string `json:"group,omitempty"`
 }
 
 // WindowError is an invalid window, naming the field at fault.

@@ -25,6 +25,10 @@ type Window struct {
 	// Limit is the number of rows kept per grouping set, ordered by
 	// value: at least the number of groups wanted and of buckets.
 	Limit int
+	// Group, when not "", keeps only the events of that billed customer
+	// (its company_id or user_id, as the meter groups): the billing worker
+	// reads one customer's buckets with it.
+	Group string
 }
 
 // Plan is a backtest query. Its rows are (set, bucket, grp, events,
@@ -45,6 +49,9 @@ type Window struct {
 type Plan struct {
 	SQL       string
 	Uncertain []string // what can make rows uncertain, by bit of uncertain_mask
+	// CountSQL counts the events the query scans (one Int64), for when SQL
+	// returned no row.
+	CountSQL string
 }
 
 // Output column aliases of the per-event query.
@@ -68,6 +75,7 @@ type queryParts struct {
 	outs    [][2]string // alias, expr
 	agg     string
 	w       Window
+	scope   string // extra row predicate (Window.Group), "" for none
 }
 
 // Query translates meter versions into one backtest query for d. It
@@ -114,6 +122,9 @@ func Query(d Dialect, spans []Span, w Window) (*Plan, error) {
 		unc = t.or(t.unc...)
 	}
 	p := queryParts{agg: def.Aggregation, w: w, certain: len(t.unc) == 0}
+	if w.Group != "" {
+		p.scope = " AND " + group + " = " + d.Str(w.Group)
+	}
 	p.outs = [][2]string{
 		{outBucket, "(" + t.col("time_ms") + " - (" + t.col("time_ms") + " % " + d.Int(w.BucketMs) + "))"},
 		{outGroup, t.col(group)},
@@ -131,11 +142,11 @@ func Query(d Dialect, spans []Span, w Window) (*Plan, error) {
 	}
 	p.binds = t.binds
 	p.cols = sortedKeys(t.usesCols)
-	return &Plan{SQL: d.query(p), Uncertain: t.uncWhy}, nil
+	return &Plan{SQL: d.query(p), Uncertain: t.uncWhy, CountSQL: "SELECT " + d.Int64("count(*)") + " FROM events WHERE " + p.timeRange()}, nil
 }
 
 func (p queryParts) timeRange() string {
-	return "time_ms >= " + strconv.FormatInt(p.w.FromMs, 10) + " AND time_ms < " + strconv.FormatInt(p.w.ToMs, 10)
+	return "time_ms >= " + strconv.FormatInt(p.w.FromMs, 10) + " AND time_ms < " + strconv.FormatInt(p.w.ToMs, 10) + p.scope
 }
 
 // rowFilter keeps the rows that matter: matched or uncertain ones.

@@ -1,0 +1,76 @@
+package engine
+
+import (
+	"context"
+	"testing"
+
+	"github.com/meterd/meterd/rules"
+	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/storage/eventgen"
+)
+
+// Window.Group restricts a run to one billed customer: on every engine
+// and store its buckets are that customer's alone, and its total is the
+// customer's group value in the unrestricted run.
+func TestWindowGroup(t *testing.T) {
+	ctx := context.Background()
+	s := newDiffStores(t)
+	evs := eventgen.Generate(5, 3000, genFrom, genTo)
+	// A customer id that needs quoting in SQL.
+	for i := 0; i < len(evs); i += 7 {
+		evs[i].CompanyID, evs[i].UserID = `o'brien "co"`, `o'brien`
+	}
+	insert(t, s.duck, evs)
+	if s.ch != nil {
+		insert(t, s.ch, evs)
+	}
+	for _, def := range []rules.Definition{
+		{Filter: `response.status == 200`, Aggregation: rules.AggCount},
+		{Filter: `true`, Value: "request.body_size", Aggregation: rules.AggSum, GroupBy: rules.GroupByUser},
+		{Filter: `true`, Value: "user_id", Aggregation: rules.AggUnique},
+	} {
+		m := compile(t, def)
+		all, err := BacktestVM(ctx, s.duck, m, Window{From: genFrom, To: genTo, Bucket: BucketHour, Top: MaxTop})
+		if err != nil {
+			t.Fatal(err)
+		}
+		groupValue := map[string]float64{}
+		for _, g := range all.Groups {
+			groupValue[g.Key] = *g.Value
+		}
+		keys := []string{`o'brien "co"`, `o'brien`, all.Groups[0].Key, "nobody"}
+		for _, key := range keys {
+			if (m.Def.GroupBy == rules.GroupByUser) == (key == `o'brien "co"`) {
+				continue // not a key of this meter's grouping
+			}
+			w := Window{From: genFrom, To: genTo, Bucket: BucketHour, Group: key}
+			want, err := BacktestVM(ctx, s.duck, m, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if *want.Total != groupValue[key] || (key == "nobody") != (want.MatchedEvents == 0) {
+				t.Fatalf("%s group %q: VM total %v (%d events), the unrestricted run's group value %v",
+					def.Aggregation, key, *want.Total, want.MatchedEvents, groupValue[key])
+			}
+			var bucketSum float64
+			for _, b := range want.Buckets {
+				bucketSum += *b.Value
+			}
+			if def.Aggregation != rules.AggUnique && bucketSum != *want.Total {
+				t.Fatalf("%s group %q: buckets add up to %v, total %v", def.Aggregation, key, bucketSum, *want.Total)
+			}
+			for _, st := range []storage.Store{s.duck, s.ch} {
+				if st == nil {
+					continue
+				}
+				got, err := BacktestSQL(ctx, st, m, w)
+				if err != nil {
+					t.Fatalf("%s %s group %q: %v", st.Backend(), def.Aggregation, key, err)
+				}
+				if d := compareResults(got, want, tol{sum: true, total: 1e-6}); d != "" {
+					t.Fatalf("%s %s group %q: %s", st.Backend(), def.Aggregation, key, d)
+				}
+			}
+		}
+	}
+}
