@@ -92,6 +92,22 @@ var regressions = []struct {
 		events:      []regEvent{{route: "/V1/Search"}, {route: "/v2"}},
 		wantMatched: 1,
 	},
+	{
+		// ClickHouse 18.16 names a literal by its value: the -0 of
+		// toFloat64(-0) (Int8) and the query's 0s (UInt8 booleans) were
+		// one column of type Int8, and -If aggregates rejected it as a
+		// condition (code 43). Found with METERD_DIFF_SEED=1795993743320035962.
+		name: "-0.0 literal turned the query's false into Int8",
+		def: rules.Definition{Filter: `((4611686018427387904 < 9.2e18 <= -(0.0)) == not ((metadata?.t <= 'K')))`,
+			Value: `(request.body_size - (0 ** 0))`, Aggregation: rules.AggMin},
+		events: []regEvent{
+			{meta: `{"t":"A"}`, reqSize: 10}, // false == not true: matched
+			{meta: `{"t":"Z"}`},              // false == not false
+			{meta: `{"t":1}`},                // 1 <= "K" fails
+			{},                               // metadata?.t is nil: <= fails
+		},
+		wantMatched: 1,
+	},
 }
 
 func TestRegressions(t *testing.T) {

@@ -17,9 +17,14 @@ func (ClickHouse) False() string { return "0" }
 func (ClickHouse) Int(v int64) string { return "toInt64(" + strconv.FormatInt(v, 10) + ")" }
 
 // Float: ClickHouse parses float literals exactly, except subnormals (a
-// syntax error), which are built from their bits.
+// syntax error), which are built from their bits. -0 must not be written
+// as the literal -0: 18.16 names a literal by its value, so -0 (Int8) and
+// every 0 of the query (UInt8: false, kind codes) become one column of
+// type Int8, which -If aggregates reject as a condition.
 func (ClickHouse) Float(v float64) string {
 	switch {
+	case v == 0 && math.Signbit(v):
+		return "negate(toFloat64(0))"
 	case math.IsNaN(v):
 		return "nan"
 	case math.IsInf(v, 1):
