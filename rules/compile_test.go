@@ -165,7 +165,7 @@ func TestDefinitionErrors(t *testing.T) {
 		{"bad aggregation", func(d *Definition) { d.Aggregation = "avg" }, "aggregation", CodeInvalidValue, `got "avg"`},
 		{"bad group_by", func(d *Definition) { d.GroupBy = "team_id" }, "group_by", CodeInvalidValue, "company_id, user_id"},
 		{"bad status", func(d *Definition) { d.Status = "deleted" }, "status", CodeInvalidValue, "active, inactive, archived"},
-		{"rounding", func(d *Definition) { d.Rounding = "up" }, "rounding", CodeInvalidValue, "not supported"},
+		{"rounding", func(d *Definition) { d.Rounding = "up" }, "rounding", CodeInvalidValue, "must be one of ceil, floor, round"},
 		{"price id", func(d *Definition) { d.StripePriceID = "price 1" }, "stripe_price_id", CodeInvalidValue, "printable"},
 		{"count with value", func(d *Definition) { d.Value = "metadata.tokens" }, "value", CodeInvalidValue, "takes no value"},
 		{"unique without value", func(d *Definition) { d.Aggregation = AggUnique }, "value", CodeInvalidValue, "distinct"},
@@ -210,6 +210,15 @@ func TestDefaults(t *testing.T) {
 	m = mustCompile(t, Definition{Name: "n", Filter: "true", Aggregation: AggCount, GroupBy: GroupByUser, Value: " 1 "})
 	if m.GroupKey(env) != "u" {
 		t.Fatal("group by user")
+	}
+	if m.Def.RoundingMode() != RoundCeil {
+		t.Fatalf("default rounding %q, want ceil", m.Def.RoundingMode())
+	}
+	for _, r := range []string{RoundCeil, RoundFloor, RoundHalf} {
+		m = mustCompile(t, Definition{Name: "n", Filter: "true", Aggregation: AggSum, Rounding: r})
+		if m.Def.RoundingMode() != r {
+			t.Fatalf("rounding %q kept as %q", r, m.Def.RoundingMode())
+		}
 	}
 }
 

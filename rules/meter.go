@@ -49,8 +49,26 @@ type Definition struct {
 	// StripePriceID binds the meter to a Stripe price (optional here; the
 	// billing worker uses it).
 	StripePriceID string `json:"stripe_price_id,omitempty"`
-	// Rounding is reserved for the billing worker; only "" is accepted.
+	// Rounding turns the meter's fractional period total into the whole
+	// quantity Stripe bills: ceil (the default when empty: every started
+	// unit is billed), floor or round (half away from zero). The billing
+	// worker rounds the running period total, never single buckets.
 	Rounding string `json:"rounding,omitempty"`
+}
+
+// Rounding modes.
+const (
+	RoundCeil  = "ceil"
+	RoundFloor = "floor"
+	RoundHalf  = "round"
+)
+
+// RoundingMode is Rounding with its default filled in.
+func (d Definition) RoundingMode() string {
+	if d.Rounding == "" {
+		return RoundCeil
+	}
+	return d.Rounding
 }
 
 // Meter is a compiled, valid meter. It is immutable and safe for
@@ -94,7 +112,7 @@ func Compile(d Definition) (*Meter, error) {
 	add(oneOf("status", d.Status, StatusActive, StatusInactive, StatusArchived))
 	add(checkPriceID(d.StripePriceID))
 	if d.Rounding != "" {
-		add(fieldError("rounding", CodeInvalidValue, "rounding is not supported yet; leave it empty"))
+		add(oneOf("rounding", d.Rounding, RoundCeil, RoundFloor, RoundHalf))
 	}
 
 	m := &Meter{Def: d}
