@@ -135,6 +135,7 @@ func (s *Server) routes() *echo.Echo {
 
 	e.GET("/v1/debug/runtime", s.runtimeStats, adm)
 	e.GET("/healthz", s.healthz)
+	s.mountUI(e) // the console: /, /index.html and /assets/*, beside the API
 	return e
 }
 

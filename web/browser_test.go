@@ -1,0 +1,386 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/meterd/meterd/server"
+	"github.com/meterd/meterd/storage/duckdb"
+	"github.com/meterd/meterd/storage/eventgen"
+)
+
+const (
+	admin  = "ui-test-admin-token"
+	ingest = "ui-test-ingest-key-0123456789abcdef0123456789abcdef0123"
+)
+
+// chromium finds the browser: METERD_CHROMIUM, else /usr/bin/chromium.
+// Without one the test skips, except in CI (CI=true), where it fails.
+func chromium(t *testing.T) string {
+	p := os.Getenv("METERD_CHROMIUM")
+	if p == "" {
+		p = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no chromium at %s (CI=true): .ci/run installs it", p)
+		}
+		t.Skipf("no chromium at %s: install Debian's chromium or set METERD_CHROMIUM", p)
+	}
+	return p
+}
+
+// env is a real meterd (DuckDB in memory) with a week of generated
+// traffic, and a browser pointed at it.
+type env struct {
+	t     *testing.T
+	url   string
+	ctx   context.Context
+	shots string
+	n     int
+}
+
+func newEnv(t *testing.T) *env {
+	exe := chromium(t)
+	st, err := duckdb.Open(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	now := time.Now().UTC()
+	events := eventgen.Generate(7, 20_000, now.Add(-7*24*time.Hour), now.Add(-time.Minute))
+	if _, err := st.Insert(context.Background(), events); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: st, AdminToken: admin, IngestKey: ingest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); srv.Close() })
+
+	shots := os.Getenv("METERD_SCREENSHOTS")
+	if shots == "" {
+		shots = t.ArtifactDir()
+	}
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
+	t.Cleanup(cancel2)
+	e := &env{t: t, url: ts.URL, ctx: ctx, shots: shots}
+	// The first run starts the browser, which lives as long as its
+	// context: this one has no timeout.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	t.Logf("screenshots in %s", shots)
+	return e
+}
+
+// do runs browser actions, failing the test with a screenshot on error.
+func (e *env) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.ctx, 45*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		e.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
+		e.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// wait polls a JavaScript condition until it is true.
+func (e *env) wait(what, cond string) {
+	e.t.Helper()
+	e.do("wait: "+what, chromedp.Steps(func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(30*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))(ctx, t)
+		return chromedp.Void{}, err
+	}))
+}
+
+func eval[T any](e *env, js string) T {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.ctx, 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		e.t.Fatalf("eval %s: %v", js, err)
+	}
+	return v
+}
+
+// shot saves a full-page PNG, numbered in order.
+func (e *env) shot(name string) {
+	ctx, cancel := context.WithTimeout(e.ctx, 20*time.Second)
+	defer cancel()
+	// Let fonts, charts and transitions settle.
+	_ = chromedp.Do(ctx, chromedp.Sleep(300*time.Millisecond))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		e.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	e.n++
+	if err := os.WriteFile(filepath.Join(e.shots, fmt.Sprintf("%02d-%s.png", e.n, name)), png, 0o644); err != nil {
+		e.t.Error(err)
+	}
+}
+
+// typeInto types into an element (a CodeMirror editor included) after
+// selecting what it holds, so the text replaces it.
+func (e *env) typeInto(sel, text string) {
+	e.t.Helper()
+	e.do("type into "+sel,
+		chromedp.Click(chromedp.CSS(sel)),
+		chromedp.KeyEvent("a", chromedp.KeyModifiers(chromedp.ModifierCtrl)),
+		chromedp.KeyEvent("\b"),
+		chromedp.SendKeys(chromedp.CSS(sel), text),
+	)
+}
+
+// api calls the API directly, as the admin.
+func (e *env) api(method, path string, body any) map[string]any {
+	e.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, e.url+path, r)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode >= 300 {
+		e.t.Fatalf("%s %s: %d %v %v", method, path, resp.StatusCode, out, err)
+	}
+	return out
+}
+
+// grouped formats an integer as the UI does (en-US: 12,345).
+func grouped(n float64) string {
+	s := strconv.FormatInt(int64(n), 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+const (
+	badFilter  = `response.stauts == 200 and request.route startsWith "/v1/search"`
+	goodFilter = `response.status == 200 and request.route startsWith "/v1/search"`
+)
+
+// TestBrowser walks through the console as a person would: sign in,
+// write a meter with a mistake, fix it, check the preview against the
+// API, create it, version it, switch it on, archive it, read events.
+func TestBrowser(t *testing.T) {
+	e := newEnv(t)
+
+	// The UI is served at / beside the API, whose routes still answer.
+	if resp, err := http.Get(e.url + "/v1/nope"); err != nil || resp.StatusCode != 404 || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		t.Fatalf("unknown API route: %v %v", resp, err)
+	}
+
+	// Sign in.
+	e.do("open", chromedp.Navigate(e.url+"/"))
+	e.wait("sign-in form", `!!document.querySelector("#token")`)
+	e.shot("signin")
+	e.do("wrong token", chromedp.SendKeys(chromedp.CSS("#token"), "nope"), chromedp.Click(chromedp.CSS("button[type=submit]")))
+	e.wait("refusal shown", `document.querySelector(".form-error") && !document.querySelector(".form-error").hidden && document.querySelector(".form-error").textContent.includes("refused")`)
+	e.typeInto("#token", admin)
+	e.do("sign in", chromedp.SendKeys(chromedp.CSS("#actor"), "Ada Lovelace"), chromedp.Click(chromedp.CSS("button[type=submit]")))
+	e.wait("meters page, empty", `document.querySelector(".empty h3")?.textContent === "No meters yet"`)
+	e.shot("meters-empty")
+
+	// A new meter with a typo in the filter: the editor underlines it.
+	e.do("new meter", chromedp.Click(chromedp.CSS(`a[href="#/meters/new"]`)))
+	e.wait("editors", `document.querySelectorAll(".cm-content").length === 2`)
+	e.do("name", chromedp.SendKeys(chromedp.CSS("#name"), "Search calls"))
+	e.typeInto(`[data-field=filter] .cm-content`, badFilter)
+	e.wait("error marked", `!!document.querySelector("[data-field=filter] .cm-lintRange-error") && !!document.querySelector(".editor-msg .err[data-code=unknown_field]")`)
+	marked := eval[string](e, `document.querySelector("[data-field=filter] .cm-lintRange-error").textContent`)
+	if marked != "stauts" {
+		t.Errorf("underlined %q, want the misspelt name stauts", marked)
+	}
+	msg := eval[string](e, `document.querySelector(".editor-msg .err").textContent`)
+	if !strings.Contains(msg, "did you mean response.status") || !strings.Contains(msg, "Line 1, column 10:") {
+		t.Errorf("error message %q", msg)
+	}
+	e.shot("new-meter-error")
+
+	// Fixed: the chart and the totals appear and agree with the API.
+	e.typeInto(`[data-field=filter] .cm-content`, goodFilter)
+	e.wait("error gone", `!document.querySelector("[data-field=filter] .cm-lintRange-error") && !!document.querySelector(".editor-msg .ok")`)
+	e.wait("preview", `document.querySelector(".preview").dataset.total !== undefined && document.querySelector(".preview").dataset.total !== "" && !document.querySelector(".preview").classList.contains("busy") && !!document.querySelector(".chart canvas") && document.querySelectorAll(".sample-list li").length > 0`)
+	e.shot("new-meter-preview")
+	ds := eval[map[string]string](e, `Object.assign({}, document.querySelector(".preview").dataset)`)
+	want := e.api("POST", "/v1/backtest", map[string]any{"filter": goodFilter, "aggregation": "count", "group_by": "company_id",
+		"from": ds["from"], "to": ds["to"], "bucket": ds["bucket"], "top": 8})
+	stat := func(k string) string {
+		return eval[string](e, `document.querySelector("[data-stat=`+k+`] .stat-value").textContent`)
+	}
+	if got, w := stat("total"), grouped(want["total"].(float64)); got != w {
+		t.Errorf("total shown %s, API says %s", got, w)
+	}
+	if got, w := stat("matched"), grouped(want["matched_events"].(float64)); got != w {
+		t.Errorf("matched shown %s, API says %s", got, w)
+	}
+	if got, w := stat("scanned"), grouped(want["scanned_events"].(float64)); got != w {
+		t.Errorf("scanned shown %s, API says %s", got, w)
+	}
+	if want["matched_events"].(float64) < 100 || want["scanned_events"].(float64) < 10_000 {
+		t.Errorf("the generated week should give a real preview: %v", want)
+	}
+	if got, w := ds["buckets"], strconv.Itoa(len(want["buckets"].([]any))); got != w {
+		t.Errorf("chart has %s buckets, API %s", got, w)
+	}
+	top := want["groups"].([]any)[0].(map[string]any)
+	if got := eval[string](e, `document.querySelector(".bars li .key").textContent`); got != top["key"] {
+		t.Errorf("top customer shown %q, API %q", got, top["key"])
+	}
+	if got := eval[string](e, `document.querySelector(".engine .pill").textContent`); got != strings.ToUpper(want["engine"].(string)) {
+		t.Errorf("engine shown %q, API %q", got, want["engine"])
+	}
+
+	// A matching sample opens as JSON.
+	e.do("open sample", chromedp.Click(chromedp.CSS(".sample-list .sample")))
+	e.wait("event dialog", `!!document.querySelector(".dialog pre.json")`)
+	if j := eval[string](e, `document.querySelector(".dialog pre.json").textContent`); !strings.Contains(j, `"route": "/v1/search"`) {
+		t.Errorf("sample JSON lacks its route: %.200s", j)
+	}
+	e.shot("sample-event")
+	e.do("close dialog", chromedp.KeyEvent(kb.Escape))
+	e.wait("dialog closed", `!document.querySelector(".backdrop")`)
+
+	// Create: the confirmation says what cannot change.
+	e.do("bind a price", chromedp.SendKeys(chromedp.CSS("#price"), "price_search_v1"))
+	e.do("create", chromedp.Click(chromedp.CSS(".definition button[type=submit]")))
+	e.wait("confirmation", `!!document.querySelector(".dialog .callout")`)
+	if c := eval[string](e, `document.querySelector(".dialog").textContent`); !strings.Contains(c, "cannot be changed afterwards, only versioned") {
+		t.Errorf("confirmation: %s", c)
+	}
+	e.shot("create-confirm")
+	e.do("confirm", chromedp.Click(chromedp.CSS(".dialog .btn.primary")))
+	e.wait("meter page", `!!document.querySelector(".timeline") && location.hash.startsWith("#/meters/mtr_")`)
+	id := strings.TrimPrefix(eval[string](e, `location.hash`), "#/meters/")
+	m := e.api("GET", "/v1/meters/"+id, nil)
+	if m["name"] != "Search calls" || m["status"] != "inactive" || m["current"].(map[string]any)["filter"] != goodFilter ||
+		m["current"].(map[string]any)["stripe_price_id"] != "price_search_v1" || m["created_by"] != "Ada Lovelace" {
+		t.Fatalf("created meter: %v", m)
+	}
+	e.wait("usage chart", `!!document.querySelector(".chart canvas") && !!document.querySelector("[data-stat=total]")`)
+	e.shot("meter-detail")
+
+	// Switch it on: the API agrees and the timeline shows it.
+	e.do("switch on", chromedp.Click(chromedp.CSS("button.switch")))
+	e.wait("switched on", `document.querySelector("button.switch")?.getAttribute("aria-checked") === "true" && !!document.querySelector(".tl-item[data-kind=status]")`)
+	if s := e.api("GET", "/v1/meters/"+id, nil)["status"]; s != "active" {
+		t.Errorf("after the switch: status %v", s)
+	}
+
+	// A new version: only GET searches. It shows in the timeline as a diff.
+	e.do("new version", chromedp.Click(chromedp.CSS(`a[href="#/meters/`+id+`/version"]`)))
+	e.wait("version form", `document.querySelectorAll(".cm-content").length === 2 && document.querySelector("#name").disabled`)
+	e.do("append to filter", chromedp.Click(chromedp.CSS(`[data-field=filter] .cm-content`)), chromedp.KeyEvent(kb.End, chromedp.KeyModifiers(chromedp.ModifierCtrl)), chromedp.SendKeys(chromedp.CSS(`[data-field=filter] .cm-content`), ` and request.verb == "GET"`))
+	e.wait("preview of v2", `document.querySelector(".preview").dataset.total > 0 && !document.querySelector(".preview").classList.contains("busy")`)
+	e.shot("new-version")
+	e.do("save version", chromedp.Click(chromedp.CSS(".definition button[type=submit]")))
+	e.wait("confirmation", `!!document.querySelector(".dialog .btn.primary")`)
+	e.do("confirm", chromedp.Click(chromedp.CSS(".dialog .btn.primary")))
+	e.wait("v2 in the timeline", `!!document.querySelector(".tl-item[data-kind=version][data-version='2'] ins")`)
+	if ins := eval[string](e, `document.querySelector(".tl-item[data-kind=version] ins").textContent`); !strings.Contains(ins, "and") {
+		t.Errorf("diff inserted %q", ins)
+	}
+	v := e.api("GET", "/v1/meters/"+id+"/versions", nil)
+	if vs := v["versions"].([]any); len(vs) != 2 || vs[1].(map[string]any)["filter"] != goodFilter+` and request.verb == "GET"` || vs[1].(map[string]any)["created_by"] != "Ada Lovelace" {
+		t.Fatalf("versions: %v", vs)
+	}
+	e.wait("chart", `!!document.querySelector(".chart canvas")`)
+	e.shot("meter-timeline")
+
+	// The list shows it with its price and a 7-day sparkline.
+	e.do("list", chromedp.Navigate(e.url+"/#/meters"))
+	e.wait("sparkline", `!!document.querySelector(".usage-cell svg.spark") && document.querySelector(".usage-total")?.textContent !== ""`)
+	if row := eval[string](e, `document.querySelector(".meters-table tbody tr").textContent`); !strings.Contains(row, "Search calls") || !strings.Contains(row, "price_search_v1") || !strings.Contains(row, "v2") || !strings.Contains(row, "active") {
+		t.Errorf("list row: %s", row)
+	}
+	e.shot("meters-list")
+
+	// Archive, after a confirmation.
+	e.do("detail", chromedp.Click(chromedp.CSS(".row-link")))
+	e.wait("detail", `!!document.querySelector(".timeline")`)
+	e.do("archive", chromedp.Click(chromedp.CSS(".btn.danger-ghost")))
+	e.wait("archive confirmation", `!!document.querySelector(".dialog .btn.danger")`)
+	e.shot("archive-confirm")
+	e.do("confirm archive", chromedp.Click(chromedp.CSS(".dialog .btn.danger")))
+	e.wait("archived", `!!document.querySelector(".badge.archived") && !!document.querySelector(".tl-item[data-kind=archived]") && document.querySelector("button.switch").disabled`)
+	if s := e.api("GET", "/v1/meters/"+id, nil)["status"]; s != "archived" {
+		t.Errorf("after archiving: status %v", s)
+	}
+	e.shot("meter-archived")
+
+	// Events: newest first, filter by company, open one.
+	e.do("events", chromedp.Navigate(e.url+"/#/events"))
+	e.wait("rows", `document.querySelectorAll(".events-table tbody tr.clickable").length === 50`)
+	e.shot("events")
+	e.typeInto("#company_id", "company-7")
+	e.do("filter", chromedp.Click(chromedp.CSS(".filters button[type=submit]")))
+	e.wait("filtered", `[...document.querySelectorAll(".events-table tbody tr.clickable")].length > 0 && [...document.querySelectorAll(".events-table tbody tr.clickable td:nth-child(4)")].every(td => td.textContent === "company-7")`)
+	e.do("open event", chromedp.Focus(chromedp.CSS(".events-table tbody tr.clickable")), chromedp.KeyEvent(kb.Enter))
+	e.wait("event JSON", `!!document.querySelector(".dialog pre.json") && document.querySelector(".dialog pre.json").textContent.includes('"company_id": "company-7"')`)
+	e.shot("event-json")
+	e.do("close", chromedp.KeyEvent(kb.Escape))
+
+	e.do("billing", chromedp.Navigate(e.url+"/#/billing"))
+	e.wait("billing page", `!!document.querySelector(".page h1") && !document.querySelector(".page .loading")`)
+	e.shot("billing")
+
+	// A phone.
+	e.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	for _, p := range []struct{ name, hash, ready string }{
+		{"phone-meters", "#/meters", `!!document.querySelector(".meters-table")`},
+		{"phone-meter", "#/meters/" + id, `!!document.querySelector(".timeline") && !!document.querySelector(".chart canvas")`},
+		{"phone-new-meter", "#/meters/new", `document.querySelectorAll(".cm-content").length === 2`},
+		{"phone-events", "#/events", `document.querySelectorAll(".events-table tbody tr.clickable").length > 0`},
+	} {
+		e.do(p.name, chromedp.Navigate(e.url+"/"+p.hash))
+		e.wait(p.name, p.ready)
+		e.shot(p.name)
+	}
+	// Nothing wider than the phone's screen.
+	if w := eval[float64](e, `document.documentElement.scrollWidth`); w > 391 {
+		t.Errorf("the events page is %v px wide on a 390 px phone", w)
+	}
+
+	// Signing out forgets the token.
+	e.do("sign out", chromedp.Click(chromedp.CSS(`button[aria-label="Sign out"]`)))
+	e.wait("sign-in again", `!!document.querySelector("#token") && !sessionStorage.getItem("meterd.token")`)
+}

@@ -1,0 +1,337 @@
+// New meter and new version: the expression editors with live
+// validation, and under them the backtest preview of the meter over past
+// traffic, refreshed as you type.
+import { h, icon, replace, debounce, confirmDialog, toast, fmtNum, fmtTime, spinner } from "../dom.js";
+import { get, post, isAbort, ApiError } from "../api.js";
+import { editor, showErrors, setMetadataKeys } from "../expr.js";
+import { usageChart } from "../chart.js";
+import { eventSummary, openEvent } from "./events.js";
+
+const DAY = 86400e3;
+const windows = {
+  "24h": { label: "24 hours", ms: DAY, bucket: "hour" },
+  "7d": { label: "7 days", ms: 7 * DAY, bucket: "hour" },
+  "30d": { label: "30 days", ms: 30 * DAY, bucket: "day" },
+};
+
+export const aggregations = {
+  count: "Count of calls",
+  sum: "Sum of values",
+  max: "Largest value",
+  min: "Smallest value",
+  unique: "Distinct values",
+};
+
+export function meterForm(main, params) {
+  const editing = !!params.id;
+  const ctl = new AbortController();
+  const state = { name: "", filter: "", value: "", aggregation: "count", group_by: "company_id", stripe_price_id: "", window: "7d", bucket: "hour" };
+  let meter = null;
+  const cleanups = [() => ctl.abort()];
+
+  const page = h("div.page.wide");
+  replace(main, page, h("div.loading", spinner()));
+  start();
+  return () => cleanups.forEach((f) => f());
+
+  async function start() {
+    get("/v1/events/stats", { signal: ctl.signal }).then((s) => setMetadataKeys(s.metadata_keys), () => {});
+    if (editing) {
+      try {
+        meter = await get("/v1/meters/" + params.id, { signal: ctl.signal });
+      } catch (e) {
+        if (!isAbort(e)) replace(main, h("div.page", h("h1", "Meter not found"), h("p.form-error", e.message)));
+        return;
+      }
+      const c = meter.current;
+      Object.assign(state, { name: meter.name, filter: c.filter, value: c.value === "1" && c.aggregation === "count" ? "" : c.value, aggregation: c.aggregation, group_by: c.group_by, stripe_price_id: c.stripe_price_id || "" });
+    }
+    replace(main, page);
+    build();
+  }
+
+  function build() {
+    // Definition fields.
+    const nameIn = h("input#name", { type: "text", value: state.name, maxlength: 200, placeholder: "e.g. Search calls", disabled: editing, oninput: (e) => ((state.name = e.target.value), nameErr.hidden = true) });
+    const nameErr = h("p.field-error", { hidden: true, role: "alert" });
+    const aggSel = h(
+      "select#aggregation",
+      { disabled: editing, onchange: (e) => ((state.aggregation = e.target.value), syncValue(), changed()) },
+      Object.entries(aggregations).map(([k, v]) => h("option", { value: k, selected: k === state.aggregation }, v)),
+    );
+    const groupSel = h(
+      "select#group_by",
+      { disabled: editing, onchange: (e) => ((state.group_by = e.target.value), changed()) },
+      h("option", { value: "company_id", selected: state.group_by === "company_id" }, "Company (company_id)"),
+      h("option", { value: "user_id", selected: state.group_by === "user_id" }, "User (user_id)"),
+    );
+    const priceIn = h("input#price", { type: "text", value: state.stripe_price_id, placeholder: "price_…  (optional)", spellcheck: "false", oninput: (e) => (state.stripe_price_id = e.target.value.trim()) });
+
+    const filterHost = h("div.editor", { "data-field": "filter" });
+    const valueHost = h("div.editor", { "data-field": "value" });
+    const filterMsg = h("div.editor-msg", { "aria-live": "polite" });
+    const valueMsg = h("div.editor-msg", { "aria-live": "polite" });
+    const valueBox = h(
+      "div.field",
+      h("label.label", { id: "value-label" }, "Value ", h("span.hint", "a number expression: what one matched call adds")),
+      valueHost,
+      valueMsg,
+    );
+    const filterEd = editor({ parent: filterHost, doc: state.filter, label: "Filter expression", placeholder: 'response.status == 200 and request.route startsWith "/v1/search"', onChange: (v) => ((state.filter = v), changed()) });
+    const valueEd = editor({ parent: valueHost, doc: state.value, label: "Value expression", placeholder: "metadata.tokens", onChange: (v) => ((state.value = v), changed()) });
+    cleanups.push(() => filterEd.destroy(), () => valueEd.destroy());
+    function syncValue() {
+      valueBox.hidden = state.aggregation === "count";
+      valueBox.querySelector(".hint").textContent = state.aggregation === "unique" ? "what to count distinct values of, e.g. user_id" : "a number expression: what one matched call adds";
+    }
+    syncValue();
+
+    // Preview.
+    const winSeg = segmented("Window", Object.entries(windows).map(([k, w]) => [k, w.label]), state.window, (k) => {
+      state.window = k;
+      state.bucket = windows[k].bucket;
+      bucketSeg.set(state.bucket);
+      runPreview();
+    });
+    const bucketSeg = segmented("Bucket", [["hour", "Hour"], ["day", "Day"]], state.bucket, (k) => ((state.bucket = k), runPreview()));
+    const status = h("div.preview-status", { "aria-live": "polite" });
+    const stats = h("div.stats");
+    const chartHost = h("div.chart");
+    const chart = usageChart(chartHost);
+    cleanups.push(() => chart.destroy());
+    const groups = h("div.groups");
+    const samples = h("div.samples");
+    const preview = h(
+      "section.card.preview",
+      { "aria-label": "Backtest preview" },
+      h("header.card-head", h("div", h("h2", "Backtest preview"), h("p.sub", "The meter run over your stored traffic, as you type.")), h("div.controls", winSeg.el, bucketSeg.el)),
+      status,
+      stats,
+      chartHost,
+      h("div.split", h("div", h("h3", "Top customers"), groups), h("div", h("h3", "Sample events"), samples)),
+    );
+
+    const submit = h("button.btn.primary", { type: "submit" }, editing ? "Save version " + (meter.current_version + 1) : "Create meter");
+    const formErr = h("p.form-error", { hidden: true, role: "alert" });
+    const form = h(
+      "form.card.definition",
+      { onsubmit: (e) => (e.preventDefault(), save()) },
+      h("div.grid2", h("label.field", { for: "name" }, h("span.label", "Name"), nameIn, nameErr), h("label.field", { for: "price" }, h("span.label", "Stripe price"), priceIn)),
+      h("div.grid2", h("label.field", { for: "aggregation" }, h("span.label", "Aggregation"), aggSel), h("label.field", { for: "group_by" }, h("span.label", "Billed customer"), groupSel)),
+      editing && h("p.note", icon("alert", 14), "Aggregation and billed customer are fixed for the life of a meter; the name changes on the meter page."),
+      h("div.field", h("label.label", { id: "filter-label" }, "Filter ", h("span.hint", "which calls count — a true/false expression; Ctrl-Space completes")), filterHost, filterMsg),
+      valueBox,
+      formErr,
+      h("div.actions", h("a.btn", { href: editing ? "#/meters/" + meter.id : "#/meters" }, "Cancel"), submit),
+    );
+    replace(
+      page,
+      h(
+        "header.page-head",
+        h(
+          "div",
+          h("a.crumb", { href: editing ? "#/meters/" + meter.id : "#/meters" }, icon("back", 14), editing ? meter.name : "Meters"),
+          h("h1", editing ? "New version" : "New meter"),
+          h("p.sub", editing ? `Version ${meter.current_version + 1} takes effect when you save it; usage before then keeps version ${meter.current_version}.` : "Describe the calls you bill for. The preview shows what it would have billed."),
+        ),
+      ),
+      h("div.form-layout", form, preview),
+    );
+    runValidate();
+    runPreview();
+
+    // Validation: every change, debounced; errors underline the editors.
+    let valCtl = null;
+    const validate = debounce(runValidate, 200);
+    const previewSoon = debounce(runPreview, 450);
+    function changed() {
+      validate();
+      previewSoon();
+    }
+    function definition() {
+      const d = { name: state.name || "preview", filter: state.filter, aggregation: state.aggregation, group_by: state.group_by };
+      if (state.aggregation !== "count" && state.value.trim()) d.value = state.value;
+      return d;
+    }
+    async function runValidate() {
+      valCtl?.abort();
+      valCtl = new AbortController();
+      let res;
+      try {
+        res = await post("/v1/meters/validate", definition(), { signal: valCtl.signal });
+      } catch (e) {
+        if (!isAbort(e)) replace(filterMsg, h("span.err", "Validation failed: " + e.message));
+        return;
+      }
+      applyErrors(res.errors || []);
+    }
+    function applyErrors(errors) {
+      const byField = (f) => errors.filter((e) => e.field === f);
+      for (const [f, ed, msg] of [["filter", filterEd, filterMsg], ["value", valueEd, valueMsg]]) {
+        const es = byField(f);
+        showErrors(ed, es.filter((e) => e.line));
+        ed.dom.classList.toggle("has-error", es.length > 0);
+        replace(msg, es.length ? es.map((e) => h("div.err", { "data-code": e.code }, icon("alert", 14), h("span", e.line ? `Line ${e.line}, column ${e.column}: ` : "", e.message))) : (f === "filter" && state.filter.trim() ? h("div.ok", icon("check", 14), "Valid") : null));
+      }
+      const other = errors.filter((e) => e.field !== "filter" && e.field !== "value" && e.field !== "name");
+      formErr.hidden = !other.length;
+      formErr.textContent = other.map((e) => e.message).join(" ");
+    }
+
+    // The preview: one backtest and one sample request per change; a
+    // newer change aborts the requests of the older one.
+    let prevCtl = null;
+    async function runPreview() {
+      prevCtl?.abort();
+      preview.classList.toggle("idle", !state.filter.trim());
+      if (!state.filter.trim()) {
+        replace(status, h("div.preview-empty", h("b", "Nothing to preview yet"), h("span", "Write a filter and the meter runs over your stored traffic here, as you type.")));
+        replace(stats);
+        replace(groups);
+        replace(samples);
+        chart.update(null, ...win(), state.bucket);
+        return;
+      }
+      prevCtl = new AbortController();
+      const signal = prevCtl.signal;
+      const [from, to] = win();
+      const body = { ...definition(), from, to, bucket: state.bucket, top: 8 };
+      delete body.name;
+      preview.classList.add("busy");
+      replace(status, h("p.muted", spinner(), " Running…"));
+      try {
+        const r = await post("/v1/backtest", body, { signal });
+        preview.classList.remove("busy");
+        // What the preview shows, for tests and for a person's devtools.
+        Object.assign(preview.dataset, { from, to, bucket: state.bucket, total: r.total ?? "", matched: r.matched_events, buckets: r.buckets.length });
+        showResult(r, from, to);
+      } catch (e) {
+        if (isAbort(e)) return;
+        preview.classList.remove("busy");
+        delete preview.dataset.total;
+        delete preview.dataset.from;
+        preview.classList.add("idle");
+        replace(stats);
+        replace(status, h("p.preview-error", icon("alert", 14), e instanceof ApiError && e.status === 404 ? "The backtest endpoint is not available on this server." : e.message));
+        if (e.body?.errors) applyErrors(e.body.errors);
+        return;
+      }
+      loadSamples(body, signal);
+    }
+    function win() {
+      const to = Math.ceil(Date.now() / 60000) * 60000;
+      return [new Date(to - windows[state.window].ms).toISOString(), new Date(to).toISOString()];
+    }
+    function showResult(r, from, to) {
+      const pct = r.scanned_events ? (100 * r.matched_events) / r.scanned_events : 0;
+      replace(
+        status,
+        h("p.engine", h("span.pill." + r.engine, r.engine === "sql" ? "SQL" : "VM"), ` answered in ${fmtNum(r.took_ms)} ms`, r.fallback ? h("span.dim", ` — ran on the VM: ${r.fallback}`) : null),
+      );
+      replace(
+        stats,
+        stat("Total", fmtNum(r.total), aggregations[state.aggregation].toLowerCase(), "total"),
+        stat("Matched calls", fmtNum(r.matched_events), `${pct.toFixed(pct < 1 && pct > 0 ? 2 : 1)}% of scanned`, "matched"),
+        stat("Scanned calls", fmtNum(r.scanned_events), `last ${windows[state.window].label}`, "scanned", false, `${fmtTime(from)} to ${fmtTime(to)}`),
+        stat("Value errors", fmtNum(r.value_errors), r.value_errors ? "values that failed" : "none", "errors", r.value_errors > 0),
+      );
+      chart.update(r, from, to, state.bucket);
+      const max = Math.max(...(r.groups || []).map((g) => g.value || 0), 0);
+      replace(
+        groups,
+        r.groups?.length
+          ? h(
+              "ol.bars",
+              r.groups.map((g) =>
+                h("li", h("span.key", g.key || h("i", "(no customer id)")), h("span.bar", h("i", { style: { width: (max ? (100 * (g.value || 0)) / max : 0) + "%" } })), h("span.val", fmtNum(g.value)), state.aggregation !== "count" ? h("span.calls", fmtNum(g.events) + " calls") : null),
+              ),
+            )
+          : h("p.muted", "No customer matched."),
+      );
+    }
+    async function loadSamples(body, signal) {
+      replace(samples, h("p.muted", spinner()));
+      let s;
+      try {
+        s = await post("/v1/backtest/samples", { ...body, limit: 6 }, { signal });
+      } catch (e) {
+        if (!isAbort(e)) replace(samples, h("p.muted", "Samples unavailable: " + e.message));
+        return;
+      }
+      const tabs = segmented("Samples", [["matched", `Matching (${s.matched.length})`], ["unmatched", `Not matching (${s.unmatched.length})`]], "matched", (k) => show(k));
+      const list = h("ul.sample-list");
+      const show = (k) =>
+        replace(
+          list,
+          (s[k] || []).map((x) =>
+            h(
+              "li",
+              h(
+                "button.sample",
+                { type: "button", onclick: () => openEvent(x.event, k === "matched" ? (x.value_error ? { error: true } : { value: x.value }) : { unmatched: true }) },
+                eventSummary(x.event),
+                k === "matched" ? (x.value_error ? h("span.val.err", "value error") : h("span.val", fmtValue(x.value))) : h("span.val.dim", "no match"),
+              ),
+            ),
+          ),
+          !(s[k] || []).length ? h("li.muted", k === "matched" ? "No recent call matches." : "Every recent call matches.") : null,
+        );
+      show("matched");
+      replace(samples, tabs.el, list);
+    }
+
+    async function save() {
+      nameErr.hidden = true;
+      if (!editing && !state.name.trim()) {
+        nameErr.hidden = false;
+        nameErr.textContent = "Give the meter a name.";
+        nameIn.focus();
+        return;
+      }
+      const d = { filter: state.filter, aggregation: state.aggregation, group_by: state.group_by };
+      if (state.aggregation !== "count" && state.value.trim()) d.value = state.value;
+      if (state.stripe_price_id) d.stripe_price_id = state.stripe_price_id;
+      const ok = await confirmDialog({
+        title: editing ? `Save version ${meter.current_version + 1}?` : "Create this meter?",
+        confirm: editing ? "Save version" : "Create meter",
+        body: h(
+          "div",
+          h("p", editing ? "From now on, usage is computed with this definition. Past usage keeps the version it was computed with." : "The meter starts switched off, so nothing is billed until you turn it on."),
+          h("div.callout", icon("alert", 16), h("p", h("b", "The filter and the billing binding cannot be changed afterwards, only versioned. "), "Each change becomes a new version, effective from when it is saved, and every version stays in the audit trail.")),
+          h("dl.summary", h("dt", "Filter"), h("dd", h("code", state.filter)), d.value ? [h("dt", "Value"), h("dd", h("code", d.value))] : null, h("dt", "Aggregation"), h("dd", state.aggregation), h("dt", "Billed customer"), h("dd", state.group_by), h("dt", "Stripe price"), h("dd", state.stripe_price_id || "not bound")),
+        ),
+      });
+      if (!ok) return;
+      submit.disabled = true;
+      try {
+        const m = editing ? await post(`/v1/meters/${meter.id}/versions`, d) : await post("/v1/meters", { name: state.name.trim(), ...d });
+        toast(editing ? `Version ${m.current_version} saved` : `Meter “${m.name}” created`);
+        location.hash = "#/meters/" + m.id;
+      } catch (e) {
+        submit.disabled = false;
+        if (e.body?.errors) applyErrors(e.body.errors);
+        if (e.body?.field === "name") (nameErr.hidden = false), (nameErr.textContent = e.message);
+        else (formErr.hidden = false), (formErr.textContent = e.message);
+      }
+    }
+  }
+}
+
+// fmtValue shows a sample's value: a number, or text for unique meters.
+export const fmtValue = (v) => (typeof v === "number" ? fmtNum(v) : JSON.stringify(v));
+
+function stat(label, value, sub, key, warn = false, title) {
+  return h("div.stat" + (warn ? ".warn" : ""), { "data-stat": key, title }, h("span.stat-label", label), h("span.stat-value", value), h("span.stat-sub", sub));
+}
+
+// segmented is a row of toggle buttons (one pressed).
+export function segmented(label, options, value, onchange) {
+  const btns = options.map(([k, text]) => h("button.seg", { type: "button", "data-value": k, "aria-pressed": String(k === value), onclick: () => (set(k), onchange(k)) }, text));
+  const el = h("div.segmented", { role: "group", "aria-label": label }, btns);
+  function set(k) {
+    btns.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.value === k)));
+  }
+  return { el, set };
+}
+
+
