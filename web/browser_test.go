@@ -359,9 +359,7 @@ func TestBrowser(t *testing.T) {
 	e.shot("event-json")
 	e.do("close", chromedp.KeyEvent(kb.Escape))
 
-	e.do("billing", chromedp.Navigate(e.url+"/#/billing"))
-	e.wait("billing page", `!!document.querySelector(".page h1") && !document.querySelector(".page .loading")`)
-	e.shot("billing")
+	e.billing()
 
 	// A phone.
 	e.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
@@ -383,4 +381,49 @@ func TestBrowser(t *testing.T) {
 	// Signing out forgets the token.
 	e.do("sign out", chromedp.Click(chromedp.CSS(`button[aria-label="Sign out"]`)))
 	e.wait("sign-in again", `!!document.querySelector("#token") && !sessionStorage.getItem("meterd.token")`)
+}
+
+// billing walks through the Stripe settings and the report ledger, or,
+// on a server without the billing API, checks that the page says so.
+func (e *env) billing() {
+	t := e.t
+	e.do("billing", chromedp.Navigate(e.url+"/#/billing"))
+	req, _ := http.NewRequest("GET", e.url+"/v1/billing/stripe", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct{ Code string }
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode == 404 && body.Code == "not_found" {
+		e.wait("no billing here", `document.querySelector(".empty h3")?.textContent === "Billing is not available on this server"`)
+		e.shot("billing-unavailable")
+		return
+	}
+	if body.Code != "not_configured" {
+		t.Fatalf("GET /v1/billing/stripe on a new server: %d %s", resp.StatusCode, body.Code)
+	}
+	// Not configured: the form, with the webhook URL to copy.
+	e.wait("stripe form", `!!document.querySelector("#api_key") && !!document.querySelector(".webhook code.url")`)
+	if u := eval[string](e, `document.querySelector(".webhook code.url").textContent`); u != e.url+"/v1/stripe/webhook" {
+		t.Errorf("webhook URL shown %q", u)
+	}
+	e.shot("billing-connect")
+	// A Stripe API that does not answer: the check says so.
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	e.do("fill", chromedp.SendKeys(chromedp.CSS("#api_key"), "sk_test_uitest0000wxyz"), chromedp.SendKeys(chromedp.CSS("#webhook_secret"), "whsec_uitest"))
+	e.typeInto("#api_base", closed.URL)
+	e.do("save", chromedp.Click(chromedp.CSS(".stripe-form button[type=submit]")))
+	e.wait("settings shown", `!!document.querySelector(".card .def") && document.querySelector(".card .def").textContent.includes("sk_…wxyz")`)
+	st := e.api("GET", "/v1/billing/stripe", nil)
+	if st["api_key_last4"] != "wxyz" || st["webhook_secret_set"] != true || st["updated_by"] != "Ada Lovelace" || st["api_base"] != closed.URL {
+		t.Errorf("saved settings: %v", st)
+	}
+	e.do("check", chromedp.Click(chromedp.CSS(".head-actions .btn")))
+	e.wait("check failed", `!!document.querySelector(".check-result .pill.err")`)
+	e.wait("ledger", `!!document.querySelector(".filters #customer") && !document.querySelector("section[aria-label='Usage reports'] .loading")`)
+	e.shot("billing-settings")
 }

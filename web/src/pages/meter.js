@@ -51,7 +51,7 @@ export function meterPage(main, params) {
       h("span.knob"),
     );
     const nameEl = h("h1.meter-name", m.name);
-    const renameBtn = h("button.btn.ghost.small", { type: "button", disabled: archived, onclick: rename }, "Rename");
+    const renameBtn = h("button.btn.ghost.small", { type: "button", hidden: archived, onclick: rename, "aria-label": "Rename the meter" }, "Rename");
     function rename() {
       const input = h("input.rename", { type: "text", value: m.name, maxlength: 200, "aria-label": "Meter name" });
       const done = async (save) => {
@@ -121,9 +121,10 @@ export function meterPage(main, params) {
             "div.head-actions",
             h("label.switch-row", sw, h("span", archived ? "Archived" : m.status === "active" ? "Billing on" : "Billing off")),
             archived ? null : h("a.btn.primary", { href: `#/meters/${m.id}/version` }, icon("plus"), "New version"),
-            archiveBtn,
+            archived ? null : archiveBtn,
           ),
         ),
+        archived ? h("div.callout.archived-note", icon("archive", 16), h("p", h("b", "Archived " + fmtAgo(hist.changes.at(-1)?.at) + ". "), "This meter no longer bills and cannot change; its versions and history stay here for audits.")) : null,
         h(
           "div.detail-layout",
           h(
