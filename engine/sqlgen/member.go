@@ -1,6 +1,7 @@
 package sqlgen
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/expr-lang/expr/ast"
@@ -174,6 +175,7 @@ func (t *tr) fetch(n *ast.MemberNode) (ref, error) {
 	case refRoot:
 		root := jsonRoots[base.which]
 		v := t.lookup(root, root.prefix+key)
+		t.uncertain(t.and(t.emptyKeyObject(root), t.d.Has(t.col(root.keys), t.d.Str(root.prefix+key))), emptyKeyWhy(base.which))
 		if optional {
 			// metadata?.x stops the chain when the object is nil, i.e.
 			// when its text is empty, {} or null (rules.EnvFromEvent).
@@ -237,6 +239,18 @@ const dirtyPattern = `(\.|\\u002[eE])(\\.|[^"\\])*"\s*:|""\s*:`
 
 func (t *tr) dirty(root jsonRoot) string {
 	return t.d.Match(t.col(root.text), t.d.Str(dirtyPattern))
+}
+
+// emptyKeyObject is "the object has an empty key holding an object":
+// storage flattens that object's children without a prefix ({"":{"a":1}}
+// gives the keys "" and "a"), so they read like top-level keys.
+func (t *tr) emptyKeyObject(root jsonRoot) string {
+	idx := t.bind(t.d.KeyIndex(t.col(root.keys), t.d.Str(root.prefix)))
+	return "(" + t.d.Elem(t.col(root.types), idx, "0") + " = " + strconv.Itoa(int(kObject)) + ")"
+}
+
+func emptyKeyWhy(root string) string {
+	return "an empty key holding an object in " + root + " (its keys read like top-level keys in the flattened columns)"
 }
 
 // keyIn is "key in <map>" for a string key expression.

@@ -321,7 +321,11 @@ func (t *tr) in(n *ast.BinaryNode) (val, error) {
 			lit, isLit := n.Left.(*ast.StringNode)
 			switch {
 			case isLit && !strings.Contains(lit.Value, "."):
-				// exact
+				// Exact, unless an empty key's object lends its keys.
+				if lit.Value != "" {
+					root := jsonRoots[r.which]
+					t.uncertain(t.and(t.emptyKeyObject(root), test), emptyKeyWhy(r.which))
+				}
 			case isLit:
 				test = t.d.False()
 			default:
