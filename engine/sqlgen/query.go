@@ -3,7 +3,9 @@ package sqlgen
 import (
 	"errors"
 	"fmt"
-
+	"maps"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -165,17 +167,61 @@ func (p queryParts) outList() string {
 	return strings.Join(xs, ",\n  ")
 }
 
-// query for DuckDB: the per-event expressions in nested projections (one
-// per binding level, so shared subexpressions are computed once), then
-// one aggregation with GROUPING SETS (total, per bucket, per group) and a
-// window function keeping the Limit largest rows per set.
-func (DuckDB) query(p queryParts) string {
-	levels := map[int][]string{}
-	maxLevel := -1
+// perEvent is the per-event query: the columns the meter reads, then the
+// bindings in nested projections (a projection's aliases are used by the
+// projections above it), then the output expressions.
+//
+// DuckDB gets one projection per binding level. ClickHouse analyses deep
+// nesting slowly (its cost grows with depth times width), so there
+// consecutive levels share one SELECT as long as their aliases stay small
+// when expanded: ClickHouse expands the aliases of one SELECT into a tree,
+// which grows exponentially with the depth of shared subexpressions (code
+// 168, AST is too big). Each projection passes on only the columns used
+// above it.
+func (p queryParts) perEvent(expandAliases bool) string {
+	var levels [][]bind
 	for _, b := range p.binds {
-		levels[b.level] = append(levels[b.level], b.expr+" AS "+b.name)
-		if b.level > maxLevel {
-			maxLevel = b.level
+		for len(levels) <= b.level {
+			levels = append(levels, nil)
+		}
+		levels[b.level] = append(levels[b.level], b)
+	}
+	// Group levels into projections.
+	var projs [][]bind
+	size := map[string]int{} // expanded length of the aliases of the current projection
+	total := 0
+	for _, bs := range levels {
+		grown, sizes := 0, make([]int, len(bs))
+		for i, b := range bs {
+			sizes[i] = expandedLen(b.expr, size)
+			grown += sizes[i]
+		}
+		if len(projs) == 0 || !expandAliases || total+grown > maxExpanded {
+			projs = append(projs, nil)
+			clear(size)
+			total, grown = 0, 0
+			for i, b := range bs {
+				sizes[i] = len(b.expr)
+				grown += sizes[i]
+			}
+		}
+		projs[len(projs)-1] = append(projs[len(projs)-1], bs...)
+		for i, b := range bs {
+			size[b.name] = sizes[i]
+		}
+		total += grown
+	}
+	// usedAbove[i]: identifiers used by the projections above i and the
+	// outputs.
+	usedAbove := make([]map[string]bool, len(projs))
+	used := map[string]bool{}
+	for _, o := range p.outs {
+		addIdents(used, o[1])
+	}
+	for i := len(projs) - 1; i >= 0; i-- {
+		usedAbove[i] = maps.Clone(used)
+		for _, b := range projs[i] {
+			addIdents(used, b.expr)
 		}
 	}
 	cols := p.cols
@@ -183,10 +229,58 @@ func (DuckDB) query(p queryParts) string {
 		cols = []string{"time_ms"}
 	}
 	q := "SELECT " + strings.Join(cols, ", ") + " FROM events WHERE " + p.timeRange()
-	for l := 0; l <= maxLevel; l++ {
-		q = "SELECT *, " + strings.Join(levels[l], ", ") + " FROM (" + q + ")"
+	avail := slices.Clone(cols)
+	for i, bs := range projs {
+		var sel, next []string
+		for _, c := range avail {
+			if usedAbove[i][c] {
+				sel = append(sel, c)
+				next = append(next, c)
+			}
+		}
+		for _, b := range bs {
+			sel = append(sel, b.expr+" AS "+b.name)
+			if usedAbove[i][b.name] {
+				next = append(next, b.name)
+			}
+		}
+		q = "SELECT " + strings.Join(sel, ",\n  ") + "\nFROM (" + q + ")"
+		avail = next
 	}
-	q = "SELECT " + p.outList() + "\nFROM (" + q + ")"
+	return "SELECT " + p.outList() + "\nFROM (" + q + ")"
+}
+
+// maxExpanded bounds the text of one ClickHouse projection's expressions
+// with their aliases expanded (its limit, max_expanded_ast_elements, is
+// 500,000 nodes; the text is a few characters per node).
+const maxExpanded = 200_000
+
+// expandedLen is the length of expr with the aliases of size expanded.
+func expandedLen(expr string, size map[string]int) int {
+	n := len(expr)
+	for _, id := range aliasRef.FindAllString(expr, -1) {
+		if s, ok := size[id]; ok {
+			n += s - len(id)
+		}
+	}
+	return n
+}
+
+var identRe = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
+
+// addIdents adds the identifiers of a SQL expression to set (words inside
+// string literals too: they only keep a column that is not needed).
+func addIdents(set map[string]bool, expr string) {
+	for _, id := range identRe.FindAllString(expr, -1) {
+		set[id] = true
+	}
+}
+
+// query for DuckDB: the per-event expressions (perEvent), then one
+// aggregation with GROUPING SETS (total, per bucket, per group) and a
+// window function keeping the Limit largest rows per set.
+func (DuckDB) query(p queryParts) string {
+	q := p.perEvent(false)
 
 	valid := outMatched + " AND NOT " + outErr
 	var value, has string
@@ -215,21 +309,16 @@ func (DuckDB) query(p queryParts) string {
 }
 
 // query for ClickHouse 18.16 (no GROUPING SETS): the per-event
-// expressions as aliases of one SELECT (ClickHouse computes each once);
-// aggregated per (bucket, group) with mergeable
+// expressions (perEvent), aggregated per (bucket, group) with mergeable
 // states; then ARRAY JOIN [0, 1, 2] re-aggregates those rows into the
 // total, per bucket and per group sets, and LIMIT BY keeps the Limit
 // largest per set.
 func (ClickHouse) query(p queryParts) string {
-	var sel []string
-	for _, b := range p.binds {
-		sel = append(sel, b.expr+" AS "+b.name)
-	}
-	sel = append(sel, p.outList())
-	// The filter must not go into this WHERE: 18.16's PREWHERE optimizer
-	// crashes the server on a WHERE that references an alias of a
-	// conjunction (see TestClickHouseAliasWhereCrash).
-	inner := "SELECT " + strings.Join(sel, ",\n  ") + "\nFROM events WHERE " + p.timeRange()
+	// The filter must not go into the WHERE of a SELECT that defines it
+	// as an alias: 18.16's PREWHERE optimizer crashes the server on a
+	// WHERE referencing an alias of a conjunction (see the regression
+	// "server crash on an aliased conjunction in WHERE").
+	inner := p.perEvent(true)
 
 	valid := outMatched + " AND NOT " + outErr
 	agg2 := []string{
