@@ -149,6 +149,21 @@ var regressions = []struct {
 		wantMatched: 1,
 		uncertain:   true,
 	},
+	{
+		// ClickHouse 18.16 folds <= and >= of two constant strings wrongly
+		// when one is a proper prefix of the other ('' >= 'SEARCH' is 1).
+		// Found with METERD_DIFF_SEED=377742196938473528.
+		name:        "constant string >= a longer one",
+		def:         rules.Definition{Filter: `("" >= "SEARCH")`, Value: `metadata.u`, Aggregation: rules.AggSum},
+		events:      []regEvent{{meta: `{"u":1}`}, {}},
+		wantMatched: 0,
+	},
+	{
+		name:        "constant string comparisons with prefixes",
+		def:         rules.Definition{Filter: `"x" <= "xy" and "xy" >= "x" and not ("x" >= "xy") and not ("xy" <= "x") and "x" >= "x"`, Aggregation: rules.AggCount},
+		events:      []regEvent{{}, {}},
+		wantMatched: 2,
+	},
 }
 
 func TestRegressions(t *testing.T) {

@@ -83,6 +83,18 @@ func (ClickHouse) IsNaN(f string) string      { return call("isNaN", f) }
 // FloatCmp: ClickHouse compares floats as IEEE does.
 func (ClickHouse) FloatCmp(op, a, b string) string { return "(" + a + " " + op + " " + b + ")" }
 
+// StrCmp: 18.16 folds <= and >= of two constant strings wrongly when one
+// is a proper prefix of the other ('x' >= 'xy' is 1); < and > are right.
+func (ClickHouse) StrCmp(op, a, b string) string {
+	switch op {
+	case "<=":
+		return "(NOT (" + a + " > " + b + "))"
+	case ">=":
+		return "(NOT (" + a + " < " + b + "))"
+	}
+	return "(" + a + " " + op + " " + b + ")"
+}
+
 func (ClickHouse) IntToString(i string) string   { return call("toString", i) }
 func (ClickHouse) Concat(a, b string) string     { return call("concat", a, b) }
 func (ClickHouse) CharLen(s string) string       { return "toInt64(lengthUTF8(" + s + "))" }

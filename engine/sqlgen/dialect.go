@@ -47,6 +47,9 @@ type Dialect interface {
 	// be NaN, with IEEE semantics.
 	FloatCmp(op, a, b string) string
 
+	// StrCmp is a op b (=, <>, <, >, <=, >=) on strings, bytewise.
+	StrCmp(op, a, b string) string
+
 	IntToString(i string) string
 	Concat(a, b string) string
 	CharLen(s string) string // Unicode code points, Int64

@@ -88,6 +88,8 @@ func (DuckDB) FloatCmp(op, a, b string) string {
 	return "(NOT isnan(" + a + ") AND NOT isnan(" + b + ") AND " + a + " " + op + " " + b + ")"
 }
 
+func (DuckDB) StrCmp(op, a, b string) string { return "(" + a + " " + op + " " + b + ")" }
+
 func (DuckDB) IntToString(i string) string { return "CAST(" + i + " AS VARCHAR)" }
 func (DuckDB) Concat(a, b string) string   { return "(" + a + " || " + b + ")" }
 func (DuckDB) CharLen(s string) string     { return "CAST(length(" + s + ") AS BIGINT)" }

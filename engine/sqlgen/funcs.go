@@ -236,7 +236,7 @@ func (t *tr) toInt(x val) val {
 		neg := t.d.HasPrefix(x.s, "'-'")
 		inRange := t.or(
 			"(length("+nz+") < 19)",
-			t.and("(length("+nz+") = 19)", "("+nz+" <= '9223372036854775807')"),
+			t.and("(length("+nz+") = 19)", t.d.StrCmp("<=", nz, "'9223372036854775807'")),
 			t.and(neg, "("+nz+" = '9223372036854775808')"))
 		good := t.bind(t.and(syntax, inRange))
 		ok = append(ok, t.and(t.is(x, kString), good))

@@ -189,7 +189,7 @@ func (t *tr) compare(op string, a, b val, both string) val {
 		}
 	}
 	if !t.isFalse(strOK) {
-		str = "(" + a.s + " " + op + " " + b.s + ")"
+		str = t.d.StrCmp(op, a.s, b.s)
 	}
 	v.b = t.ifv(numOK, num, str)
 	if v.b == "" {
