@@ -224,6 +224,19 @@ func TestBrowser(t *testing.T) {
 	e.do("new meter", chromedp.Click(chromedp.CSS(`a[href="#/meters/new"]`)))
 	e.wait("editors", `document.querySelectorAll(".cm-content").length === 2`)
 	e.do("name", chromedp.SendKeys(chromedp.CSS("#name"), "Search calls"))
+
+	// Completion offers the metadata keys the stored events have, with
+	// their JSON types (tokens is sometimes sent as a string).
+	e.do("sum", chromedp.SetValue(chromedp.CSS("#aggregation"), "sum"), chromedp.Evaluate[chromedp.Void](`document.querySelector("#aggregation").dispatchEvent(new Event("change"))`))
+	e.wait("value editor", `!document.querySelector("[data-field=value]").closest(".field").hidden`)
+	e.do("type a metadata key", chromedp.Click(chromedp.CSS(`[data-field=value] .cm-content`)), chromedp.SendKeys(chromedp.CSS(`[data-field=value] .cm-content`), "metadata.tok"))
+	e.wait("completion", `[...document.querySelectorAll(".cm-tooltip-autocomplete li")].some(li => li.textContent.includes("metadata.tokens") && li.textContent.includes("number"))`)
+	e.shot("completion")
+	e.do("take it", chromedp.KeyEvent(kb.Enter))
+	if v := eval[string](e, `document.querySelector("[data-field=value] .cm-content").textContent`); v != "metadata.tokens" {
+		t.Errorf("completed value %q", v)
+	}
+	e.do("back to count", chromedp.SetValue(chromedp.CSS("#aggregation"), "count"), chromedp.Evaluate[chromedp.Void](`document.querySelector("#aggregation").dispatchEvent(new Event("change"))`))
 	e.typeInto(`[data-field=filter] .cm-content`, badFilter)
 	e.wait("error marked", `!!document.querySelector("[data-field=filter] .cm-lintRange-error") && !!document.querySelector(".editor-msg .err[data-code=unknown_field]")`)
 	marked := eval[string](e, `document.querySelector("[data-field=filter] .cm-lintRange-error").textContent`)

@@ -137,9 +137,6 @@ export function meterForm(main, params) {
       ),
       h("div.form-layout", form, preview),
     );
-    runValidate();
-    runPreview();
-
     // Validation: every change, debounced; errors underline the editors.
     let valCtl = null;
     const validate = debounce(runValidate, 200);
@@ -163,7 +160,8 @@ export function meterForm(main, params) {
         if (!isAbort(e)) replace(filterMsg, h("span.err", "Validation failed: " + e.message));
         return;
       }
-      applyErrors(res.errors || []);
+      // An empty filter is not an error yet: the person has not written it.
+      applyErrors((res.errors || []).filter((e) => !(e.field === "filter" && !state.filter.trim())));
     }
     function applyErrors(errors) {
       const byField = (f) => errors.filter((e) => e.field === f);
@@ -279,6 +277,10 @@ export function meterForm(main, params) {
       show("matched");
       replace(samples, tabs.el, list);
     }
+
+    // A version starts from the current definition: check and preview it.
+    if (state.filter) runValidate();
+    runPreview();
 
     async function save() {
       nameErr.hidden = true;
