@@ -2,6 +2,8 @@
 // events, evaluates billing meters over them and reports usage to Stripe.
 //
 //	meterd serve            run the service (embedded DuckDB under ./data by default)
+//	meterd billing          report usage to Stripe (the worker alone; serve runs it too)
+//	meterd billing resync   rebuild Stripe customers and subscriptions from Stripe's lists
 //	meterd bench ingest     measure ingestion throughput
 //	meterd version          print the version
 package main
@@ -21,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/server"
 	"github.com/meterd/meterd/server/bench"
 	"github.com/meterd/meterd/server/keys"
@@ -34,6 +37,8 @@ const usage = `meterd: usage billing from API traffic
 
 Usage:
   meterd serve [flags]          run the service (see 'meterd serve -h')
+  meterd billing [flags]        report usage to Stripe, without the API (see 'meterd billing -h')
+  meterd billing resync         rebuild Stripe customers and subscriptions from Stripe's lists
   meterd bench ingest [flags]   measure ingestion throughput (see 'meterd bench ingest -h')
   meterd version                print the version
 `
@@ -47,6 +52,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Args[2:])
+	case "billing":
+		err = runBilling(os.Args[2:])
 	case "bench":
 		err = runBench(os.Args[2:])
 	case "version", "-version", "--version":
@@ -144,6 +151,8 @@ func serve(args []string) error {
 		return err
 	}
 	defer srv.Close()
+	// The billing worker idles until Stripe is configured (docs/billing.md).
+	go (&billing.Worker{Store: st, Logger: log, Interval: envDuration("METERD_BILLING_INTERVAL", time.Minute)}).Run(ctx)
 	httpSrv := &http.Server{Addr: *addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.ListenAndServe() }()

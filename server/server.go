@@ -133,6 +133,8 @@ func (s *Server) routes() *echo.Echo {
 	e.POST("/v1/backtest", s.postBacktest, adm)
 	e.POST("/v1/backtest/samples", s.postSamples, adm)
 
+	s.billingRoutes(e) // Stripe settings, webhook and the report ledger (server/billing.go)
+
 	e.GET("/v1/debug/runtime", s.runtimeStats, adm)
 	e.GET("/healthz", s.healthz)
 	s.mountUI(e) // the console: /, /index.html and /assets/*, beside the API

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/meterd/meterd/engine/billing"
+	"github.com/meterd/meterd/engine/billing/stripestate"
+	"github.com/meterd/meterd/storage/backends"
+)
+
+// runBilling is 'meterd billing' (the worker alone, for running it apart
+// from the API) and 'meterd billing resync'.
+func runBilling(args []string) error {
+	resync := len(args) > 0 && args[0] == "resync"
+	if resync {
+		args = args[1:]
+	}
+	fs := flag.NewFlagSet("billing", flag.ExitOnError)
+	dataDir := fs.String("data", env("METERD_DATA_DIR", "./data"), "data directory (env METERD_DATA_DIR)")
+	dsn := fs.String("store", env("METERD_STORE", ""), "event store: duckdb://PATH or clickhouse://HOST:9000/DB (env METERD_STORE; default duckdb://DATA/meterd.duckdb)")
+	interval := fs.Duration("interval", envDuration("METERD_BILLING_INTERVAL", time.Minute), "time between reporting cycles (env METERD_BILLING_INTERVAL)")
+	once := fs.Bool("once", false, "run one cycle and exit")
+	_ = fs.Parse(args)
+	if *dsn == "" {
+		*dsn = "duckdb://" + filepath.Join(*dataDir, "meterd.duckdb")
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := backends.Open(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if resync {
+		s, err := billing.LoadSettings(ctx, st)
+		if err != nil {
+			return err
+		}
+		if s == nil {
+			return billing.ErrNotConfigured
+		}
+		n, err := stripestate.Resync(ctx, billing.NewAPI(*s, 0), st, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Printf("resync: recorded %d customers and subscriptions from Stripe\n", n)
+		return nil
+	}
+	w := &billing.Worker{Store: st, Logger: log, Interval: *interval}
+	if *once {
+		stats, err := w.Cycle(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("billing cycle: %+v\n", stats)
+		return nil
+	}
+	log.Info("billing worker started", "store", backends.Redact(*dsn), "interval", *interval)
+	if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	stripe "github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+)
+
+// NewAPI is a stripe-go client for the settings' key and base URL, with
+// stripe-go's own retries off: Client retries (stripe-go v76 does not
+// retry ordinary 429s) so that every attempt is paced and logged.
+func NewAPI(s Settings, timeout time.Duration) *client.API {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	b := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
+		URL:               stripe.String(s.APIBase),
+		HTTPClient:        &http.Client{Timeout: timeout},
+		MaxNetworkRetries: stripe.Int64(0),
+		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
+		EnableTelemetry:   stripe.Bool(false),
+	})
+	return client.New(s.APIKey, &stripe.Backends{API: b, Connect: b, Uploads: b})
+}
+
+// Retry is the backoff policy: attempts with exponential backoff and full
+// jitter, on 429, 5xx, 409 (lock) and network errors or timeouts.
+type Retry struct {
+	Attempts int           // 6 by default
+	Base     time.Duration // 500ms by default
+	Max      time.Duration // 30s by default
+}
+
+func (r Retry) withDefaults() Retry {
+	if r.Attempts <= 0 {
+		r.Attempts = 6
+	}
+	if r.Base <= 0 {
+		r.Base = 500 * time.Millisecond
+	}
+	if r.Max <= 0 {
+		r.Max = 30 * time.Second
+	}
+	return r
+}
+
+// Retryable reports whether an error from Stripe may succeed on a retry
+// with the same idempotency key: rate limits, Stripe's 5xx, lock
+// conflicts, and anything that is not an answer (timeouts, refused
+// connections).
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var se *stripe.Error
+	if errors.As(err, &se) {
+		return se.HTTPStatusCode == 0 || se.HTTPStatusCode == 429 || se.HTTPStatusCode == 409 || se.HTTPStatusCode >= 500
+	}
+	return !errors.Is(err, context.Canceled)
+}
+
+// Limiter paces requests: at most Rate per second, no bursts.
+type Limiter struct {
+	mu   sync.Mutex
+	next time.Time
+	gap  time.Duration
+}
+
+// NewLimiter makes a limiter of rate requests per second (0: unlimited).
+func NewLimiter(rate float64) *Limiter {
+	l := &Limiter{}
+	if rate > 0 {
+		l.gap = time.Duration(float64(time.Second) / rate)
+	}
+	return l
+}
+
+// Wait blocks until the next request may go.
+func (l *Limiter) Wait(ctx context.Context) error {
+	l.mu.Lock()
+	now := time.Now()
+	at := l.next
+	if at.Before(now) {
+		at = now
+	}
+	l.next = at.Add(l.gap)
+	l.mu.Unlock()
+	return sleep(ctx, time.Until(at))
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// do runs call with pacing and retries; it returns the last error and the
+// number of attempts made.
+func do(ctx context.Context, l *Limiter, r Retry, call func() error) (int, error) {
+	r = r.withDefaults()
+	var err error
+	for i := 0; i < r.Attempts; i++ {
+		if i > 0 {
+			back := r.Base << (i - 1)
+			if back > r.Max || back <= 0 {
+				back = r.Max
+			}
+			if e := sleep(ctx, rand.N(back)+time.Millisecond); e != nil {
+				return i, e
+			}
+		}
+		if e := l.Wait(ctx); e != nil {
+			return i, e
+		}
+		if err = call(); err == nil || !Retryable(err) {
+			return i + 1, err
+		}
+	}
+	return r.Attempts, err
+}

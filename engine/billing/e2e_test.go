@@ -1,0 +1,345 @@
+package billing_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/meterd/meterd/engine"
+	"github.com/meterd/meterd/engine/billing"
+	"github.com/meterd/meterd/engine/billing/stripefake"
+	"github.com/meterd/meterd/rules"
+	"github.com/meterd/meterd/rules/registry"
+	"github.com/meterd/meterd/server"
+	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/storage/backends"
+)
+
+const (
+	admin  = "admin-token"
+	ingest = "ingest-key-0123456789abcdef0123456789abcdef0123456789"
+	secret = "whsec_test_secret"
+)
+
+// stores opens a fresh DuckDB store and, where configured, a fresh
+// ClickHouse database (CI must have one).
+func stores(t *testing.T) map[string]func(t *testing.T) (storage.Store, string) {
+	out := map[string]func(t *testing.T) (storage.Store, string){
+		"duckdb": func(t *testing.T) (storage.Store, string) {
+			dsn := "duckdb://" + t.TempDir() + "/m.duckdb"
+			return open(t, dsn), dsn
+		},
+	}
+	ch := os.Getenv("METERD_TEST_CLICKHOUSE")
+	if ch == "" && os.Getenv("CI") == "true" {
+		t.Fatal("METERD_TEST_CLICKHOUSE is not set, and CI=true")
+	}
+	if ch != "" {
+		out["clickhouse"] = func(t *testing.T) (storage.Store, string) {
+			dsn := fmt.Sprintf("%s/meterd_billing_%d", ch, time.Now().UnixNano())
+			st := open(t, dsn)
+			t.Cleanup(func() {
+				rows, err := st.Query(context.Background(), "DROP DATABASE IF EXISTS "+dbName(dsn))
+				if err == nil {
+					rows.Close()
+				}
+			})
+			return st, dsn
+		}
+	}
+	return out
+}
+
+func dbName(dsn string) string {
+	return dsn[bytes.LastIndexByte([]byte(dsn), '/')+1:]
+}
+
+func open(t *testing.T, dsn string) storage.Store {
+	t.Helper()
+	st, err := backends.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// world is a meterd server, a Stripe fake and a clock.
+type world struct {
+	t     *testing.T
+	st    storage.Store
+	srv   *httptest.Server
+	fake  *stripefake.Fake
+	now   time.Time
+	start time.Time // the subscriptions' current period start
+}
+
+func newWorld(t *testing.T, st storage.Store, mode string) *world {
+	now := time.Now().UTC().Truncate(time.Second)
+	w := &world{t: t, st: st, now: now, start: now.Add(-30*time.Hour - 17*time.Minute)}
+	w.fake = stripefake.New(func() time.Time { return w.now })
+	t.Cleanup(w.fake.Close)
+	s, err := server.New(server.Config{Store: st, AdminToken: admin, IngestKey: ingest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.srv = httptest.NewServer(s.Handler())
+	t.Cleanup(func() { w.srv.Close(); s.Close() })
+	w.do("PUT", "/v1/billing/stripe", map[string]any{"api_key": "sk_test_fake0000key1234", "webhook_secret": secret,
+		"mode": mode, "api_base": w.fake.URL, "rate_limit": 100}, 200, nil)
+	return w
+}
+
+func (w *world) do(method, path string, body any, want int, out any) {
+	w.t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, w.srv.URL+path, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var raw json.RawMessage
+	json.NewDecoder(resp.Body).Decode(&raw)
+	if resp.StatusCode != want {
+		w.t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, raw, want)
+	}
+	if out != nil {
+		json.Unmarshal(raw, out)
+	}
+}
+
+// webhook delivers a signed event; it returns the status.
+func (w *world) webhook(payload []byte, key string) int {
+	w.t.Helper()
+	req, _ := http.NewRequest("POST", w.srv.URL+"/v1/stripe/webhook", bytes.NewReader(payload))
+	req.Header.Set("Stripe-Signature", stripefake.Sign(payload, key, time.Now()))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// customers subscribes acme and globex (mapped by metadata.company_id) and
+// an unmapped customer to price; it returns the item of each company.
+func (w *world) customers(price string) map[string]string {
+	items := map[string]string{}
+	for i, co := range []string{"acme", "globex", ""} {
+		cus := fmt.Sprintf("cus_%d", i)
+		md := map[string]string{}
+		if co != "" {
+			md["company_id"] = co
+		}
+		ev := w.fake.Customer(cus, md)
+		if s := w.webhook(ev, secret); s != 200 {
+			w.t.Fatalf("customer webhook: %d", s)
+		}
+		if s := w.webhook(ev, secret); s != 200 { // Stripe delivers twice sometimes
+			w.t.Fatalf("repeated webhook: %d", s)
+		}
+		_, item, sev := w.fake.Subscription(cus, price, w.start, w.start.AddDate(0, 1, 0), nil)
+		if s := w.webhook(sev, "whsec_wrong"); s != 400 {
+			w.t.Fatalf("badly signed webhook: %d, want 400", s)
+		}
+		if s := w.webhook(sev, secret); s != 200 {
+			w.t.Fatalf("subscription webhook: %d", s)
+		}
+		items[co] = item
+	}
+	return items
+}
+
+// traffic stores calls of both companies (and of an unknown one) from
+// before the period to two hours before now, with fractional values.
+func (w *world) traffic(seed, n int, from, to time.Time) {
+	var evs []storage.Event
+	cos := []string{"acme", "globex", "initech"}
+	for i := 0; i < n; i++ {
+		at := from.Add(time.Duration(int64(to.Sub(from)) / int64(n) * int64(i)))
+		status := int32(200)
+		if (i+seed)%5 == 0 {
+			status = 500
+		}
+		evs = append(evs, storage.Event{ID: fmt.Sprintf("e%d-%d", seed, i), ExternalID: "x", Format: storage.FormatMoesif,
+			Time: at, ReceivedAt: at, Verb: "GET", URI: "/v1/search", Route: "/v1/search", HasResponse: true,
+			ResponseTime: at, Status: status, CompanyID: cos[(i+seed)%3], Weight: 1,
+			Metadata: fmt.Sprintf(`{"tokens":%d}`, (i*37+seed)%101)})
+	}
+	if _, err := w.st.Insert(context.Background(), evs); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *world) meter(price string, agg string) *registry.Meter {
+	var m registry.Meter
+	def := map[string]any{"name": "tokens", "filter": "response.status == 200", "aggregation": agg,
+		"stripe_price_id": price, "status": "active"}
+	if agg == rules.AggSum {
+		def["value"] = "metadata.tokens / 7" // fractional: rounding matters
+	}
+	w.do("POST", "/v1/meters", def, 201, &m)
+	got, err := registry.New(w.st, nil).Get(context.Background(), m.ID)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return got
+}
+
+func (w *world) worker() *billing.Worker {
+	return &billing.Worker{Store: w.st, Now: func() time.Time { return w.now },
+		Retry: billing.Retry{Attempts: 4, Base: time.Millisecond, Max: 5 * time.Millisecond}, Timeout: 2 * time.Second}
+}
+
+// expected is the backtest of the meter for a customer over the period
+// up to `to`, rounded up: what Stripe must bill.
+func (w *world) expected(m *registry.Meter, customer string, to time.Time) int64 {
+	w.t.Helper()
+	spans, err := m.Spans(w.start, to)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	res, err := engine.Usage(context.Background(), w.st, []engine.Version{{Meter: spans[0].Meter}},
+		engine.Window{From: w.start, To: to, Bucket: engine.BucketHour, Top: engine.MaxTop})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, g := range res.Groups {
+		if g.Key == customer {
+			return int64(ceil(*g.Value))
+		}
+	}
+	return 0
+}
+
+func ceil(v float64) float64 {
+	v = float64(int64(v*1e9+0.5)) / 1e9
+	if v == float64(int64(v)) {
+		return v
+	}
+	return float64(int64(v) + 1)
+}
+
+func cycle(t *testing.T, wk *billing.Worker) billing.Stats {
+	t.Helper()
+	st, err := wk.Cycle(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func posts(f *stripefake.Fake) int {
+	n := 0
+	for _, r := range f.Requests() {
+		if r.Method == "POST" {
+			n++
+		}
+	}
+	return n
+}
+
+// The whole flow in both modes and on both stores: signed webhooks create
+// customers and subscriptions, events are stored, the worker reports, and
+// Stripe's totals equal the meter's backtest per customer, through late
+// events, a repeat cycle and injected 429s, 500s and lost answers.
+func TestEndToEndWithStatefulFake(t *testing.T) {
+	for name, openStore := range stores(t) {
+		for _, mode := range []string{billing.ModeMeterEvents, billing.ModeUsageRecords} {
+			t.Run(name+"/"+mode, func(t *testing.T) {
+				st, _ := openStore(t)
+				w := newWorld(t, st, mode)
+				price := w.fake.AddMeter("api_tokens")
+				if mode == billing.ModeUsageRecords {
+					price = w.fake.AddLegacyPrice()
+				}
+				items := w.customers(price)
+				m := w.meter(price, rules.AggSum)
+				w.traffic(1, 900, w.start.Add(-3*time.Hour), w.now.Add(-2*time.Hour))
+				total := func(co string) int64 {
+					if mode == billing.ModeUsageRecords {
+						return w.fake.ItemTotal(items[co])
+					}
+					for i, c := range []string{"acme", "globex"} {
+						if c == co {
+							return w.fake.MeterTotal("api_tokens", fmt.Sprintf("cus_%d", i))
+						}
+					}
+					return 0
+				}
+				check := func(when string) {
+					t.Helper()
+					for _, co := range []string{"acme", "globex"} {
+						want := w.expected(m, co, w.now)
+						if got := total(co); got != want || want == 0 {
+							t.Fatalf("%s: Stripe bills %s %d, the backtest says %d", when, co, got, want)
+						}
+					}
+					if total("") != 0 {
+						t.Fatalf("%s: the unmapped customer was billed", when)
+					}
+				}
+				wk := w.worker()
+				s1 := cycle(t, wk)
+				if s1.Sent == 0 || s1.Unmapped != 1 {
+					t.Fatalf("first cycle: %+v", s1)
+				}
+				check("first cycle")
+				// Nothing new: nothing sent.
+				n := posts(w.fake)
+				if s := cycle(t, wk); s.Sent != 0 || posts(w.fake) != n {
+					t.Fatalf("a repeat cycle sent %d requests (%+v)", posts(w.fake)-n, s)
+				}
+				// Late events inside the open period correct the bill.
+				w.traffic(2, 300, w.start.Add(time.Hour), w.now.Add(-3*time.Hour))
+				cycle(t, wk)
+				check("after late events")
+				// Faults: every third request 429, every fourth answer lost after the write.
+				w.fake.Fault = func(n int, r *http.Request) stripefake.Fault {
+					switch {
+					case n%3 == 0:
+						return stripefake.Fault{Status: 429}
+					case n%4 == 0:
+						return stripefake.Fault{Status: 500, After: true}
+					}
+					return stripefake.Fault{}
+				}
+				w.traffic(3, 300, w.start, w.now.Add(-2*time.Hour))
+				for i := 0; i < 5; i++ {
+					cycle(t, wk)
+				}
+				check("after faults")
+				w.fake.Fault = nil
+				// The ledger lists every report.
+				var out struct {
+					Reports []billing.Report `json:"reports"`
+					Counts  map[string]int   `json:"counts"`
+				}
+				w.do("GET", "/v1/billing/customers/acme/reports?status=sent", nil, 200, &out)
+				if len(out.Reports) == 0 || out.Counts["sent"] != len(out.Reports) {
+					t.Fatalf("ledger of acme: %+v", out.Counts)
+				}
+				var sum int64
+				for _, r := range out.Reports {
+					if r.Customer != "acme" || r.Status != billing.StatusSent {
+						t.Fatalf("filtered ledger holds %+v", r)
+					}
+					if mode == billing.ModeMeterEvents {
+						sum += r.Quantity
+					}
+				}
+				if mode == billing.ModeMeterEvents && sum != total("acme") {
+					t.Fatalf("the ledger's sent events add up to %d, Stripe has %d", sum, total("acme"))
+				}
+			})
+		}
+	}
+}

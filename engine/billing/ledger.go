@@ -1,0 +1,203 @@
+package billing
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/meterd/meterd/storage"
+)
+
+// Report statuses. A report's entries are appended in order: pending
+// before the request, then one outcome.
+const (
+	StatusPending  = "pending"  // about to be sent (an intent: replayed after a crash)
+	StatusSent     = "sent"     // Stripe accepted it
+	StatusFailed   = "failed"   // no answer or a retryable one after every retry: sent again next cycle
+	StatusRejected = "rejected" // Stripe refused it (4xx): not retried, needs a person
+	// StatusLate marks usage measured after its period can no longer be
+	// reported (invoiced or closed): listed, never sent, never lost.
+	StatusLate = "late"
+	// StatusNeedsAdjustment marks a decrease meter events cannot express
+	// (Stripe only cancels an event within 24 h): a person decides.
+	StatusNeedsAdjustment = "needs_adjustment"
+	// StatusNeedsReview marks an intent whose outcome is unknown and that
+	// is too old to resend safely (Stripe keeps idempotency keys 24 h).
+	StatusNeedsReview = "needs_review"
+)
+
+// Report is one ledger entry: what was (or was to be) reported, and what
+// Stripe answered.
+type Report struct {
+	Key              string    `json:"idempotency_key"`
+	Status           string    `json:"status"`
+	Mode             string    `json:"mode"`
+	MeterID          string    `json:"meter_id"`
+	MeterVersion     int       `json:"meter_version"`
+	PriceID          string    `json:"price_id"`
+	Customer         string    `json:"customer"` // the meterd customer (company_id or user_id)
+	StripeCustomer   string    `json:"stripe_customer"`
+	Subscription     string    `json:"subscription"`
+	SubscriptionItem string    `json:"subscription_item"`
+	PeriodStart      time.Time `json:"period_start"`
+	PeriodEnd        time.Time `json:"period_end"`
+	Bucket           time.Time `json:"bucket"` // the reported timestamp
+	// Quantity is what the request carries: the bucket's quantity (usage
+	// records, set) or the increase (meter events).
+	Quantity int64 `json:"quantity"`
+	// Value is the meter's unrounded measure behind the report; Total the
+	// rounded period total it keeps the reports equal to.
+	Value     float64 `json:"value"`
+	Total     int64   `json:"total"`
+	EventName string  `json:"event_name,omitempty"`
+	// Payload keys of the Stripe meter (customer, value), for a replay.
+	CustomerKey string    `json:"customer_key,omitempty"`
+	ValueKey    string    `json:"value_key,omitempty"`
+	Identifier  string    `json:"identifier,omitempty"`
+	AttemptAt   time.Time `json:"attempt_at"`
+	Attempts    int       `json:"attempts,omitempty"`
+	Answer      string    `json:"answer,omitempty"` // Stripe's object id or request id
+	HTTPStatus  int       `json:"http_status,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	Note        string    `json:"note,omitempty"`
+}
+
+// unit names what a report is about: one bucket of one item for one meter.
+func (r *Report) unit() string {
+	return r.Mode + "|" + r.MeterID + "|" + r.SubscriptionItem + "|" + fmt.Sprint(r.Bucket.Unix())
+}
+
+// appendReport writes one ledger entry. Status entries of flags (late,
+// needs_adjustment) use a deterministic journal key, so each is written
+// once; attempts get unique keys.
+func appendReport(ctx context.Context, j storage.Journal, r Report, once bool) error {
+	// The journal orders entries by (time in ms, key): the key starts with
+	// a strictly increasing clock so that entries written within one
+	// millisecond keep the order they were written in.
+	key := fmt.Sprintf("%019d/%s/%s", seqNanos(), r.Key, r.Status)
+	if once {
+		key = r.Key + "/" + r.Status
+	}
+	body, _ := json.Marshal(r)
+	err := j.AppendJournal(ctx, storage.JournalEntry{Stream: storage.StreamBillingLedger, Key: key, At: r.AttemptAt, Body: string(body)})
+	if once && err == storage.ErrConflict {
+		return nil
+	}
+	return err
+}
+
+var (
+	seqMu   sync.Mutex
+	seqLast int64
+)
+
+// seqNanos is the wall clock in nanoseconds, strictly increasing within
+// the process.
+func seqNanos() int64 {
+	seqMu.Lock()
+	defer seqMu.Unlock()
+	seqLast = max(seqLast+1, time.Now().UnixNano())
+	return seqLast
+}
+
+// LoadReports returns ledger entries since from, oldest first.
+func LoadReports(ctx context.Context, j storage.Journal, from time.Time) ([]Report, error) {
+	es, err := j.JournalEntries(ctx, storage.JournalQuery{Stream: storage.StreamBillingLedger, From: from})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Report, 0, len(es))
+	for _, e := range es {
+		var r Report
+		if err := json.Unmarshal([]byte(e.Body), &r); err != nil {
+			return nil, fmt.Errorf("billing ledger %s: %w", e.Key, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// ledger is the folded ledger: per idempotency key its last entry, and
+// per unit what Stripe has accepted.
+type ledger struct {
+	last     map[string]Report   // by idempotency key: the latest entry
+	order    []string            // keys in order of first appearance
+	accepted map[string][]Report // by unit: sent reports, oldest first
+	// attempts is, by unit, the latest entry of each request made, in
+	// order: a failed request may still have been applied by Stripe.
+	attempts map[string][]Report
+	flagged  map[string]bool // idempotency key + status of flags
+}
+
+// note records an entry of a request (pending or an outcome).
+func (l *ledger) note(r Report) {
+	if _, seen := l.last[r.Key]; !seen {
+		l.order = append(l.order, r.Key)
+	}
+	l.last[r.Key] = r
+	u := r.unit()
+	as := l.attempts[u]
+	if n := len(as); n > 0 && as[n-1].Key == r.Key {
+		as[n-1] = r
+	} else {
+		l.attempts[u] = append(as, r)
+	}
+	if r.Status == StatusSent {
+		l.accepted[u] = append(l.accepted[u], r)
+	}
+}
+
+func foldLedger(rs []Report) *ledger {
+	l := &ledger{last: map[string]Report{}, accepted: map[string][]Report{}, attempts: map[string][]Report{}, flagged: map[string]bool{}}
+	for _, r := range rs {
+		switch r.Status {
+		case StatusLate, StatusNeedsAdjustment, StatusNeedsReview:
+			l.flagged[r.Key+"/"+r.Status] = true
+			if r.Status != StatusNeedsReview {
+				continue
+			}
+		}
+		if r.Status == StatusNeedsReview {
+			l.last[r.Key] = r
+			continue
+		}
+		l.note(r)
+	}
+	return l
+}
+
+// pending lists requests whose outcome is unknown, oldest first: intents
+// without an outcome, and meter events that failed (Stripe may have
+// counted them: they are resent as they were, never replaced by others).
+func (l *ledger) pending() []Report {
+	var out []Report
+	for _, k := range l.order {
+		if r := l.last[k]; r.Status == StatusPending || r.Status == StatusFailed && r.Mode == ModeMeterEvents {
+			out = append(out, r)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].AttemptAt.Before(out[j].AttemptAt) })
+	return out
+}
+
+// settled reports whether a key reached a final outcome (sent, rejected)
+// or is being handled by a person (needs_review).
+func (l *ledger) settled(key string) bool {
+	r, ok := l.last[key]
+	return ok && (r.Status == StatusSent || r.Status == StatusRejected || r.Status == StatusNeedsReview)
+}
+
+// hashKey derives a deterministic idempotency key (or meter event
+// identifier, at most 100 characters) from what identifies a report.
+func hashKey(prefix string, parts ...any) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%v\x00", p)
+	}
+	return prefix + hex.EncodeToString(h.Sum(nil))[:40]
+}

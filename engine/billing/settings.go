@@ -1,0 +1,152 @@
+// Package billing reports meter usage to Stripe: the settings, a
+// rate-limited, retrying Stripe client, the append-only report ledger and
+// the worker that computes each customer's usage with the backtest engine
+// and reports it exactly once (docs/billing.md).
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/meterd/meterd/engine/billing/stripestate"
+	"github.com/meterd/meterd/storage"
+)
+
+// Reporting modes.
+const (
+	// ModeMeterEvents sends Billing Meter events (/v1/billing/meter_events),
+	// what prices created on new Stripe accounts need. The default.
+	ModeMeterEvents = "meter_events"
+	// ModeUsageRecords sets usage records on subscription items (legacy
+	// metered prices, aggregate_usage=sum).
+	ModeUsageRecords = "usage_records"
+)
+
+// DefaultAPIBase is Stripe's API.
+const DefaultAPIBase = "https://api.stripe.com"
+
+// DefaultRateLimit is the client's requests per second: well under
+// Stripe's 25/s in test mode (100/s live), leaving room for the user's own
+// calls on the same account.
+const DefaultRateLimit = 10
+
+// Settings configure the Stripe integration. Each change is a new version
+// in the journal; the latest applies.
+type Settings struct {
+	Version          int       `json:"version"`
+	APIKey           string    `json:"api_key"`
+	WebhookSecret    string    `json:"webhook_secret"`
+	Mode             string    `json:"mode"`
+	CustomerIDSource string    `json:"customer_id_source"`
+	APIBase          string    `json:"api_base"`
+	RateLimit        float64   `json:"rate_limit"` // requests per second
+	UpdatedAt        time.Time `json:"updated_at"`
+	UpdatedBy        string    `json:"updated_by"`
+}
+
+// FieldError is an invalid setting.
+type FieldError struct{ Field, Message string }
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Normalize fills defaults and validates.
+func (s *Settings) Normalize() error {
+	if s.Mode == "" {
+		s.Mode = ModeMeterEvents
+	}
+	if s.CustomerIDSource == "" {
+		s.CustomerIDSource = stripestate.DefaultSource
+	}
+	if s.APIBase == "" {
+		s.APIBase = DefaultAPIBase
+	}
+	s.APIBase = strings.TrimRight(s.APIBase, "/")
+	if s.RateLimit == 0 {
+		s.RateLimit = DefaultRateLimit
+	}
+	switch {
+	case s.APIKey == "":
+		return &FieldError{"api_key", "api_key is required: a Stripe secret key (sk_test_..., sk_live_...) or restricted key (rk_...)"}
+	case !strings.HasPrefix(s.APIKey, "sk_") && !strings.HasPrefix(s.APIKey, "rk_"):
+		return &FieldError{"api_key", "api_key must be a Stripe secret key (sk_...) or restricted key (rk_...), not a publishable key"}
+	case s.WebhookSecret != "" && !strings.HasPrefix(s.WebhookSecret, "whsec_"):
+		return &FieldError{"webhook_secret", "webhook_secret must be the endpoint's signing secret (whsec_...)"}
+	case s.Mode != ModeMeterEvents && s.Mode != ModeUsageRecords:
+		return &FieldError{"mode", fmt.Sprintf("mode must be %s or %s, got %q", ModeMeterEvents, ModeUsageRecords, s.Mode)}
+	case !stripestate.ValidSource(s.CustomerIDSource):
+		return &FieldError{"customer_id_source", "customer_id_source must be metadata.KEY (the customer's metadata, default metadata.company_id), customer_id, or subscription.metadata.KEY"}
+	case s.RateLimit < 0 || s.RateLimit > 100:
+		return &FieldError{"rate_limit", "rate_limit must be between 0 and 100 requests per second (Stripe allows 25/s in test mode, 100/s live)"}
+	}
+	u, err := url.Parse(s.APIBase)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return &FieldError{"api_base", "api_base must be an http(s) URL without a path, e.g. https://api.stripe.com or http://127.0.0.1:12111 (stripe-mock)"}
+	}
+	return nil
+}
+
+// Public is the settings as the API shows them: the key never in full.
+type Public struct {
+	Version          int       `json:"version"`
+	APIKeyLast4      string    `json:"api_key_last4"`
+	Livemode         bool      `json:"livemode"`
+	WebhookSecretSet bool      `json:"webhook_secret_set"`
+	Mode             string    `json:"mode"`
+	CustomerIDSource string    `json:"customer_id_source"`
+	APIBase          string    `json:"api_base"`
+	RateLimit        float64   `json:"rate_limit"`
+	UpdatedAt        time.Time `json:"updated_at"`
+	UpdatedBy        string    `json:"updated_by"`
+}
+
+// Public redacts the secrets.
+func (s Settings) Public() Public {
+	last4 := s.APIKey
+	if len(last4) > 4 {
+		last4 = last4[len(last4)-4:]
+	}
+	return Public{Version: s.Version, APIKeyLast4: last4, Livemode: strings.Contains(s.APIKey, "_live_"),
+		WebhookSecretSet: s.WebhookSecret != "", Mode: s.Mode, CustomerIDSource: s.CustomerIDSource,
+		APIBase: s.APIBase, RateLimit: s.RateLimit, UpdatedAt: s.UpdatedAt, UpdatedBy: s.UpdatedBy}
+}
+
+// LoadSettings returns the latest settings, nil when never set.
+func LoadSettings(ctx context.Context, j storage.Journal) (*Settings, error) {
+	es, err := j.JournalEntries(ctx, storage.JournalQuery{Stream: storage.StreamBillingSettings})
+	if err != nil {
+		return nil, err
+	}
+	var latest *Settings
+	for _, e := range es {
+		var s Settings
+		if err := json.Unmarshal([]byte(e.Body), &s); err != nil {
+			return nil, fmt.Errorf("billing settings %s: %w", e.Key, err)
+		}
+		if latest == nil || s.Version > latest.Version {
+			latest = &s
+		}
+	}
+	return latest, nil
+}
+
+// SaveSettings appends s as the next version (callers serialise saves; a
+// racing save is refused with storage.ErrConflict).
+func SaveSettings(ctx context.Context, j storage.Journal, s Settings, now time.Time) (Settings, error) {
+	prev, err := LoadSettings(ctx, j)
+	if err != nil {
+		return s, err
+	}
+	s.Version = 1
+	if prev != nil {
+		s.Version = prev.Version + 1
+	}
+	s.UpdatedAt = now.UTC().Truncate(time.Millisecond)
+	body, _ := json.Marshal(s)
+	err = j.AppendJournal(ctx, storage.JournalEntry{Stream: storage.StreamBillingSettings,
+		Key: fmt.Sprintf("%08d", s.Version), At: s.UpdatedAt, Body: string(body)})
+	return s, err
+}

@@ -1,0 +1,564 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	stripe "github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/meterd/meterd/engine"
+	"github.com/meterd/meterd/engine/billing/stripestate"
+	"github.com/meterd/meterd/rules"
+	"github.com/meterd/meterd/rules/registry"
+	"github.com/meterd/meterd/storage"
+)
+
+// ErrNotConfigured is returned by a cycle before Stripe settings exist.
+var ErrNotConfigured = errors.New("billing: Stripe is not configured (PUT /v1/billing/stripe)")
+
+// Worker reports usage to Stripe in cycles (docs/billing.md):
+//
+//  1. resend every intent (a pending ledger entry without outcome) exactly
+//     as written, so a crash between writing it and learning Stripe's
+//     answer costs nothing: the idempotency key (and a meter event's
+//     identifier) make the repeat harmless;
+//  2. fold the Stripe events into customers and subscriptions;
+//  3. for every active meter bound to a price and every subscription item
+//     with that price, compute the customer's usage per hour of the
+//     period with the backtest engine and report what Stripe lacks.
+type Worker struct {
+	Store    storage.Store
+	Now      func() time.Time // time.Now by default
+	Logger   *slog.Logger
+	Retry    Retry
+	Interval time.Duration // between cycles; 1 minute by default
+	Timeout  time.Duration // per Stripe request; 30 s by default
+	// Grace is how long after a period's end meter events still count
+	// for it (Stripe's invoice grace period, 1 h by default).
+	Grace time.Duration
+
+	limiter *Limiter
+	rate    float64
+}
+
+// Stats counts what one cycle did.
+type Stats struct {
+	Sent, Failed, Rejected, Skipped, Flagged, Replayed, QueryErrors, Unmapped int
+}
+
+func (w *Worker) now() time.Time {
+	if w.Now != nil {
+		return w.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (w *Worker) log() *slog.Logger {
+	if w.Logger != nil {
+		return w.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Run runs cycles until ctx ends. Errors are logged, never fatal: an
+// outage delays reports until a later cycle.
+func (w *Worker) Run(ctx context.Context) error {
+	interval := w.Interval
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	for {
+		st, err := w.Cycle(ctx)
+		switch {
+		case errors.Is(err, ErrNotConfigured):
+		case err != nil && ctx.Err() == nil:
+			w.log().Error("billing cycle failed", "err", err)
+		case err == nil:
+			w.log().Info("billing cycle", "sent", st.Sent, "failed", st.Failed, "rejected", st.Rejected,
+				"flagged", st.Flagged, "replayed", st.Replayed, "query_errors", st.QueryErrors, "unmapped", st.Unmapped)
+		}
+		if err := sleep(ctx, interval); err != nil {
+			return nil
+		}
+	}
+}
+
+// cycle is one cycle's context.
+type cycle struct {
+	w        *Worker
+	api      *client.API
+	settings Settings
+	ledger   *ledger
+	stats    Stats
+	now      time.Time
+	meters   map[string]meterInfo // Stripe billing meter per price
+	blocked  map[string]bool      // see blockKey
+}
+
+type meterInfo struct {
+	eventName, customerKey, valueKey string
+	err                              error
+	temporary                        bool
+}
+
+// Cycle runs one reporting cycle.
+func (w *Worker) Cycle(ctx context.Context) (Stats, error) {
+	s, err := LoadSettings(ctx, w.Store)
+	if err != nil {
+		return Stats{}, err
+	}
+	if s == nil || s.APIKey == "" {
+		return Stats{}, ErrNotConfigured
+	}
+	if w.limiter == nil || w.rate != s.RateLimit {
+		w.limiter, w.rate = NewLimiter(s.RateLimit), s.RateLimit
+	}
+	c := &cycle{w: w, api: NewAPI(*s, w.Timeout), settings: *s, now: w.now(), meters: map[string]meterInfo{}, blocked: map[string]bool{}}
+	reports, err := LoadReports(ctx, w.Store, c.now.Add(-60*24*time.Hour))
+	if err != nil {
+		return c.stats, err
+	}
+	c.ledger = foldLedger(reports)
+	if err := c.replay(ctx); err != nil {
+		return c.stats, err
+	}
+	evs, err := w.Store.JournalEntries(ctx, storage.JournalQuery{Stream: storage.StreamStripeEvents})
+	if err != nil {
+		return c.stats, err
+	}
+	state := stripestate.Fold(evs)
+	meters, err := registry.New(w.Store, nil).List(ctx)
+	if err != nil {
+		return c.stats, err
+	}
+	byPrice := map[string]*registry.Meter{}
+	for i := len(meters) - 1; i >= 0; i-- { // oldest first: the first meter bound to a price keeps it
+		m := meters[i]
+		price := m.Latest().StripePriceID
+		if m.Status != rules.StatusActive || price == "" {
+			continue
+		}
+		if prev, dup := byPrice[price]; dup {
+			w.log().Warn("two active meters bound to one price: only the older one reports", "price", price, "meter", prev.ID, "ignored", m.ID)
+			continue
+		}
+		byPrice[price] = m
+	}
+	for _, sub := range state.SortedSubscriptions() {
+		for _, item := range sub.Items {
+			m := byPrice[item.PriceID]
+			if m == nil {
+				continue
+			}
+			key := state.BillingKey(sub, s.CustomerIDSource)
+			if key == "" {
+				c.stats.Unmapped++
+				continue
+			}
+			for _, p := range sub.Periods {
+				if !p.End.After(c.now.Add(-35*24*time.Hour)) || !p.Start.Before(c.now) {
+					continue
+				}
+				if err := c.report(ctx, m, sub, item, p, key); err != nil {
+					if ctx.Err() != nil {
+						return c.stats, ctx.Err()
+					}
+					return c.stats, err
+				}
+			}
+		}
+	}
+	return c.stats, nil
+}
+
+// replay resends intents without an outcome, exactly as written.
+func (c *cycle) replay(ctx context.Context) error {
+	for _, r := range c.ledger.pending() {
+		if r.Mode == ModeMeterEvents && c.now.Sub(r.AttemptAt) > 23*time.Hour {
+			r.Status, r.AttemptAt = StatusNeedsReview, c.now
+			r.Note = "the outcome of this meter event is unknown and Stripe no longer deduplicates it: compare with Stripe's meter event summary before resending"
+			if err := appendReport(ctx, c.w.Store, r, true); err != nil {
+				return err
+			}
+			c.ledger.last[r.Key] = r
+			c.stats.Flagged++
+			continue
+		}
+		c.stats.Replayed++
+		if err := c.send(ctx, r, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unit is one reportable quantity: a bucket (additive meters) or the
+// whole period (max, min, unique).
+type unit struct {
+	at      time.Time
+	value   float64
+	qty     int64 // this unit's share of the rounded running total
+	cum     int64 // the rounded running total through this unit
+	version int
+	closed  bool // the bucket's hour (or the period) has ended
+}
+
+// usage computes the units of one customer for one period with the
+// backtest engine (the same SQL as GET /v1/meters/{id}/usage).
+func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Period, key string) ([]unit, string, error) {
+	to := p.End
+	if c.now.Before(to) {
+		to = c.now
+	}
+	spans, err := m.Spans(p.Start, to)
+	if err != nil || len(spans) == 0 {
+		return nil, "", err
+	}
+	vs := make([]engine.Version, len(spans))
+	for i, sp := range spans {
+		vs[i] = engine.Version{Meter: sp.Meter, From: sp.From}
+	}
+	res, err := engine.Usage(ctx, c.w.Store, vs, engine.Window{From: p.Start, To: to, Bucket: engine.BucketHour, Top: 1, Group: key})
+	if err != nil {
+		return nil, "", err
+	}
+	def := spans[len(spans)-1].Meter.Def
+	versionAt := func(t time.Time) int {
+		v := spans[0].Version
+		for _, sp := range spans {
+			if !t.Before(sp.From) {
+				v = sp.Version
+			}
+		}
+		return v
+	}
+	var us []unit
+	switch def.Aggregation {
+	case rules.AggSum, rules.AggCount:
+		for _, b := range res.Buckets {
+			at := b.Start
+			if at.Before(p.Start) {
+				at = p.Start
+			}
+			var v float64
+			if b.Value != nil {
+				v = *b.Value
+			}
+			us = append(us, unit{at: at, value: v, version: versionAt(at), closed: !b.Start.Add(time.Hour).After(c.now) || !p.End.After(c.now)})
+		}
+	default: // not additive over buckets: the period's value, at its start
+		var v float64
+		if res.Total != nil {
+			v = *res.Total
+		}
+		us = append(us, unit{at: p.Start, value: v, version: spans[len(spans)-1].Version, closed: true})
+	}
+	values := make([]float64, len(us))
+	for i := range us {
+		values[i] = us[i].value
+	}
+	qty, cum := runningQuantities(values, def.RoundingMode())
+	for i := range us {
+		us[i].qty, us[i].cum = qty[i], cum[i]
+	}
+	return us, def.Aggregation, nil
+}
+
+// report brings one (meter, item, period) up to date, or flags it late.
+func (c *cycle) report(ctx context.Context, m *registry.Meter, sub *stripestate.Subscription, item stripestate.Item, p stripestate.Period, key string) error {
+	us, _, err := c.usage(ctx, m, p, key)
+	if err != nil {
+		// No report of a bucket whose query failed: the next cycle retries.
+		c.stats.QueryErrors++
+		c.w.log().Error("billing: usage query failed; nothing reported for it", "meter", m.ID, "customer", key, "err", err)
+		return nil
+	}
+	base := Report{Mode: c.settings.Mode, MeterID: m.ID, PriceID: item.PriceID, Customer: key, StripeCustomer: sub.Customer,
+		Subscription: sub.ID, SubscriptionItem: item.ID, PeriodStart: p.Start, PeriodEnd: p.End}
+	current := sub.Active() && p == sub.Current && c.now.Before(p.End)
+	if c.settings.Mode == ModeUsageRecords {
+		return c.reportUsageRecords(ctx, base, us, current)
+	}
+	open := (sub.Active() || p.End.After(c.now.Add(-c.grace()))) && c.now.Before(p.End.Add(c.grace()))
+	return c.reportMeterEvents(ctx, base, us, open)
+}
+
+func (c *cycle) grace() time.Duration {
+	if c.w.Grace > 0 {
+		return c.w.Grace
+	}
+	return time.Hour
+}
+
+// reportUsageRecords sets each bucket's quantity at its timestamp
+// (action=set: a repeat or a correction overwrites, never adds).
+func (c *cycle) reportUsageRecords(ctx context.Context, base Report, us []unit, current bool) error {
+	for _, u := range us {
+		r := base
+		r.Bucket, r.Quantity, r.Value, r.Total, r.MeterVersion = u.at, u.qty, u.value, u.cum, u.version
+		if r.Quantity < 0 {
+			r.Quantity, r.Note = 0, "negative usage reported as 0"
+		}
+		// Compare with the last request made, not the last accepted: a
+		// failed request may have been applied, so it is set again.
+		acc, tried := c.ledger.accepted[r.unit()], c.ledger.attempts[r.unit()]
+		var la Report
+		if len(tried) > 0 {
+			la = tried[len(tried)-1]
+		}
+		switch {
+		case len(tried) == 0 && r.Quantity == 0:
+			continue
+		case len(tried) > 0 && la.Quantity == r.Quantity && la.Status == StatusSent:
+			continue
+		case len(tried) > 0 && la.Quantity == r.Quantity:
+			r.Key = la.Key // the same request again: Stripe's idempotency covers it
+		default:
+			r.Key = hashKey("meterd-ur-", r.SubscriptionItem, r.MeterID, r.Bucket.Unix(), r.Quantity, len(tried))
+		}
+		if !current {
+			var had int64
+			if len(acc) > 0 {
+				had = acc[len(acc)-1].Quantity
+			}
+			if err := c.flag(ctx, r, StatusLate, fmt.Sprintf("measured %d after the period closed; Stripe has %d", r.Quantity, had)); err != nil {
+				return err
+			}
+			continue
+		}
+		if c.ledger.settled(r.Key) {
+			continue // rejected before: a person looks at it
+		}
+		if err := c.send(ctx, r, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reportMeterEvents sends increases: a closed bucket once, a later
+// increase as another event with its own identifier. What Stripe has is
+// the sum of accepted events; the shortfall against the rounded running
+// total goes to the earliest buckets that lack it, so the events always
+// add up to the rounded total.
+func (c *cycle) reportMeterEvents(ctx context.Context, base Report, us []unit, open bool) error {
+	if c.blocked[blockKey(base)] {
+		return nil // an event of unknown outcome is retried first (replay)
+	}
+	var closed []unit
+	for _, u := range us {
+		if u.closed {
+			closed = append(closed, u)
+		}
+	}
+	if len(closed) == 0 {
+		return nil
+	}
+	sentBy := map[int64]int64{} // accepted increases by bucket
+	var sent int64
+	for _, a := range c.acceptedFor(base) {
+		sentBy[a.Bucket.Unix()] += a.Quantity
+		sent += a.Quantity
+	}
+	total := closed[len(closed)-1].cum
+	remaining := total - sent
+	last := closed[len(closed)-1]
+	switch {
+	case remaining == 0:
+		return nil
+	case remaining < 0:
+		r := base
+		r.Bucket, r.Quantity, r.Total, r.Value, r.MeterVersion = last.at, remaining, total, last.value, last.version
+		r.Key = hashKey("meterd-adj-", r.SubscriptionItem, r.MeterID, r.PeriodStart.Unix(), total, sent)
+		return c.flag(ctx, r, StatusNeedsAdjustment, fmt.Sprintf("Stripe has %d, the meter now measures %d: cancel events (within 24 h) or credit the difference", sent, total))
+	}
+	if !open {
+		r := base
+		r.Bucket, r.Quantity, r.Total, r.Value, r.MeterVersion = last.at, remaining, total, last.value, last.version
+		r.Key = hashKey("meterd-late-", r.SubscriptionItem, r.MeterID, r.PeriodStart.Unix(), total, sent)
+		return c.flag(ctx, r, StatusLate, fmt.Sprintf("measured %d after the period closed; Stripe has %d", total, sent))
+	}
+	info := c.meterFor(base.PriceID)
+	if info.err != nil && info.temporary {
+		c.stats.Failed++ // Stripe is unreachable: the next cycle tries again
+		return nil
+	}
+	if info.err != nil {
+		r := base
+		r.Bucket, r.Quantity, r.Total, r.MeterVersion = last.at, remaining, total, last.version
+		r.Key = hashKey("meterd-nometer-", r.PriceID)
+		return c.flag(ctx, r, StatusRejected, info.err.Error())
+	}
+	var cum int64
+	for _, u := range closed {
+		cum += sentBy[u.at.Unix()]
+		deficit := u.cum - cum
+		if deficit <= 0 || remaining <= 0 {
+			continue
+		}
+		x := min(deficit, remaining)
+		r := base
+		r.Bucket, r.Quantity, r.Value, r.Total, r.MeterVersion = u.at, x, u.value, total, u.version
+		r.EventName, r.CustomerKey, r.ValueKey = info.eventName, info.customerKey, info.valueKey
+		r.Key = hashKey("meterd-me-", r.SubscriptionItem, r.MeterID, r.PeriodStart.Unix(), r.Bucket.Unix(), cum+x)
+		r.Identifier = r.Key
+		if c.ledger.settled(r.Key) {
+			return nil // rejected before: a person looks at it
+		}
+		if err := c.send(ctx, r, false); err != nil {
+			return err
+		}
+		if c.ledger.last[r.Key].Status != StatusSent {
+			return nil // the rest waits for the next cycle
+		}
+		cum += x
+		remaining -= x
+	}
+	return nil
+}
+
+// acceptedFor lists accepted meter events of one (meter, item, period).
+func (c *cycle) acceptedFor(base Report) []Report {
+	var out []Report
+	for _, rs := range c.ledger.accepted {
+		for _, r := range rs {
+			if r.Mode == base.Mode && r.MeterID == base.MeterID && r.SubscriptionItem == base.SubscriptionItem && r.PeriodStart.Equal(base.PeriodStart) {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+// meterFor finds the Stripe billing meter behind a price (its event name
+// and payload keys), once per cycle.
+func (c *cycle) meterFor(price string) meterInfo {
+	if mi, ok := c.meters[price]; ok {
+		return mi
+	}
+	var mi meterInfo
+	var p *stripe.Price
+	_, err := do(context.Background(), c.w.limiter, c.w.Retry, func() (e error) { p, e = c.api.Prices.Get(price, nil); return e })
+	switch {
+	case err != nil:
+		mi.err = fmt.Errorf("price %s: %w", price, err)
+	case p.Recurring == nil || p.Recurring.Meter == "":
+		mi.err = fmt.Errorf("price %s is not backed by a Stripe billing meter: set mode usage_records for legacy metered prices, or create the price with a meter", price)
+	default:
+		var bm *stripe.BillingMeter
+		_, err = do(context.Background(), c.w.limiter, c.w.Retry, func() (e error) { bm, e = c.api.BillingMeters.Get(p.Recurring.Meter, nil); return e })
+		if err != nil {
+			mi.err = fmt.Errorf("billing meter %s: %w", p.Recurring.Meter, err)
+			break
+		}
+		mi.eventName, mi.customerKey, mi.valueKey = bm.EventName, "stripe_customer_id", "value"
+		if bm.CustomerMapping != nil && bm.CustomerMapping.EventPayloadKey != "" {
+			mi.customerKey = bm.CustomerMapping.EventPayloadKey
+		}
+		if bm.ValueSettings != nil && bm.ValueSettings.EventPayloadKey != "" {
+			mi.valueKey = bm.ValueSettings.EventPayloadKey
+		}
+	}
+	// An outage is not a misconfiguration: it is not flagged.
+	mi.temporary = mi.err != nil && Retryable(errors.Unwrap(mi.err))
+	c.meters[price] = mi
+	return mi
+}
+
+// flag records a status that needs no request, once per key.
+func (c *cycle) flag(ctx context.Context, r Report, status, note string) error {
+	if c.ledger.flagged[r.Key+"/"+status] {
+		return nil
+	}
+	r.Status, r.Note, r.AttemptAt = status, note, c.now
+	if err := appendReport(ctx, c.w.Store, r, true); err != nil {
+		return err
+	}
+	c.ledger.flagged[r.Key+"/"+status] = true
+	c.stats.Flagged++
+	return nil
+}
+
+// send writes the intent (unless replaying one), makes the request with
+// pacing and retries, and records the outcome. Only a store error stops
+// the cycle; Stripe's errors are recorded.
+func (c *cycle) send(ctx context.Context, r Report, replay bool) error {
+	if !replay {
+		r.Status, r.AttemptAt = StatusPending, c.w.now()
+		if err := appendReport(ctx, c.w.Store, r, false); err != nil {
+			return err
+		}
+		c.ledger.note(r)
+	}
+	var answer string
+	attempts, err := do(ctx, c.w.limiter, c.w.Retry, func() error {
+		var e error
+		answer, e = c.call(ctx, r)
+		return e
+	})
+	if ctx.Err() != nil {
+		return ctx.Err() // the intent stays pending: the next start resends it
+	}
+	out := r
+	out.AttemptAt, out.Attempts, out.Answer, out.Error = c.w.now(), attempts, answer, ""
+	var se *stripe.Error
+	switch {
+	case err == nil:
+		out.Status = StatusSent
+		c.stats.Sent++
+	case Retryable(err):
+		out.Status = StatusFailed
+		c.stats.Failed++
+	default:
+		out.Status = StatusRejected
+		c.stats.Rejected++
+	}
+	if err != nil {
+		out.Error = err.Error()
+		if errors.As(err, &se) {
+			out.HTTPStatus, out.Error = se.HTTPStatusCode, se.Msg
+			if se.RequestID != "" {
+				out.Answer = se.RequestID
+			}
+		}
+	}
+	if err := appendReport(ctx, c.w.Store, out, false); err != nil {
+		return err
+	}
+	c.ledger.note(out)
+	if out.Status != StatusSent && out.Mode == ModeMeterEvents {
+		c.blocked[blockKey(out)] = true
+	}
+	return nil
+}
+
+// blockKey names a (meter, item, period): while one of its meter events
+// has an unknown outcome, no other event is sent for it.
+func blockKey(r Report) string {
+	return r.MeterID + "|" + r.SubscriptionItem + "|" + fmt.Sprint(r.PeriodStart.Unix())
+}
+
+// call makes one request with the report's deterministic idempotency key.
+func (c *cycle) call(ctx context.Context, r Report) (string, error) {
+	params := stripe.Params{Context: ctx, IdempotencyKey: stripe.String(r.Key)}
+	if r.Mode == ModeUsageRecords {
+		ur, err := c.api.UsageRecords.New(&stripe.UsageRecordParams{Params: params, SubscriptionItem: stripe.String(r.SubscriptionItem),
+			Action: stripe.String(stripe.UsageRecordActionSet), Quantity: stripe.Int64(r.Quantity), Timestamp: stripe.Int64(r.Bucket.Unix())})
+		if err != nil {
+			return "", err
+		}
+		return ur.ID, nil
+	}
+	ev, err := c.api.BillingMeterEvents.New(&stripe.BillingMeterEventParams{Params: params, EventName: stripe.String(r.EventName),
+		Identifier: stripe.String(r.Identifier), Timestamp: stripe.Int64(r.Bucket.Unix()),
+		Payload: map[string]string{r.CustomerKey: r.StripeCustomer, r.ValueKey: strconv.FormatInt(r.Quantity, 10)}})
+	if err != nil {
+		return "", err
+	}
+	return ev.Identifier, nil
+}

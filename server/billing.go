@@ -1,0 +1,222 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/meterd/meterd/engine/billing"
+	"github.com/meterd/meterd/engine/billing/stripestate"
+	"github.com/meterd/meterd/storage"
+)
+
+// billingMu serialises settings changes (each is a new journal version).
+var billingMu sync.Mutex
+
+func (s *Server) billingRoutes(e *echo.Echo) {
+	adm := s.adminAuth
+	e.PUT("/v1/billing/stripe", s.putStripeSettings, adm)
+	e.GET("/v1/billing/stripe", s.getStripeSettings, adm)
+	e.POST("/v1/billing/stripe/check", s.checkStripe, adm)
+	e.GET("/v1/billing/state", s.billingState, adm)
+	e.GET("/v1/billing/reports", s.billingReports, adm)
+	e.GET("/v1/billing/customers/:id/reports", s.billingReports, adm)
+	// Stripe calls the webhook: the signature is its credential.
+	e.POST("/v1/stripe/webhook", s.stripeWebhook)
+}
+
+// stripeSettingsBody is PUT /v1/billing/stripe's body: omitted secrets
+// keep their stored value, so a form can change the mode without
+// re-entering the key.
+type stripeSettingsBody struct {
+	APIKey           *string  `json:"api_key"`
+	WebhookSecret    *string  `json:"webhook_secret"`
+	Mode             *string  `json:"mode"`
+	CustomerIDSource *string  `json:"customer_id_source"`
+	APIBase          *string  `json:"api_base"`
+	RateLimit        *float64 `json:"rate_limit"`
+}
+
+type settingsJSON struct {
+	billing.Public
+	WebhookPath string `json:"webhook_path"`
+}
+
+func renderSettings(st billing.Settings) settingsJSON {
+	return settingsJSON{Public: st.Public(), WebhookPath: "/v1/stripe/webhook"}
+}
+
+func (s *Server) putStripeSettings(c echo.Context) error {
+	var b stripeSettingsBody
+	if err := decodeJSON(c, &b); err != nil {
+		return err
+	}
+	billingMu.Lock()
+	defer billingMu.Unlock()
+	ctx := c.Request().Context()
+	prev, err := billing.LoadSettings(ctx, s.cfg.Store)
+	if err != nil {
+		return s.writeError(err)
+	}
+	var st billing.Settings
+	if prev != nil {
+		st = *prev
+	}
+	for _, f := range []struct {
+		dst *string
+		src *string
+	}{{&st.APIKey, b.APIKey}, {&st.WebhookSecret, b.WebhookSecret}, {&st.Mode, b.Mode}, {&st.CustomerIDSource, b.CustomerIDSource}, {&st.APIBase, b.APIBase}} {
+		if f.src != nil {
+			*f.dst = *f.src
+		}
+	}
+	if b.RateLimit != nil {
+		st.RateLimit = *b.RateLimit
+	}
+	st.UpdatedBy = actorOr(actor(c))
+	if err := st.Normalize(); err != nil {
+		var fe *billing.FieldError
+		if errors.As(err, &fe) {
+			return fieldError("invalid_value", fe.Field, fe.Message)
+		}
+		return err
+	}
+	st, err = billing.SaveSettings(ctx, s.cfg.Store, st, s.cfg.Now())
+	if err != nil {
+		return s.writeError(err)
+	}
+	return c.JSON(http.StatusOK, renderSettings(st))
+}
+
+func actorOr(a string) string {
+	if a == "" {
+		return "admin"
+	}
+	return a
+}
+
+func (s *Server) loadStripeSettings(c echo.Context) (*billing.Settings, error) {
+	st, err := billing.LoadSettings(c.Request().Context(), s.cfg.Store)
+	if err != nil {
+		return nil, s.writeError(err)
+	}
+	if st == nil {
+		return nil, apiError(http.StatusNotFound, "not_configured", "Stripe is not configured yet: PUT /v1/billing/stripe with api_key and webhook_secret")
+	}
+	return st, nil
+}
+
+func (s *Server) getStripeSettings(c echo.Context) error {
+	st, err := s.loadStripeSettings(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, renderSettings(*st))
+}
+
+// checkStripe verifies the key with a harmless read (the balance).
+func (s *Server) checkStripe(c echo.Context) error {
+	st, err := s.loadStripeSettings(c)
+	if err != nil {
+		return err
+	}
+	bal, err := billing.NewAPI(*st, 15*time.Second).Balance.Get(nil)
+	if err != nil {
+		return apiError(http.StatusBadGateway, "stripe_error", "Stripe refused the check (GET /v1/balance): "+err.Error())
+	}
+	return c.JSON(http.StatusOK, map[string]any{"ok": true, "livemode": bal.Livemode, "api_base": st.APIBase, "mode": st.Mode})
+}
+
+// stripeWebhook verifies Stripe-Signature and stores the event append-only,
+// once per event id. Events of any API version are accepted: only the few
+// fields stripestate decodes are read (docs/billing.md).
+func (s *Server) stripeWebhook(c echo.Context) error {
+	payload, err := readBody(c, 1<<20)
+	if err != nil {
+		return err
+	}
+	st, err := billing.LoadSettings(c.Request().Context(), s.cfg.Store)
+	if err != nil {
+		return s.writeError(err)
+	}
+	if st == nil || st.WebhookSecret == "" {
+		return apiError(http.StatusServiceUnavailable, "not_configured", "no webhook signing secret is configured: PUT /v1/billing/stripe with webhook_secret")
+	}
+	if _, err := webhook.ConstructEventWithOptions(payload, c.Request().Header.Get("Stripe-Signature"), st.WebhookSecret,
+		webhook.ConstructEventOptions{IgnoreAPIVersionMismatch: true}); err != nil {
+		return fieldError("invalid_signature", "Stripe-Signature", "the Stripe-Signature header does not verify (wrong signing secret, altered body or a timestamp older than 5 minutes): "+err.Error())
+	}
+	ev, err := stripestate.Decode(payload)
+	if err != nil {
+		return fieldError("invalid_event", "", err.Error())
+	}
+	err = s.cfg.Store.AppendJournal(c.Request().Context(), storage.JournalEntry{Stream: storage.StreamStripeEvents,
+		Key: ev.ID, At: s.cfg.Now().UTC(), Body: string(payload)})
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		return c.JSON(http.StatusOK, map[string]any{"received": true, "duplicate": true})
+	case err != nil:
+		return s.writeError(err)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"received": true, "duplicate": false})
+}
+
+// billingState is the folded Stripe state: customers and subscriptions.
+func (s *Server) billingState(c echo.Context) error {
+	evs, err := s.cfg.Store.JournalEntries(c.Request().Context(), storage.JournalQuery{Stream: storage.StreamStripeEvents})
+	if err != nil {
+		return s.writeError(err)
+	}
+	return c.JSON(http.StatusOK, stripestate.Fold(evs))
+}
+
+// billingReports lists the ledger, newest first, filtered by customer,
+// meter and status (and the customer of the path).
+func (s *Server) billingReports(c echo.Context) error {
+	q := c.QueryParams()
+	customer := q.Get("customer")
+	if id := c.Param("id"); id != "" {
+		customer = id
+	}
+	limit := 1000
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 10000 {
+			return fieldError("invalid_value", "limit", "limit must be between 1 and 10000")
+		}
+		limit = n
+	}
+	var from time.Time
+	if f := q.Get("from"); f != "" {
+		t, err := time.Parse(time.RFC3339, f)
+		if err != nil {
+			return fieldError("invalid_value", "from", "from must be an RFC 3339 time, e.g. 2026-11-01T00:00:00Z")
+		}
+		from = t
+	}
+	rs, err := billing.LoadReports(c.Request().Context(), s.cfg.Store, from)
+	if err != nil {
+		return s.writeError(err)
+	}
+	out := []billing.Report{}
+	counts := map[string]int{}
+	for i := len(rs) - 1; i >= 0; i-- {
+		r := rs[i]
+		if customer != "" && r.Customer != customer || q.Get("meter") != "" && r.MeterID != q.Get("meter") ||
+			q.Get("status") != "" && r.Status != q.Get("status") {
+			continue
+		}
+		counts[r.Status]++
+		if len(out) < limit {
+			out = append(out, r)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].AttemptAt.After(out[j].AttemptAt) })
+	return c.JSON(http.StatusOK, map[string]any{"reports": out, "counts": counts})
+}
