@@ -26,7 +26,22 @@ import (
 // every bucket, every group and the total (sums within 1e-9 of the sum of
 // the absolute values added; everything else exactly).
 //
-// METERD_DIFF_CASES sets the number of random cases (default 300).
+// A case is 10 to 50 events and 8 meters generated from one seed; case i of
+// a run with base seed S has the seed S+i and the time slot i (its events'
+// times). Which cases run:
+//
+//   - always (and only these when CI=true): the fixed cases, fixedCases
+//     of them from fixedSeed. They must cover the language: every
+//     construct of requiredCoverage (coverage_test.go) compared with the
+//     VM on every store, or the test fails. About a minute and a half on
+//     both stores on the reference machine.
+//   - outside CI, METERD_DIFF_RANDOM more cases (default 30) from a base
+//     seed taken from the clock, to keep hunting.
+//   - METERD_DIFF_SEED=S instead runs METERD_DIFF_CASES cases (default 300)
+//     from base seed S, or with METERD_DIFF_CASE=i only case i.
+//
+// Each run uses fresh stores; a failure prints the command that
+// reproduces it exactly.
 
 // diffStores holds the stores of one test run. Each case writes its events
 // into its own time range, so one database serves every case.
@@ -43,10 +58,12 @@ type diffStats struct {
 	compared       map[string]int
 	untranslatable map[string]int
 	uncertain      map[string]int
+	covered        map[string]map[string]int // backend → construct → meters compared
 }
 
 func newDiffStores(t testing.TB) *diffStores {
-	s := &diffStores{duck: openDuck(t), stats: &diffStats{compared: map[string]int{}, untranslatable: map[string]int{}, uncertain: map[string]int{}}}
+	s := &diffStores{duck: openDuck(t), stats: &diffStats{compared: map[string]int{}, untranslatable: map[string]int{}, uncertain: map[string]int{},
+		covered: map[string]map[string]int{}}}
 	if ch := openClickHouse(t); ch != nil {
 		s.ch = ch
 	}
@@ -115,13 +132,32 @@ func (s *diffStores) run(t *testing.T, c diffCase) {
 			s.stats.mu.Unlock()
 			continue
 		}
-		s.check(t, ctx, c.name, m, w, false)
+		for _, b := range s.check(t, ctx, c.name, m, w, false) {
+			s.stats.mu.Lock()
+			if s.stats.covered[b] == nil {
+				s.stats.covered[b] = map[string]int{}
+			}
+			for _, k := range constructs(m) {
+				s.stats.covered[b][k]++
+			}
+			s.stats.mu.Unlock()
+		}
 	}
 }
 
-// check compares the SQL engines with the VM for one meter. With
-// requireSQL, an untranslatable or uncertain meter is a failure too.
-func (s *diffStores) check(t *testing.T, ctx context.Context, name string, m *rules.Meter, w Window, requireSQL bool) bool {
+// backends names the stores in s.
+func (s *diffStores) backends() []string {
+	b := []string{s.duck.Backend()}
+	if s.ch != nil {
+		b = append(b, s.ch.Backend())
+	}
+	return b
+}
+
+// check compares the SQL engines with the VM for one meter and returns
+// the backends whose SQL answered and agreed. With requireSQL, an
+// untranslatable or uncertain meter is a failure too.
+func (s *diffStores) check(t *testing.T, ctx context.Context, name string, m *rules.Meter, w Window, requireSQL bool) []string {
 	t.Helper()
 	want, err := BacktestVM(ctx, s.duck, m, w)
 	if err != nil {
@@ -131,7 +167,7 @@ func (s *diffStores) check(t *testing.T, ctx context.Context, name string, m *ru
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok := true
+	var agreed []string
 	for _, st := range []storage.Store{s.duck, s.ch} {
 		if st == nil {
 			continue
@@ -141,7 +177,6 @@ func (s *diffStores) check(t *testing.T, ctx context.Context, name string, m *ru
 		var unc *ErrUncertain
 		if requireSQL && (errors.As(err, &un) || errors.As(err, &unc)) {
 			t.Errorf("%s: %s: the SQL path must answer: %v", name, st.Backend(), err)
-			ok = false
 			continue
 		}
 		switch {
@@ -155,7 +190,6 @@ func (s *diffStores) check(t *testing.T, ctx context.Context, name string, m *ru
 			continue
 		case err != nil:
 			t.Errorf("%s: %s: filter %q value %q (%s): %v", name, st.Backend(), m.Def.Filter, m.Def.Value, m.Def.Aggregation, err)
-			ok = false
 			continue
 		}
 		s.count(s.stats.compared, st.Backend())
@@ -163,10 +197,11 @@ func (s *diffStores) check(t *testing.T, ctx context.Context, name string, m *ru
 			sqlText, _ := sqlgen.Explain(mustDialect(st.Backend()), m)
 			t.Errorf("%s: %s disagrees with the VM\nfilter: %s\nvalue:  %s (%s, %s)\n%s\nper-event SQL:\n%s",
 				name, st.Backend(), m.Def.Filter, m.Def.Value, m.Def.Aggregation, m.Def.GroupBy, diff, truncate(sqlText, 3000))
-			ok = false
+			continue
 		}
+		agreed = append(agreed, st.Backend())
 	}
-	return ok
+	return agreed
 }
 
 func (s *diffStores) count(m map[string]int, k string) {
@@ -284,42 +319,85 @@ func compareResults(got, want *Result, tl tol) string {
 	return strings.Join(d, "\n")
 }
 
-func diffCases() int {
-	if n, err := strconv.Atoi(os.Getenv("METERD_DIFF_CASES")); err == nil && n > 0 {
+// The fixed cases (see the top of this file). 200 cases cover every
+// required construct on both stores; changing the generators changes what
+// they cover, which the coverage check then tells.
+const (
+	fixedSeed  = 20250101
+	fixedCases = 200
+)
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n >= 0 {
 		return n
 	}
-	return 300
+	return def
 }
 
 func TestDifferential(t *testing.T) {
-	s := newDiffStores(t)
-	n := diffCases()
-	seed := uint64(time.Now().UnixNano())
-	if v, err := strconv.ParseUint(os.Getenv("METERD_DIFF_SEED"), 10, 64); err == nil {
-		seed = v
+	if v := os.Getenv("METERD_DIFF_SEED"); v != "" {
+		base, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("METERD_DIFF_SEED=%q: %v", v, err)
+		}
+		first, n := 0, envInt("METERD_DIFF_CASES", 300)
+		if i, err := strconv.Atoi(os.Getenv("METERD_DIFF_CASE")); err == nil {
+			first, n = i, 1
+		}
+		runCases(t, base, first, n)
+		return
 	}
-	t.Logf("METERD_DIFF_SEED=%d", seed)
-	for i := range n {
-		c := randomCase(seed+uint64(i), i)
-		s.run(t, c)
+	t.Run("fixed", func(t *testing.T) {
+		s := runCases(t, fixedSeed, 0, fixedCases)
 		if t.Failed() {
-			t.Logf("failing case: METERD_DIFF_SEED=%d case %d (seed %d)", seed, i, seed+uint64(i))
+			return
+		}
+		t.Logf("least compared constructs: %s", leastCovered(s.stats.covered, s.backends(), 8))
+		if miss := missingCoverage(s.stats.covered, s.backends()); len(miss) > 0 {
+			t.Errorf("the fixed cases never compared these constructs with the VM (raise fixedCases or change fixedSeed):\n%s", joinLines(miss))
+		}
+	})
+	if os.Getenv("CI") == "true" {
+		return
+	}
+	if n := envInt("METERD_DIFF_RANDOM", 30); n > 0 {
+		t.Run("random", func(t *testing.T) {
+			runCases(t, uint64(time.Now().UnixNano()), 0, n)
+		})
+	}
+}
+
+// runCases runs cases first..first+n-1 of base seed base on fresh stores,
+// stopping at the first that fails, and tells how to reproduce it.
+func runCases(t *testing.T, base uint64, first, n int) *diffStores {
+	s := newDiffStores(t)
+	t.Logf("cases %d..%d of METERD_DIFF_SEED=%d on %v", first, first+n-1, base, s.backends())
+	for i := first; i < first+n; i++ {
+		s.run(t, randomCase(base+uint64(i), i))
+		if t.Failed() {
+			t.Logf("case %d failed; reproduce it with\n  METERD_DIFF_SEED=%d METERD_DIFF_CASE=%d METERD_TEST_CLICKHOUSE=%s go test -count=1 -run 'TestDifferential$' ./engine/",
+				i, base, i, os.Getenv("METERD_TEST_CLICKHOUSE"))
 			break
 		}
 	}
 	t.Log(s.stats)
+	return s
 }
 
-// FuzzDifferential runs the same comparison on fuzzer-chosen seeds:
+// FuzzDifferential runs the same comparison on fuzzer-chosen seeds, each
+// on fresh stores in time slot 0 (so METERD_DIFF_SEED=seed
+// METERD_DIFF_CASE=0 reproduces one too):
 // go test -run '^$' -fuzz FuzzDifferential ./engine
 func FuzzDifferential(f *testing.F) {
 	for _, seed := range []uint64{1, 2, 3, 42, 1 << 40} {
 		f.Add(seed)
 	}
-	s := newDiffStores(f)
-	slot := 0
+	clickhouseDSN(f) // fails early in CI without ClickHouse
 	f.Fuzz(func(t *testing.T, seed uint64) {
-		slot++ // each case in its own time range
-		s.run(t, randomCase(seed, slot))
+		s := newDiffStores(t)
+		s.run(t, randomCase(seed, 0))
+		if t.Failed() {
+			t.Logf("reproduce with METERD_DIFF_SEED=%d METERD_DIFF_CASE=0", seed)
+		}
 	})
 }
