@@ -114,7 +114,7 @@ export function eventsPage(main, _params, query) {
           "tr.clickable",
           { tabindex: "0", "data-id": ev.id, onclick: () => openEvent(ev), onkeydown: (e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), openEvent(ev)) },
           h("td.mono.dim.nowrap", { title: ev.time }, ev.time.slice(5, 19).replace("T", " ")),
-          h("td", ev.request ? [h("span.verb", ev.request.verb), " ", h("span.route", ev.request.route)] : [h("span.verb.ce", "CE"), " ", ev.type]),
+          h("td", ev.request ? [h("span.verb", ev.request.verb), " ", h("span.route", ev.request.route)] : [h("span.verb.ce", "CE"), " ", ev.type], h("div.phone-only.dim.small", ev.company_id || "no company")),
           h("td.num", st != null ? h("span.status.s" + String(st)[0], st) : h("span.dim", "—")),
           h("td", ev.company_id || h("span.dim", "—")),
           h("td", ev.user_id || h("span.dim", "—")),

@@ -54,7 +54,10 @@ export function meterPage(main, params) {
     const renameBtn = h("button.btn.ghost.small", { type: "button", hidden: archived, onclick: rename, "aria-label": "Rename the meter" }, "Rename");
     function rename() {
       const input = h("input.rename", { type: "text", value: m.name, maxlength: 200, "aria-label": "Meter name" });
+      let finished = false; // Enter, then the blur of the removed input
       const done = async (save) => {
+        if (finished) return;
+        finished = true;
         if (save && input.value.trim() && input.value.trim() !== m.name) {
           try {
             await patch("/v1/meters/" + m.id, { name: input.value.trim() });
