@@ -85,15 +85,20 @@ func newWorld(t *testing.T, st storage.Store, mode string) *world {
 	w := &world{t: t, st: st, now: now, start: now.Add(-30*time.Hour - 17*time.Minute)}
 	w.fake = stripefake.New(func() time.Time { return w.now })
 	t.Cleanup(w.fake.Close)
-	s, err := server.New(server.Config{Store: st, AdminToken: admin, IngestKey: ingest})
+	newServer(t, w)
+	w.do("PUT", "/v1/billing/stripe", map[string]any{"api_key": "sk_test_fake0000key1234", "webhook_secret": secret,
+		"mode": mode, "api_base": w.fake.URL, "rate_limit": 100}, 200, nil)
+	return w
+}
+
+func newServer(t *testing.T, w *world) *httptest.Server {
+	s, err := server.New(server.Config{Store: w.st, AdminToken: admin, IngestKey: ingest})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(func() { w.srv.Close(); s.Close() })
-	w.do("PUT", "/v1/billing/stripe", map[string]any{"api_key": "sk_test_fake0000key1234", "webhook_secret": secret,
-		"mode": mode, "api_base": w.fake.URL, "rate_limit": 100}, 200, nil)
-	return w
+	return w.srv
 }
 
 func (w *world) do(method, path string, body any, want int, out any) {
