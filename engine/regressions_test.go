@@ -143,6 +143,18 @@ var regressions = []struct {
 		uncertain:   true,
 	},
 	{
+		// The same in company traits (stored after the user's) and metadata.
+		name: "an empty key's object lends its keys to company and metadata",
+		def:  rules.Definition{Filter: `true`, Value: `company.plan + metadata.tokens`, Aggregation: rules.AggSum},
+		events: []regEvent{
+			{user: `{"a":1}`, company: `{"":{"plan":5}}`, meta: `{"tokens":1}`},
+			{company: `{"plan":2}`, meta: `{"":{"tokens":7},"b":1}`},
+			{company: `{"plan":2}`, meta: `{"tokens":3}`},
+		},
+		wantMatched: 3,
+		uncertain:   true,
+	},
+	{
 		name:        "an empty key's object lends its keys to in",
 		def:         rules.Definition{Filter: `"tier" in user`, Aggregation: rules.AggCount},
 		events:      []regEvent{{user: `{"":{"tier":1}}`}, {user: `{"tier":1}`}, {user: `{"":1,"b":2}`}},

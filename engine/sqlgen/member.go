@@ -175,7 +175,8 @@ func (t *tr) fetch(n *ast.MemberNode) (ref, error) {
 	case refRoot:
 		root := jsonRoots[base.which]
 		v := t.lookup(root, root.prefix+key)
-		t.uncertain(t.and(t.emptyKeyObject(root), t.d.Has(t.col(root.keys), t.d.Str(root.prefix+key))), emptyKeyWhy(base.which))
+		present := "(" + t.keyIndex(root, root.prefix+key) + " > 0)"
+		t.uncertain(t.and(present, t.emptyKeyObject(base.which)), emptyKeyWhy(base.which))
 		if optional {
 			// metadata?.x stops the chain when the object is nil, i.e.
 			// when its text is empty, {} or null (rules.EnvFromEvent).
@@ -212,7 +213,7 @@ func (t *tr) fetch(n *ast.MemberNode) (ref, error) {
 // lookup reads one flattened key: its kind is the stored JSON type code
 // (nil when missing), its value the stored number, text or flag.
 func (t *tr) lookup(root jsonRoot, key string) val {
-	idx := t.bind(t.d.KeyIndex(t.col(root.keys), t.d.Str(key)))
+	idx := t.keyIndex(root, key)
 	text := t.bind(t.d.Elem(t.col(root.strs), idx, "''"))
 	num := t.bind(t.d.Elem(t.col(root.nums), idx, "0"))
 	return val{
@@ -223,6 +224,11 @@ func (t *tr) lookup(root jsonRoot, key string) val {
 		s:    text,
 		text: text,
 	}
+}
+
+// keyIndex is the 1-based position of a flattened key, 0 when absent.
+func (t *tr) keyIndex(root jsonRoot, key string) string {
+	return t.bind(t.d.KeyIndex(t.col(root.keys), t.d.Str(key)))
 }
 
 // rootNil is "the JSON object is nil in the environment".
@@ -244,9 +250,18 @@ func (t *tr) dirty(root jsonRoot) string {
 // emptyKeyObject is "the object has an empty key holding an object":
 // storage flattens that object's children without a prefix ({"":{"a":1}}
 // gives the keys "" and "a"), so they read like top-level keys.
-func (t *tr) emptyKeyObject(root jsonRoot) string {
-	idx := t.bind(t.d.KeyIndex(t.col(root.keys), t.d.Str(root.prefix)))
-	return "(" + t.d.Elem(t.col(root.types), idx, "0") + " = " + strconv.Itoa(int(kObject)) + ")"
+// storage.FlattenJSON sorts keys and stores user traits before company
+// traits, so for metadata and user the empty key can only be the first
+// entry (one array read instead of a search on every row).
+func (t *tr) emptyKeyObject(which string) string {
+	root := jsonRoots[which]
+	object := strconv.Itoa(int(kObject))
+	if which == "company" {
+		idx := t.bind(t.d.KeyIndex(t.col(root.keys), t.d.Str(root.prefix)))
+		return "(" + t.d.Elem(t.col(root.types), idx, "0") + " = " + object + ")"
+	}
+	return t.bind(t.and("("+t.d.Elem(t.col(root.keys), "1", "''")+" = "+t.d.Str(root.prefix)+")",
+		"("+t.d.Elem(t.col(root.types), "1", "0")+" = "+object+")"))
 }
 
 func emptyKeyWhy(root string) string {

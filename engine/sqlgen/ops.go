@@ -323,8 +323,7 @@ func (t *tr) in(n *ast.BinaryNode) (val, error) {
 			case isLit && !strings.Contains(lit.Value, "."):
 				// Exact, unless an empty key's object lends its keys.
 				if lit.Value != "" {
-					root := jsonRoots[r.which]
-					t.uncertain(t.and(t.emptyKeyObject(root), test), emptyKeyWhy(r.which))
+					t.uncertain(t.and(test, t.emptyKeyObject(r.which)), emptyKeyWhy(r.which))
 				}
 			case isLit:
 				test = t.d.False()
