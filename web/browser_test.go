@@ -193,6 +193,13 @@ func grouped(n float64) string {
 	return s
 }
 
+// sameTime compares an API time with an RFC 3339 one.
+func sameTime(api any, want string) bool {
+	a, err1 := time.Parse(time.RFC3339Nano, fmt.Sprint(api))
+	b, err2 := time.Parse(time.RFC3339, want)
+	return err1 == nil && err2 == nil && a.Equal(b)
+}
+
 const (
 	badFilter  = `response.stauts == 200 and request.route startsWith "/v1/search"`
 	goodFilter = `response.status == 200 and request.route startsWith "/v1/search"`
@@ -333,6 +340,10 @@ func TestBrowser(t *testing.T) {
 	e.wait("version form", `document.querySelectorAll(".cm-content").length === 2 && document.querySelector("#name").disabled`)
 	e.do("append to filter", chromedp.Click(chromedp.CSS(`[data-field=filter] .cm-content`)), chromedp.KeyEvent(kb.End, chromedp.KeyModifiers(chromedp.ModifierCtrl)), chromedp.SendKeys(chromedp.CSS(`[data-field=filter] .cm-content`), ` and request.verb == "GET"`))
 	e.wait("preview of v2", `document.querySelector(".preview").dataset.total > 0 && !document.querySelector(".preview").classList.contains("busy")`)
+	// It takes effect at a set time: the start of next month (UTC).
+	e.do("schedule", chromedp.Click(chromedp.CSS(`.eff-row .seg[data-value=at]`)))
+	e.wait("time input", `!document.querySelector("#effective_from").hidden && document.querySelector("#effective_from").value !== ""`)
+	eff := eval[string](e, `document.querySelector("#effective_from").value + ":00Z"`)
 	e.shot("new-version")
 	e.do("save version", chromedp.Click(chromedp.CSS(".definition button[type=submit]")))
 	e.wait("confirmation", `!!document.querySelector(".dialog .btn.primary")`)
@@ -342,7 +353,8 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("diff inserted %q", ins)
 	}
 	v := e.api("GET", "/v1/meters/"+id+"/versions", nil)
-	if vs := v["versions"].([]any); len(vs) != 2 || vs[1].(map[string]any)["filter"] != goodFilter+` and request.verb == "GET"` || vs[1].(map[string]any)["created_by"] != "Ada Lovelace" {
+	if vs := v["versions"].([]any); len(vs) != 2 || vs[1].(map[string]any)["filter"] != goodFilter+` and request.verb == "GET"` ||
+		vs[1].(map[string]any)["created_by"] != "Ada Lovelace" || !sameTime(vs[1].(map[string]any)["effective_from"], eff) {
 		t.Fatalf("versions: %v", vs)
 	}
 	e.wait("chart", `!!document.querySelector(".chart canvas")`)

@@ -110,6 +110,7 @@ export function toast(message, kind = "ok") {
   if (!host) document.body.append((host = h("div.toasts", { role: "status", "aria-live": "polite" })));
   const t = h("div.toast." + kind, icon(kind === "ok" ? "check" : "alert"), h("span", message));
   host.append(t);
+  while (host.children.length > 3) host.firstElementChild.remove();
   setTimeout(() => t.classList.add("leaving"), 3200);
   setTimeout(() => t.remove(), 3600);
 }

@@ -135,7 +135,11 @@ export function meterPage(main, params) {
             h("section.card", h("header.card-head", h("div", h("h2", "Usage"), usageStatus), rangeSeg.el), usageStats, chartHost),
             h(
               "section.card",
-              h("header.card-head", h("h2", `Current definition · v${c.version}`)),
+              h(
+                "header.card-head",
+                h("h2", `Latest version · v${c.version}`),
+                c.effective_from && new Date(c.effective_from) > new Date() ? h("span.pill.vm", "scheduled: takes effect " + fmtAgo(c.effective_from)) : h("span.pill.ok", "in force"),
+              ),
               h(
                 "dl.def",
                 h("dt", "Filter"),

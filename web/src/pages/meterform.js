@@ -111,6 +111,17 @@ export function meterForm(main, params) {
       h("div.split", h("div", h("h3", "Top customers"), groups), h("div", h("h3", "Sample events"), samples)),
     );
 
+    // A version takes effect now, or at a later time (UTC), e.g. the
+    // start of the next billing period.
+    const effIn = h("input#effective_from", { type: "datetime-local", step: 60, "aria-label": "Effective from (UTC)", hidden: true });
+    const effSeg = segmented("Takes effect", [["now", "When saved"], ["at", "At a time (UTC)"]], "now", (k) => {
+      effIn.hidden = k === "now";
+      if (k === "at") {
+        if (!effIn.value) effIn.value = nextMonthUTC();
+        effIn.focus();
+      } else effIn.value = "";
+    });
+    const effBox = editing && h("div.field", h("span.label", "Takes effect"), h("div.eff-row", effSeg.el, effIn));
     const submit = h("button.btn.primary", { type: "submit" }, editing ? "Save version " + (meter.current_version + 1) : "Create meter");
     const formErr = h("p.form-error", { hidden: true, role: "alert" });
     const form = h(
@@ -121,6 +132,7 @@ export function meterForm(main, params) {
       editing && h("p.note", icon("alert", 14), "Aggregation and billed customer are fixed for the life of a meter; the name changes on the meter page."),
       h("div.field", h("label.label", { id: "filter-label" }, "Filter ", h("span.hint", "which calls count — a true/false expression; Ctrl-Space completes")), filterHost, filterMsg),
       valueBox,
+      effBox,
       formErr,
       h("div.actions", h("a.btn", { href: editing ? "#/meters/" + meter.id : "#/meters" }, "Cancel"), submit),
     );
@@ -132,7 +144,7 @@ export function meterForm(main, params) {
           "div",
           h("a.crumb", { href: editing ? "#/meters/" + meter.id : "#/meters" }, icon("back", 14), editing ? meter.name : "Meters"),
           h("h1", editing ? "New version" : "New meter"),
-          h("p.sub", editing ? `Version ${meter.current_version + 1} takes effect when you save it; usage before then keeps version ${meter.current_version}.` : "Describe the calls you bill for. The preview shows what it would have billed."),
+          h("p.sub", editing ? `Version ${meter.current_version + 1} takes effect when you save it, or at a time you choose; usage before then keeps version ${meter.current_version}.` : "Describe the calls you bill for. The preview shows what it would have billed."),
         ),
       ),
       h("div.form-layout", form, preview),
@@ -293,12 +305,14 @@ export function meterForm(main, params) {
       const d = { filter: state.filter, aggregation: state.aggregation, group_by: state.group_by };
       if (state.aggregation !== "count" && state.value.trim()) d.value = state.value;
       if (state.stripe_price_id) d.stripe_price_id = state.stripe_price_id;
+      if (editing && effIn.value) d.effective_from = new Date(effIn.value + "Z").toISOString();
+      const when = d.effective_from ? "From " + fmtTime(d.effective_from) : "From now on";
       const ok = await confirmDialog({
         title: editing ? `Save version ${meter.current_version + 1}?` : "Create this meter?",
         confirm: editing ? "Save version" : "Create meter",
         body: h(
           "div",
-          h("p", editing ? "From now on, usage is computed with this definition. Past usage keeps the version it was computed with." : "The meter starts switched off, so nothing is billed until you turn it on."),
+          h("p", editing ? when + ", usage is computed with this definition. Usage before then keeps the version it was computed with." : "The meter starts switched off, so nothing is billed until you turn it on."),
           h("div.callout", icon("alert", 16), h("p", h("b", "The filter and the billing binding cannot be changed afterwards, only versioned. "), "Each change becomes a new version, effective from when it is saved, and every version stays in the audit trail.")),
           h("dl.summary", h("dt", "Filter"), h("dd", h("code", state.filter)), d.value ? [h("dt", "Value"), h("dd", h("code", d.value))] : null, h("dt", "Aggregation"), h("dd", state.aggregation), h("dt", "Billed customer"), h("dd", state.group_by), h("dt", "Stripe price"), h("dd", state.stripe_price_id || "not bound")),
         ),
@@ -317,6 +331,12 @@ export function meterForm(main, params) {
       }
     }
   }
+}
+
+// nextMonthUTC is the start of next month, as a datetime-local value.
+function nextMonthUTC() {
+  const n = new Date();
+  return new Date(Date.UTC(n.getUTCFullYear(), n.getUTCMonth() + 1, 1)).toISOString().slice(0, 16);
 }
 
 // fmtValue shows a sample's value: a number, or text for unique meters.
