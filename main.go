@@ -5,6 +5,7 @@
 //	meterd billing          report usage to Stripe (the worker alone; serve runs it too)
 //	meterd billing resync   rebuild Stripe customers and subscriptions from Stripe's lists
 //	meterd bench ingest     measure ingestion throughput
+//	meterd bench backtest   time a typical backtest on SQL, the VM and a hand-written query
 //	meterd version          print the version
 package main
 
@@ -23,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	backtestbench "github.com/meterd/meterd/engine/bench"
 	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/server"
 	"github.com/meterd/meterd/server/bench"
@@ -40,6 +42,7 @@ Usage:
   meterd billing [flags]        report usage to Stripe, without the API (see 'meterd billing -h')
   meterd billing resync         rebuild Stripe customers and subscriptions from Stripe's lists
   meterd bench ingest [flags]   measure ingestion throughput (see 'meterd bench ingest -h')
+  meterd bench backtest [flags] time a typical backtest: SQL, VM, hand-written (see 'meterd bench backtest -h')
   meterd version                print the version
 `
 
@@ -181,8 +184,11 @@ Point moesif-nodejs at it with { applicationId: "<ingest key>", baseUri: "http:/
 }
 
 func runBench(args []string) error {
+	if len(args) >= 1 && args[0] == "backtest" {
+		return benchBacktest(args[1:])
+	}
 	if len(args) < 1 || args[0] != "ingest" {
-		return fmt.Errorf("usage: meterd bench ingest [flags]")
+		return fmt.Errorf("usage: meterd bench ingest|backtest [flags]")
 	}
 	fs := flag.NewFlagSet("bench ingest", flag.ExitOnError)
 	var o bench.IngestOptions
@@ -194,4 +200,16 @@ func runBench(args []string) error {
 	fs.Int64Var(&o.Seed, "seed", 1, "generator seed")
 	_ = fs.Parse(args[1:])
 	return bench.Ingest(context.Background(), o, os.Stdout)
+}
+
+func benchBacktest(args []string) error {
+	fs := flag.NewFlagSet("bench backtest", flag.ExitOnError)
+	var c backtestbench.Config
+	fs.StringVar(&c.Store, "store", "", "where to load the events: empty for a new DuckDB file in a temp dir, duckdb://PATH for a new file there, clickhouse://HOST:9000/DB for a new database DB_bench_backtest_* (all removed afterwards)")
+	fs.IntVar(&c.Events, "events", backtestbench.DefaultEvents, "events to load (over 30 days)")
+	fs.IntVar(&c.Runs, "runs", backtestbench.DefaultRuns, "timed runs of the SQL and hand-written queries (the best counts; the VM runs once)")
+	fs.BoolVar(&c.SkipVM, "skip-vm", false, "do not time the VM path (minutes at 10M events)")
+	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
+	_ = fs.Parse(args)
+	return backtestbench.Backtest(context.Background(), c, os.Stdout)
 }

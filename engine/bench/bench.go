@@ -4,9 +4,11 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,18 +38,33 @@ var (
 type Report struct {
 	Backend   string        `json:"backend"`
 	Events    int           `json:"events"`
+	Runs      int           `json:"runs"` // timed runs of SQL and hand-written (best counts); the VM runs once
 	Load      time.Duration `json:"load_ns"`
 	SQL       time.Duration `json:"sql_ns"`  // engine.BacktestSQL
 	VM        time.Duration `json:"vm_ns"`   // engine.BacktestVM
 	Hand      time.Duration `json:"hand_ns"` // the hand-written query
 	Matched   int64         `json:"matched_events"`
-	Agree     bool          `json:"agree"` // SQL, VM and hand-written give the same totals
+	Total     float64       `json:"total"`
+	Agree     bool          `json:"agree"` // SQL, VM and hand-written give the same answer
+	Disagree  []string      `json:"disagreements,omitempty"`
 	SkippedVM bool          `json:"skipped_vm,omitempty"`
 }
 
-// VMOverHand and the other ratios.
-func (r Report) SQLSpeedup() float64  { return float64(r.VM) / float64(r.SQL) }
+// SQLSpeedup is VM time over SQL time (target: at least 20).
+func (r Report) SQLSpeedup() float64 { return float64(r.VM) / float64(r.SQL) }
+
+// SQLOverHand is SQL time over hand-written time (target: at most 1.5).
 func (r Report) SQLOverHand() float64 { return float64(r.SQL) / float64(r.Hand) }
+
+// Targets of issue 3.
+const (
+	TargetSpeedup  = 20.0
+	TargetOverHand = 1.5
+	DefaultEvents  = 10_000_000
+	DefaultRuns    = 3
+	agreeRelTol    = 1e-9
+	typicalTop     = 10
+)
 
 func (r Report) String() string {
 	s := fmt.Sprintf("%s, %d events (loaded in %s): sql %s, hand-written %s (sql/hand %.2f)",
@@ -62,17 +79,25 @@ func (r Report) String() string {
 type Options struct {
 	Load   bool // generate and insert the events first (into an empty store)
 	SkipVM bool // the VM takes minutes at 10M events
-	Runs   int  // timed runs of each query; the best counts (default 3)
+	Runs   int  // timed runs of the SQL and hand-written queries, alternated; the best counts (default 3)
+	// Progress, when set, is told what is happening (loading, timing).
+	Progress func(format string, args ...any)
 }
 
 // RunBacktest loads n eventgen events over 30 days into st (when
-// o.Load), then times the typical meter's backtest on each path.
+// o.Load), then times the typical meter's backtest on each path and
+// checks that the three answers agree.
 func RunBacktest(ctx context.Context, st storage.Store, n int, o Options) (Report, error) {
-	r := Report{Backend: st.Backend(), Events: n, SkippedVM: o.SkipVM}
 	if o.Runs <= 0 {
-		o.Runs = 3
+		o.Runs = DefaultRuns
 	}
+	progress := o.Progress
+	if progress == nil {
+		progress = func(string, ...any) {}
+	}
+	r := Report{Backend: st.Backend(), Events: n, SkippedVM: o.SkipVM, Runs: o.Runs}
 	if o.Load {
+		progress("loading %d events", n)
 		start := time.Now()
 		if err := Load(ctx, st, n); err != nil {
 			return r, err
@@ -83,58 +108,99 @@ func RunBacktest(ctx context.Context, st storage.Store, n int, o Options) (Repor
 	if err != nil {
 		return r, err
 	}
-	w := engine.Window{From: From, To: To, Bucket: engine.BucketHour, Top: 10}
+	w := engine.Window{From: From, To: To, Bucket: engine.BucketHour, Top: typicalTop}
 
 	var sqlRes *engine.Result
-	r.SQL, err = best(o.Runs, func() error {
-		sqlRes, err = engine.BacktestSQL(ctx, st, m, w)
-		return err
-	})
-	if err != nil {
-		return r, fmt.Errorf("sql: %w", err)
-	}
 	var hand handResult
-	r.Hand, err = best(o.Runs, func() error {
-		hand, err = handWritten(ctx, st)
-		return err
-	})
-	if err != nil {
-		return r, fmt.Errorf("hand-written: %w", err)
+	for i := range o.Runs {
+		progress("sql and hand-written queries, run %d of %d", i+1, o.Runs)
+		start := time.Now()
+		if sqlRes, err = engine.BacktestSQL(ctx, st, m, w); err != nil {
+			return r, fmt.Errorf("sql: %w", err)
+		}
+		if d := time.Since(start); i == 0 || d < r.SQL {
+			r.SQL = d
+		}
+		start = time.Now()
+		if hand, err = handWritten(ctx, st); err != nil {
+			return r, fmt.Errorf("hand-written: %w", err)
+		}
+		if d := time.Since(start); i == 0 || d < r.Hand {
+			r.Hand = d
+		}
 	}
 	r.Matched = sqlRes.MatchedEvents
-	r.Agree = hand.matched == sqlRes.MatchedEvents && hand.errors == sqlRes.ValueErrors &&
-		hand.scanned == sqlRes.ScannedEvents && close(hand.total, *sqlRes.Total) && len(hand.buckets) == len(sqlRes.Buckets)
+	if sqlRes.Total != nil {
+		r.Total = *sqlRes.Total
+	}
+	r.Disagree = append(r.Disagree, hand.disagreements(sqlRes)...)
 	if !o.SkipVM {
-		var vmRes *engine.Result
-		r.VM, err = best(1, func() error {
-			vmRes, err = engine.BacktestVM(ctx, st, m, w)
-			return err
-		})
+		progress("vm")
+		start := time.Now()
+		vmRes, err := engine.BacktestVM(ctx, st, m, w)
 		if err != nil {
 			return r, fmt.Errorf("vm: %w", err)
 		}
-		r.Agree = r.Agree && vmRes.MatchedEvents == sqlRes.MatchedEvents && vmRes.ValueErrors == sqlRes.ValueErrors &&
-			close(*vmRes.Total, *sqlRes.Total)
+		r.VM = time.Since(start)
+		r.Disagree = append(r.Disagree, disagreements("vm", vmRes, sqlRes)...)
 	}
+	r.Agree = len(r.Disagree) == 0 && r.Matched > 0
 	return r, nil
 }
 
-func close(a, b float64) bool {
-	return math.Abs(a-b) <= 1e-9*math.Max(math.Abs(a), math.Abs(b))
+func add(p *float64, v float64) *float64 {
+	if p != nil {
+		v += *p
+	}
+	return &v
 }
 
-func best(runs int, f func() error) (time.Duration, error) {
-	var min time.Duration
-	for i := range runs {
-		start := time.Now()
-		if err := f(); err != nil {
-			return 0, err
-		}
-		if d := time.Since(start); i == 0 || d < min {
-			min = d
+func closeTo(a, b float64) bool {
+	return math.Abs(a-b) <= agreeRelTol*math.Max(math.Abs(a), math.Abs(b))
+}
+
+func fval(v *float64) float64 {
+	if v == nil {
+		return math.NaN()
+	}
+	return *v
+}
+
+// disagreements lists where result a (named what) differs from the SQL
+// result b: counts, total, every bucket and the top groups.
+func disagreements(what string, a, b *engine.Result) []string {
+	var d []string
+	if a.ScannedEvents != b.ScannedEvents || a.MatchedEvents != b.MatchedEvents || a.ValueErrors != b.ValueErrors {
+		d = append(d, fmt.Sprintf("%s: scanned/matched/value errors %d/%d/%d, sql %d/%d/%d", what,
+			a.ScannedEvents, a.MatchedEvents, a.ValueErrors, b.ScannedEvents, b.MatchedEvents, b.ValueErrors))
+	}
+	if !closeTo(fval(a.Total), fval(b.Total)) {
+		d = append(d, fmt.Sprintf("%s: total %v, sql %v", what, fval(a.Total), fval(b.Total)))
+	}
+	if len(a.Buckets) != len(b.Buckets) {
+		d = append(d, fmt.Sprintf("%s: %d buckets, sql %d", what, len(a.Buckets), len(b.Buckets)))
+	} else {
+		for i := range a.Buckets {
+			x, y := a.Buckets[i], b.Buckets[i]
+			if !x.Start.Equal(y.Start) || x.Events != y.Events || !closeTo(fval(x.Value), fval(y.Value)) {
+				d = append(d, fmt.Sprintf("%s: bucket %s: %v (%d events), sql %s: %v (%d events)", what,
+					x.Start.Format(time.RFC3339), fval(x.Value), x.Events, y.Start.Format(time.RFC3339), fval(y.Value), y.Events))
+				break
+			}
 		}
 	}
-	return min, nil
+	if len(a.Groups) != len(b.Groups) {
+		d = append(d, fmt.Sprintf("%s: %d groups, sql %d", what, len(a.Groups), len(b.Groups)))
+	} else {
+		for i := range a.Groups {
+			x, y := a.Groups[i], b.Groups[i]
+			if x.Key != y.Key || x.Events != y.Events || !closeTo(fval(x.Value), fval(y.Value)) {
+				d = append(d, fmt.Sprintf("%s: group %d: %q %v (%d events), sql %q %v (%d events)", what, i, x.Key, fval(x.Value), x.Events, y.Key, fval(y.Value), y.Events))
+				break
+			}
+		}
+	}
+	return d
 }
 
 // Load inserts n eventgen events over [From, To) in batches.
@@ -156,8 +222,26 @@ func Load(ctx context.Context, st storage.Store, n int) error {
 type handResult struct {
 	scanned, matched, errors int64
 	total                    float64
-	buckets                  map[int64]float64
-	groups                   map[string]float64
+	buckets                  map[int64]engine.Bucket
+	groups                   map[string]engine.Group
+}
+
+// disagreements compares with the SQL result, as a Result: buckets in
+// time order, the top groups as engine.Result orders them.
+func (h handResult) disagreements(sql *engine.Result) []string {
+	res := &engine.Result{ScannedEvents: h.scanned, MatchedEvents: h.matched, ValueErrors: h.errors, Total: &h.total}
+	for _, b := range h.buckets {
+		res.Buckets = append(res.Buckets, b)
+	}
+	slices.SortFunc(res.Buckets, func(a, b engine.Bucket) int { return a.Start.Compare(b.Start) })
+	for _, g := range h.groups {
+		res.Groups = append(res.Groups, g)
+	}
+	slices.SortFunc(res.Groups, func(a, b engine.Group) int {
+		return cmp.Or(-cmp.Compare(*a.Value, *b.Value), -cmp.Compare(a.Events, b.Events), cmp.Compare(a.Key, b.Key))
+	})
+	res.Groups = res.Groups[:min(len(res.Groups), typicalTop)]
+	return disagreements("hand-written", res, sql)
 }
 
 // handWritten is the query a person would write for the typical meter:
@@ -191,7 +275,7 @@ GROUP BY b, company_id`, from, to)
 		return handResult{}, err
 	}
 	defer rows.Close()
-	h := handResult{buckets: map[int64]float64{}, groups: map[string]float64{}}
+	h := handResult{buckets: map[int64]engine.Bucket{}, groups: map[string]engine.Group{}}
 	for rows.Next() {
 		var b, n, e, scanned int64
 		var g string
@@ -203,8 +287,12 @@ GROUP BY b, company_id`, from, to)
 		h.matched += n
 		h.errors += e
 		h.total += v
-		h.buckets[b] += v
-		h.groups[g] += v
+		bk := h.buckets[b]
+		bk.Start, bk.Value, bk.Events = time.UnixMilli(b).UTC(), add(bk.Value, v), bk.Events+n
+		h.buckets[b] = bk
+		gr := h.groups[g]
+		gr.Key, gr.Value, gr.Events = g, add(gr.Value, v), gr.Events+n
+		h.groups[g] = gr
 	}
 	return h, rows.Err()
 }

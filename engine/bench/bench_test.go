@@ -3,85 +3,120 @@ package bench
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/meterd/meterd/storage/clickhouse"
-	"github.com/meterd/meterd/storage/duckdb"
 )
 
-// TestRunBacktestDuckDB runs the comparison on a small store: the three
-// paths must agree (timings are reported, not asserted).
-func TestRunBacktestDuckDB(t *testing.T) {
+// clickhouseDSN is the test server (METERD_TEST_CLICKHOUSE); CI must
+// have one.
+func clickhouseDSN(tb testing.TB) string {
+	dsn := os.Getenv("METERD_TEST_CLICKHOUSE")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			tb.Fatal("METERD_TEST_CLICKHOUSE is not set, and CI=true")
+		}
+		tb.Skip("METERD_TEST_CLICKHOUSE not set")
+	}
+	return dsn
+}
+
+// The comparison on a small store of each kind: the three paths must
+// agree, bucket by bucket and group by group (timings are reported, not
+// asserted).
+func TestRunBacktest(t *testing.T) {
+	for _, dsn := range []string{"", "clickhouse"} {
+		name := "duckdb"
+		if dsn != "" {
+			name, dsn = dsn, clickhouseDSN(t)
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st, desc, cleanup, err := OpenFresh(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cleanup()
+			r, err := RunBacktest(ctx, st, 20_000, Options{Load: true, Runs: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Log(desc, r)
+			if !r.Agree || r.Matched == 0 || r.Events != 20_000 {
+				t.Fatalf("paths disagree or nothing matched: %+v", r)
+			}
+		})
+	}
+}
+
+// The ClickHouse store is dropped by the cleanup.
+func TestOpenFreshClickHouseDrops(t *testing.T) {
+	dsn := clickhouseDSN(t)
 	ctx := context.Background()
-	st, err := duckdb.Open(ctx, filepath.Join(t.TempDir(), "bench.duckdb"))
+	st, desc, cleanup, err := OpenFresh(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	r, err := RunBacktest(ctx, st, 20_000, Options{Load: true, Runs: 1})
+	db := strings.Fields(strings.TrimPrefix(desc, "ClickHouse database "))[0]
+	if !strings.Contains(db, "_bench_backtest_") {
+		t.Fatalf("database %q", db)
+	}
+	cleanup()
+	st, _, cleanup, err = OpenFresh(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Log(r)
-	if !r.Agree || r.Matched == 0 {
-		t.Fatalf("paths disagree or nothing matched: %+v", r)
+	defer cleanup()
+	rows, err := st.Query(ctx, "SELECT toInt64(count()) FROM system.databases WHERE name = '"+db+"'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var n int64
+	for rows.Next() {
+		rows.Scan(&n)
+	}
+	if n != 0 {
+		t.Fatalf("%s still exists", db)
+	}
+}
+
+func benchEvents() int {
+	if v, err := strconv.Atoi(os.Getenv("METERD_BENCH_EVENTS")); err == nil {
+		return v
+	}
+	return 1_000_000
+}
+
+func benchmarkBacktest(b *testing.B, dsn string) {
+	ctx := context.Background()
+	st, _, cleanup, err := OpenFresh(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cleanup()
+	r, err := RunBacktest(ctx, st, benchEvents(), Options{Load: true, Runs: 3, SkipVM: os.Getenv("METERD_BENCH_SKIP_VM") != ""})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Log(r)
+	if !r.Agree {
+		b.Fatalf("paths disagree: %v", r.Disagree)
+	}
+	b.ReportMetric(float64(r.SQL.Microseconds())/1000, "sql-ms")
+	b.ReportMetric(float64(r.Hand.Microseconds())/1000, "hand-ms")
+	b.ReportMetric(r.SQLOverHand(), "sql/hand")
+	if !r.SkippedVM {
+		b.ReportMetric(float64(r.VM.Microseconds())/1000, "vm-ms")
+		b.ReportMetric(r.SQLSpeedup(), "vm/sql")
 	}
 }
 
 // BenchmarkBacktestDuckDB: METERD_BENCH_EVENTS events (default 1M) in a
-// DuckDB file.
-func BenchmarkBacktestDuckDB(b *testing.B) {
-	n := 1_000_000
-	if v, err := strconv.Atoi(os.Getenv("METERD_BENCH_EVENTS")); err == nil {
-		n = v
-	}
-	ctx := context.Background()
-	st, err := duckdb.Open(ctx, filepath.Join(b.TempDir(), "bench.duckdb"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	r, err := RunBacktest(ctx, st, n, Options{Load: true, Runs: 3})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Log(r)
-	b.ReportMetric(float64(r.SQL.Milliseconds()), "sql-ms")
-	b.ReportMetric(float64(r.Hand.Milliseconds()), "hand-ms")
-	b.ReportMetric(float64(r.VM.Milliseconds()), "vm-ms")
-}
+// new DuckDB file; METERD_BENCH_SKIP_VM=1 skips the VM. The whole run is
+// one iteration: use -benchtime 1x.
+func BenchmarkBacktestDuckDB(b *testing.B) { benchmarkBacktest(b, "") }
 
-// BenchmarkBacktestClickHouse: the same on METERD_TEST_CLICKHOUSE (a
-// fresh database, dropped afterwards).
-func BenchmarkBacktestClickHouse(b *testing.B) {
-	dsn := os.Getenv("METERD_TEST_CLICKHOUSE")
-	if dsn == "" {
-		b.Skip("METERD_TEST_CLICKHOUSE not set")
-	}
-	n := 1_000_000
-	if v, err := strconv.Atoi(os.Getenv("METERD_BENCH_EVENTS")); err == nil {
-		n = v
-	}
-	ctx := context.Background()
-	db := "meterd_bench_" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	st, err := clickhouse.Open(ctx, strings.TrimSuffix(dsn, "/")+"/"+db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		st.Conn().Exec(ctx, "DROP DATABASE IF EXISTS `"+db+"`")
-		st.Close()
-	}()
-	r, err := RunBacktest(ctx, st, n, Options{Load: true, Runs: 3, SkipVM: os.Getenv("METERD_BENCH_SKIP_VM") != ""})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Log(r)
-	b.ReportMetric(float64(r.SQL.Milliseconds()), "sql-ms")
-	b.ReportMetric(float64(r.Hand.Milliseconds()), "hand-ms")
-	b.ReportMetric(float64(r.VM.Milliseconds()), "vm-ms")
-}
+// BenchmarkBacktestClickHouse: the same in a new database on
+// METERD_TEST_CLICKHOUSE, dropped afterwards.
+func BenchmarkBacktestClickHouse(b *testing.B) { benchmarkBacktest(b, clickhouseDSN(b)) }
