@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -184,13 +185,24 @@ func (e *env) api(method, path string, body any) map[string]any {
 	return out
 }
 
-// grouped formats an integer as the UI does (en-US: 12,345).
+// stat is the value a preview statistic shows.
+func (e *env) stat(key string) string {
+	e.t.Helper()
+	return eval[string](e, `document.querySelector("[data-stat=`+key+`] .stat-value").textContent`)
+}
+
+// grouped formats a number as the UI does (en-US, at most 2 decimals:
+// 12,345.67).
 func grouped(n float64) string {
-	s := strconv.FormatInt(int64(n), 10)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
+	s := strconv.FormatFloat(math.Round(n*100)/100, 'f', -1, 64)
+	whole, frac, _ := strings.Cut(s, ".")
+	for i := len(whole) - 3; i > 0; i -= 3 {
+		whole = whole[:i] + "," + whole[i:]
 	}
-	return s
+	if frac != "" {
+		return whole + "." + frac
+	}
+	return whole
 }
 
 // sameTime compares an API time with an RFC 3339 one.
@@ -243,6 +255,20 @@ func TestBrowser(t *testing.T) {
 	if v := eval[string](e, `document.querySelector("[data-field=value] .cm-content").textContent`); v != "metadata.tokens" {
 		t.Errorf("completed value %q", v)
 	}
+	// A sum meter over the tokens: some calls send them as text, which
+	// the preview counts as value errors, as the API does.
+	e.typeInto(`[data-field=filter] .cm-content`, "response.status < 400")
+	e.wait("sum preview", `document.querySelector(".preview").dataset.total > 0 && !document.querySelector(".preview").classList.contains("busy")`)
+	ds := eval[map[string]string](e, `Object.assign({}, document.querySelector(".preview").dataset)`)
+	sum := e.api("POST", "/v1/backtest", map[string]any{"filter": "response.status < 400", "value": "metadata.tokens", "aggregation": "sum",
+		"from": ds["from"], "to": ds["to"], "bucket": ds["bucket"], "top": 8})
+	if got, w := e.stat("total"), grouped(sum["total"].(float64)); got != w {
+		t.Errorf("sum total shown %s, API says %s", got, w)
+	}
+	if got, w := e.stat("errors"), grouped(sum["value_errors"].(float64)); got != w || sum["value_errors"].(float64) == 0 {
+		t.Errorf("value errors shown %s, API says %s (the generated tokens include text)", got, w)
+	}
+	e.shot("sum-preview")
 	e.do("back to count", chromedp.SetValue(chromedp.CSS("#aggregation"), "count"), chromedp.Evaluate[chromedp.Void](`document.querySelector("#aggregation").dispatchEvent(new Event("change"))`))
 	e.typeInto(`[data-field=filter] .cm-content`, badFilter)
 	e.wait("error marked", `!!document.querySelector("[data-field=filter] .cm-lintRange-error") && !!document.querySelector(".editor-msg .err[data-code=unknown_field]")`)
@@ -261,19 +287,16 @@ func TestBrowser(t *testing.T) {
 	e.wait("error gone", `!document.querySelector("[data-field=filter] .cm-lintRange-error") && !!document.querySelector(".editor-msg .ok")`)
 	e.wait("preview", `document.querySelector(".preview").dataset.total !== undefined && document.querySelector(".preview").dataset.total !== "" && !document.querySelector(".preview").classList.contains("busy") && !!document.querySelector(".chart canvas") && document.querySelectorAll(".sample-list li").length > 0`)
 	e.shot("new-meter-preview")
-	ds := eval[map[string]string](e, `Object.assign({}, document.querySelector(".preview").dataset)`)
+	ds = eval[map[string]string](e, `Object.assign({}, document.querySelector(".preview").dataset)`)
 	want := e.api("POST", "/v1/backtest", map[string]any{"filter": goodFilter, "aggregation": "count", "group_by": "company_id",
 		"from": ds["from"], "to": ds["to"], "bucket": ds["bucket"], "top": 8})
-	stat := func(k string) string {
-		return eval[string](e, `document.querySelector("[data-stat=`+k+`] .stat-value").textContent`)
-	}
-	if got, w := stat("total"), grouped(want["total"].(float64)); got != w {
+	if got, w := e.stat("total"), grouped(want["total"].(float64)); got != w {
 		t.Errorf("total shown %s, API says %s", got, w)
 	}
-	if got, w := stat("matched"), grouped(want["matched_events"].(float64)); got != w {
+	if got, w := e.stat("matched"), grouped(want["matched_events"].(float64)); got != w {
 		t.Errorf("matched shown %s, API says %s", got, w)
 	}
-	if got, w := stat("scanned"), grouped(want["scanned_events"].(float64)); got != w {
+	if got, w := e.stat("scanned"), grouped(want["scanned_events"].(float64)); got != w {
 		t.Errorf("scanned shown %s, API says %s", got, w)
 	}
 	if want["matched_events"].(float64) < 100 || want["scanned_events"].(float64) < 10_000 {

@@ -232,3 +232,15 @@ export function empty(title, text, action) {
 export function spinner() {
   return h("span.spinner", { role: "progressbar", "aria-label": "Loading" });
 }
+
+// fitText shrinks the font of elements whose text overflows them (big
+// totals in narrow cards), down to min px.
+export function fitText(root, sel = ".stat-value", min = 12) {
+  requestAnimationFrame(() => {
+    for (const el of root.querySelectorAll(sel)) {
+      el.style.fontSize = "";
+      let size = parseFloat(getComputedStyle(el).fontSize);
+      while (el.scrollWidth > el.clientWidth && size > min) el.style.fontSize = --size + "px";
+    }
+  });
+}

@@ -1,6 +1,6 @@
 // One meter: its usage, its current definition, the on/off switch,
 // archiving, and the audit trail as a timeline with diffs.
-import { h, icon, replace, statusBadge, confirmDialog, toast, fmtNum, fmtTime, fmtAgo, spinner } from "../dom.js";
+import { h, icon, replace, statusBadge, confirmDialog, toast, fmtNum, fmtTime, fmtAgo, spinner, fitText } from "../dom.js";
 import { get, post, patch, qs, isAbort } from "../api.js";
 import { usageChart } from "../chart.js";
 import { lastDays } from "./meters.js";
@@ -175,6 +175,7 @@ export function meterPage(main, params) {
           h("div.stat", h("span.stat-label", "Top customer"), h("span.stat-value.small", r.groups?.[0]?.key || "—"), h("span.stat-sub", r.groups?.[0] ? fmtNum(r.groups[0].value) : "")),
           h("div.stat" + (r.value_errors ? ".warn" : ""), h("span.stat-label", "Value errors"), h("span.stat-value", fmtNum(r.value_errors))),
         );
+        fitText(usageStats);
         chart.update(r, w.from, w.to, "day");
       } catch (e) {
         if (!isAbort(e)) replace(usageStatus, "Usage unavailable: " + e.message);

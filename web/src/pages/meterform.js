@@ -1,7 +1,7 @@
 // New meter and new version: the expression editors with live
 // validation, and under them the backtest preview of the meter over past
 // traffic, refreshed as you type.
-import { h, icon, replace, debounce, confirmDialog, toast, fmtNum, fmtTime, spinner } from "../dom.js";
+import { h, icon, replace, debounce, confirmDialog, toast, fmtNum, fmtTime, spinner, fitText } from "../dom.js";
 import { get, post, isAbort, ApiError } from "../api.js";
 import { editor, showErrors, setMetadataKeys } from "../expr.js";
 import { usageChart } from "../chart.js";
@@ -245,6 +245,7 @@ export function meterForm(main, params) {
         stat("Scanned calls", fmtNum(r.scanned_events), `last ${windows[state.window].label}`, "scanned", false, `${fmtTime(from)} to ${fmtTime(to)}`),
         stat("Value errors", fmtNum(r.value_errors), r.value_errors ? "values that failed" : "none", "errors", r.value_errors > 0),
       );
+      fitText(stats);
       chart.update(r, from, to, state.bucket);
       const max = Math.max(...(r.groups || []).map((g) => g.value || 0), 0);
       replace(
