@@ -138,7 +138,7 @@ export function meterPage(main, params) {
               h(
                 "header.card-head",
                 h("h2", `Latest version · v${c.version}`),
-                c.effective_from && new Date(c.effective_from) > new Date() ? h("span.pill.vm", "scheduled: takes effect " + fmtAgo(c.effective_from)) : h("span.pill.ok", "in force"),
+                archived ? null : c.effective_from && new Date(c.effective_from) > new Date() ? h("span.pill.vm", "scheduled: takes effect " + fmtAgo(c.effective_from)) : h("span.pill.ok", "in force"),
               ),
               h(
                 "dl.def",
