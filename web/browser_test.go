@@ -212,6 +212,9 @@ func sameTime(api any, want string) bool {
 	return err1 == nil && err2 == nil && a.Equal(b)
 }
 
+// actorName is who signs in: beyond Latin-1, as names are.
+const actorName = "Zoë 李"
+
 const (
 	badFilter  = `response.stauts == 200 and request.route startsWith "/v1/search"`
 	goodFilter = `response.status == 200 and request.route startsWith "/v1/search"`
@@ -236,7 +239,7 @@ func TestBrowser(t *testing.T) {
 	e.wait("refusal shown", `document.querySelector(".form-error") && !document.querySelector(".form-error").hidden && document.querySelector(".form-error").textContent.includes("refused")`)
 	e.typeInto("#token", admin)
 	// By keyboard: Tab to the name, Enter submits.
-	e.do("sign in", chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent("Ada Lovelace"+kb.Enter))
+	e.do("sign in", chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(actorName+kb.Enter))
 	e.wait("meters page, empty", `document.querySelector(".empty h3")?.textContent === "No meters yet"`)
 	e.shot("meters-empty")
 
@@ -337,7 +340,7 @@ func TestBrowser(t *testing.T) {
 	id := strings.TrimPrefix(eval[string](e, `location.hash`), "#/meters/")
 	m := e.api("GET", "/v1/meters/"+id, nil)
 	if m["name"] != "Search calls" || m["status"] != "inactive" || m["current"].(map[string]any)["filter"] != goodFilter ||
-		m["current"].(map[string]any)["stripe_price_id"] != "price_search_v1" || m["created_by"] != "Ada Lovelace" {
+		m["current"].(map[string]any)["stripe_price_id"] != "price_search_v1" || m["created_by"] != actorName {
 		t.Fatalf("created meter: %v", m)
 	}
 	e.wait("usage chart", `!!document.querySelector(".chart canvas") && !!document.querySelector("[data-stat=total]")`)
@@ -378,7 +381,7 @@ func TestBrowser(t *testing.T) {
 	}
 	v := e.api("GET", "/v1/meters/"+id+"/versions", nil)
 	if vs := v["versions"].([]any); len(vs) != 2 || vs[1].(map[string]any)["filter"] != goodFilter+` and request.verb == "GET"` ||
-		vs[1].(map[string]any)["created_by"] != "Ada Lovelace" || !sameTime(vs[1].(map[string]any)["effective_from"], eff) {
+		vs[1].(map[string]any)["created_by"] != actorName || !sameTime(vs[1].(map[string]any)["effective_from"], eff) {
 		t.Fatalf("versions: %v", vs)
 	}
 	e.wait("chart", `!!document.querySelector(".chart canvas")`)
@@ -477,7 +480,7 @@ func (e *env) billing() {
 	e.do("save", chromedp.Click(chromedp.CSS(".stripe-form button[type=submit]")))
 	e.wait("settings shown", `!!document.querySelector(".card .def") && document.querySelector(".card .def").textContent.includes("sk_…wxyz")`)
 	st := e.api("GET", "/v1/billing/stripe", nil)
-	if st["api_key_last4"] != "wxyz" || st["webhook_secret_set"] != true || st["updated_by"] != "Ada Lovelace" || st["api_base"] != closed.URL {
+	if st["api_key_last4"] != "wxyz" || st["webhook_secret_set"] != true || st["updated_by"] != actorName || st["api_base"] != closed.URL {
 		t.Errorf("saved settings: %v", st)
 	}
 	e.do("check", chromedp.Click(chromedp.CSS(".head-actions .btn")))

@@ -45,7 +45,9 @@ export function setOnUnauthorized(f) {
 // opts.token overrides the stored token (sign-in).
 export async function api(method, path, body, opts = {}) {
   const headers = { Authorization: "Bearer " + (opts.token ?? session.token) };
-  if (session.actor) headers["X-Meterd-Actor"] = session.actor;
+  // Header values are bytes: send the name's UTF-8 (fetch refuses
+  // characters beyond Latin-1, and would send Latin-1 ones as one byte).
+  if (session.actor) headers["X-Meterd-Actor"] = String.fromCharCode(...new TextEncoder().encode(session.actor));
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: opts.signal });
   const text = await resp.text();
