@@ -412,6 +412,20 @@ func TestBrowser(t *testing.T) {
 	e.do("events", chromedp.Navigate(e.url+"/#/events"))
 	e.wait("rows", `document.querySelectorAll(".events-table tbody tr.clickable").length === 50`)
 	e.shot("events")
+	first := eval[string](e, `document.querySelector(".events-table tbody tr.clickable").dataset.id`)
+	e.do("load more", chromedp.Click(chromedp.CSS(".table-foot .btn")))
+	e.wait("100 rows", `document.querySelectorAll(".events-table tbody tr.clickable").length === 100`)
+	ids := eval[[]string](e, `[...document.querySelectorAll(".events-table tbody tr.clickable")].map(r => r.dataset.id)`)
+	if ids[0] != first {
+		t.Errorf("after Load more the first row is %s, was %s", ids[0], first)
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			t.Errorf("event %s listed twice", id)
+		}
+		seen[id] = true
+	}
 	e.typeInto("#company_id", "company-7")
 	e.do("filter", chromedp.Click(chromedp.CSS(".filters button[type=submit]")))
 	e.wait("filtered", `[...document.querySelectorAll(".events-table tbody tr.clickable")].length > 0 && [...document.querySelectorAll(".events-table tbody tr.clickable td:nth-child(4)")].every(td => td.textContent === "company-7")`)
