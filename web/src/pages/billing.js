@@ -13,7 +13,7 @@ const modes = {
 const statuses = {
   sent: "Sent",
   pending: "Pending",
-  failed: "Failed (retried)",
+  failed: "Failed",
   rejected: "Rejected",
   late: "Late",
   needs_adjustment: "Needs adjustment",
@@ -220,12 +220,12 @@ export function billingPage(main, _params, query) {
               r.reports.map((x) =>
                 h(
                   "tr",
-                  h("td.dim", { title: fmtTime(x.attempt_at) }, fmtAgo(x.attempt_at)),
-                  h("td", h("span.badge.st-" + x.status, statuses[x.status] || x.status)),
-                  h("td", h("div", x.customer || h("i.dim", "(none)")), x.stripe_customer ? h("div.mono.dim", x.stripe_customer) : null),
+                  h("td.dim.nowrap", { title: fmtTime(x.attempt_at) }, fmtAgo(x.attempt_at)),
+                  h("td.nowrap", h("span.badge.st-" + x.status, statuses[x.status] || x.status)),
+                  h("td.nowrap", h("div", x.customer || h("i.dim", "(none)")), x.stripe_customer ? h("div.mono.dim", x.stripe_customer) : null),
                   h("td", h("div", names.get(x.meter_id) || x.meter_id), h("div.mono.dim", `v${x.meter_version} · ${x.price_id || ""}`)),
-                  h("td.dim", `${(x.period_start || "").slice(0, 10)} → ${(x.period_end || "").slice(0, 10)}`),
-                  h("td.num", h("b", fmtNum(x.quantity)), h("div.dim.small", "total " + fmtNum(x.total))),
+                  h("td.dim.nowrap", { title: `${fmtTime(x.period_start)} to ${fmtTime(x.period_end)}` }, fmtPeriod(x.period_start, x.period_end)),
+                  h("td.num.nowrap", h("b", fmtNum(x.quantity)), h("div.dim.small", "period total " + fmtNum(x.total))),
                   h("td.stripe-answer", x.error ? h("span.err-text", { title: x.error }, (x.http_status ? x.http_status + " " : "") + x.error) : h("code.dim", x.answer || "—")),
                 ),
               ),
@@ -235,4 +235,14 @@ export function billingPage(main, _params, query) {
       );
     }
   }
+}
+
+// fmtPeriod shows a billing period: "Nov 2026" for a calendar month,
+// else its two dates.
+const monthFmt = new Intl.DateTimeFormat("en-GB", { month: "short", year: "numeric", timeZone: "UTC" });
+function fmtPeriod(start, end) {
+  const a = new Date(start), b = new Date(end);
+  if (isNaN(a) || isNaN(b)) return "—";
+  const monthly = a.getUTCDate() === 1 && b.getUTCDate() === 1 && !a.getUTCHours() && !b.getUTCHours() && (b.getUTCMonth() - a.getUTCMonth() + 12) % 12 === 1;
+  return monthly ? monthFmt.format(a) : `${start.slice(0, 10)} → ${end.slice(0, 10)}`;
 }
