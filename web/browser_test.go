@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,12 +51,14 @@ func chromium(t *testing.T) string {
 // env is a real meterd (DuckDB in memory) with a week of generated
 // traffic, and a browser pointed at it.
 type env struct {
-	t     *testing.T
-	store *duckdb.Store
-	url   string
-	ctx   context.Context
-	shots string
-	n     int
+	t      *testing.T
+	store  *duckdb.Store
+	mu     sync.Mutex
+	thrown []string // uncaught exceptions and rejections of the page
+	url    string
+	ctx    context.Context
+	shots  string
+	n      int
 }
 
 func newEnv(t *testing.T) *env {
@@ -103,6 +106,19 @@ func newEnv(t *testing.T) *env {
 		t.Fatalf("start chromium: %v", err)
 	}
 	t.Logf("screenshots in %s", shots)
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() {
+				e.mu.Lock()
+				e.thrown = append(e.thrown, m.String())
+				e.mu.Unlock()
+			}
+		}
+	}()
 	return e
 }
 
@@ -455,6 +471,12 @@ func TestBrowser(t *testing.T) {
 	if w := eval[float64](e, `Math.max(document.documentElement.scrollWidth, document.querySelector(".table-wrap").scrollWidth + 28)`); w > 391 {
 		t.Errorf("the events page or its table is %v px wide on a 390 px phone", w)
 	}
+
+	e.mu.Lock()
+	for _, x := range e.thrown {
+		t.Errorf("the page threw: %s", x)
+	}
+	e.mu.Unlock()
 
 	// Signing out forgets the token.
 	e.do("sign out", chromedp.Click(chromedp.CSS(`button[aria-label="Sign out"]`)))
