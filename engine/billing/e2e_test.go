@@ -44,16 +44,20 @@ func stores(t *testing.T) map[string]func(t *testing.T) (storage.Store, string) 
 		out["clickhouse"] = func(t *testing.T) (storage.Store, string) {
 			dsn := fmt.Sprintf("%s/meterd_billing_%d", ch, time.Now().UnixNano())
 			st := open(t, dsn)
-			t.Cleanup(func() {
-				rows, err := st.Query(context.Background(), "DROP DATABASE IF EXISTS "+dbName(dsn))
-				if err == nil {
-					rows.Close()
-				}
-			})
+			t.Cleanup(func() { dropDatabase(st, dsn) })
 			return st, dsn
 		}
 	}
 	return out
+}
+
+// dropDatabase removes a test's ClickHouse database (best effort: a store
+// closed by the test cannot, and the one reopened does).
+func dropDatabase(st storage.Store, dsn string) {
+	rows, err := st.Query(context.Background(), "DROP DATABASE IF EXISTS "+dbName(dsn))
+	if err == nil {
+		rows.Close()
+	}
 }
 
 func dbName(dsn string) string {
@@ -72,18 +76,31 @@ func open(t *testing.T, dsn string) storage.Store {
 
 // world is a meterd server, a Stripe fake and a clock.
 type world struct {
-	t     *testing.T
-	st    storage.Store
-	srv   *httptest.Server
-	fake  *stripefake.Fake
-	now   time.Time
-	start time.Time // the subscriptions' current period start
+	t      *testing.T
+	st     storage.Store
+	srv    *httptest.Server
+	server *server.Server
+	fake   *stripefake.Fake
+	now    time.Time
+	start  time.Time // the subscriptions' current period start
+	// realClock makes the fake use the wall clock, for a meterd process
+	// that runs on it (the crash test); w.now is the clock otherwise.
+	realClock bool
 }
 
 func newWorld(t *testing.T, st storage.Store, mode string) *world {
+	return newWorldClock(t, st, mode, false)
+}
+
+func newWorldClock(t *testing.T, st storage.Store, mode string, realClock bool) *world {
 	now := time.Now().UTC().Truncate(time.Second)
-	w := &world{t: t, st: st, now: now, start: now.Add(-30*time.Hour - 17*time.Minute)}
-	w.fake = stripefake.New(func() time.Time { return w.now })
+	w := &world{t: t, st: st, now: now, start: now.Add(-30*time.Hour - 17*time.Minute), realClock: realClock}
+	w.fake = stripefake.New(func() time.Time {
+		if w.realClock {
+			return time.Now()
+		}
+		return w.now
+	})
 	t.Cleanup(w.fake.Close)
 	newServer(t, w)
 	w.do("PUT", "/v1/billing/stripe", map[string]any{"api_key": "sk_test_fake0000key1234", "webhook_secret": secret,
@@ -96,9 +113,19 @@ func newServer(t *testing.T, w *world) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.srv = httptest.NewServer(s.Handler())
+	w.srv, w.server = httptest.NewServer(s.Handler()), s
 	t.Cleanup(func() { w.srv.Close(); s.Close() })
 	return w.srv
+}
+
+// release closes the API and the store (a DuckDB file is open in one
+// process at a time), so that a meterd process can take it over.
+func (w *world) release() {
+	w.srv.Close()
+	w.server.Close()
+	if err := w.st.Close(); err != nil {
+		w.t.Fatal(err)
+	}
 }
 
 func (w *world) do(method, path string, body any, want int, out any) {
@@ -308,7 +335,7 @@ func TestEndToEndWithStatefulFake(t *testing.T) {
 				cycle(t, wk)
 				check("after late events")
 				// Faults: every third request 429, every fourth answer lost after the write.
-				w.fake.Fault = func(n int, r *http.Request) stripefake.Fault {
+				w.fake.SetFault(func(n int, r *http.Request) stripefake.Fault {
 					switch {
 					case n%3 == 0:
 						return stripefake.Fault{Status: 429}
@@ -316,13 +343,13 @@ func TestEndToEndWithStatefulFake(t *testing.T) {
 						return stripefake.Fault{Status: 500, After: true}
 					}
 					return stripefake.Fault{}
-				}
+				})
 				w.traffic(3, 300, w.start, w.now.Add(-2*time.Hour))
 				for i := 0; i < 5; i++ {
 					cycle(t, wk)
 				}
 				check("after faults")
-				w.fake.Fault = nil
+				w.fake.SetFault(nil)
 				// The ledger lists every report.
 				var out struct {
 					Reports []billing.Report `json:"reports"`

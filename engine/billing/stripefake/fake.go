@@ -29,9 +29,18 @@ import (
 
 // Fault is what the fake does to one request instead of answering it.
 type Fault struct {
-	Status int           // answer this status (429, 500, ...) with a Stripe error body
-	After  bool          // apply the request first, then answer Status (a lost answer)
-	Hang   time.Duration // wait this long before answering (a timeout for the client)
+	Status int  // answer this status (429, 500, ...) with a Stripe error body
+	After  bool // apply the request first, then answer Status (a lost answer)
+	// Hang waits this long (or until the client gives up) before going on:
+	// with Status 0 the request is then applied, as Stripe may apply a
+	// request whose client timed out.
+	Hang time.Duration
+	// Applied, when set, is called once the request is applied, before
+	// its answer is written; it may block (a crash test kills the client
+	// there: Stripe has the write, the client never learns it).
+	Applied func()
+	// Answered, when set, is called once the answer is written and flushed.
+	Answered func()
 }
 
 // Request is one recorded request.
@@ -257,9 +266,26 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		status, out = ft.Status, errBody("api_error", "injected fault after the write", "")
 	}
 	f.record(r, form, key, status)
+	if ft.Applied != nil {
+		ft.Applied()
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(out)
+	if ft.Answered != nil {
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		ft.Answered()
+	}
+}
+
+// SetFault replaces the fault injector (nil: none), safely while
+// requests are in flight.
+func (f *Fake) SetFault(fn func(n int, r *http.Request) Fault) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Fault = fn
 }
 
 func (f *Fake) record(r *http.Request, form url.Values, key string, status int) {
