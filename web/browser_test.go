@@ -336,6 +336,19 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("engine shown %q, API %q", got, want["engine"])
 	}
 
+	// Quick changes of window: each aborts the request before it, and the
+	// preview ends on the last one (30 days per day), never on a stale one.
+	e.do("switch windows", chromedp.Evaluate[chromedp.Void](`(() => {
+		const seg = (v) => document.querySelector('.preview .seg[data-value="' + v + '"]');
+		seg("24h").click(); seg("day").click(); seg("7d").click(); seg("30d").click();
+	})()`))
+	e.wait("30-day preview", `document.querySelector(".preview").dataset.bucket === "day" && !document.querySelector(".preview").classList.contains("busy") && (new Date(document.querySelector(".preview").dataset.to) - new Date(document.querySelector(".preview").dataset.from)) === 30 * 86400e3`)
+	ds = eval[map[string]string](e, `Object.assign({}, document.querySelector(".preview").dataset)`)
+	month := e.api("POST", "/v1/backtest", map[string]any{"filter": goodFilter, "aggregation": "count", "from": ds["from"], "to": ds["to"], "bucket": "day"})
+	if got, w := e.stat("total"), grouped(month["total"].(float64)); got != w || ds["buckets"] != strconv.Itoa(len(month["buckets"].([]any))) {
+		t.Errorf("30-day preview shows %s in %s buckets, API %s in %d", got, ds["buckets"], w, len(month["buckets"].([]any)))
+	}
+
 	// A matching sample opens as JSON.
 	e.do("open sample", chromedp.Click(chromedp.CSS(".sample-list .sample")))
 	e.wait("event dialog", `!!document.querySelector(".dialog pre.json")`)
