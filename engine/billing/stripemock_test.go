@@ -1,8 +1,19 @@
 package billing_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,5 +87,137 @@ func TestStripeMockContract(t *testing.T) {
 		if r.Status == billing.StatusSent && r.Answer == "" {
 			t.Fatalf("a sent report without Stripe's id: %+v", r)
 		}
+	}
+}
+
+// mockRequest is one request meterd made through the proxy, with
+// stripe-mock's status.
+type mockRequest struct {
+	method, path, idempotencyKey string
+	form                         url.Values
+	status                       int
+}
+
+// meteredProxy forwards every request to stripe-mock, which checks it
+// against Stripe's API spec, and records it. stripe-mock keeps no state,
+// so its prices are never backed by a billing meter: the proxy writes
+// recurring.meter (and usage_type metered) into price answers so that
+// the worker goes on to look the meter up and send meter events, both
+// checked by stripe-mock as well.
+func meteredProxy(t *testing.T, mock, meter string) (*httptest.Server, func() []mockRequest) {
+	target, err := url.Parse(mock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var reqs []mockRequest
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ModifyResponse = func(resp *http.Response) error {
+		r := resp.Request
+		mu.Lock()
+		reqs = append(reqs, mockRequest{method: r.Method, path: r.URL.Path, idempotencyKey: r.Header.Get("Idempotency-Key"),
+			form: formOf(r), status: resp.StatusCode})
+		mu.Unlock()
+		if r.Method != http.MethodGet || !strings.HasPrefix(r.URL.Path, "/v1/prices/") || resp.StatusCode != 200 {
+			return nil
+		}
+		var price map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&price); err != nil {
+			return err
+		}
+		resp.Body.Close()
+		rec, _ := price["recurring"].(map[string]any)
+		if rec == nil {
+			return fmt.Errorf("stripe-mock's price has no recurring: %v", price)
+		}
+		rec["meter"], rec["usage_type"] = meter, "metered"
+		b, _ := json.Marshal(price)
+		resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+		resp.Header.Set("Content-Length", fmt.Sprint(len(b)))
+		return nil
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []mockRequest {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]mockRequest(nil), reqs...)
+	}
+}
+
+type bodyKey struct{}
+
+func formOf(r *http.Request) url.Values {
+	if r.Method == http.MethodGet {
+		return r.URL.Query()
+	}
+	body, _ := r.Context().Value(bodyKey{}).([]byte)
+	f, _ := url.ParseQuery(string(body))
+	return f
+}
+
+// The meter-events mode's requests are ones Stripe's API spec accepts:
+// the price and billing meter look-ups and every meter event (event name
+// and payload keys from the meter, a whole positive value, timestamp,
+// identifier, idempotency key), checked by stripe-mock. The events add up
+// to the meter's rounded total.
+func TestStripeMockMeterEvents(t *testing.T) {
+	mock := stripeMock(t)
+	proxy, requests := meteredProxy(t, mock, "mtr_mock")
+	st := open(t, "duckdb://"+t.TempDir()+"/m.duckdb")
+	w := &world{t: t, st: st, now: time.Now().UTC().Truncate(time.Second)}
+	w.start = w.now.Add(-5 * time.Hour)
+	w.fake = stripefake.New(nil) // only to build and sign events
+	t.Cleanup(w.fake.Close)
+	newServer(t, w)
+	w.do("PUT", "/v1/billing/stripe", map[string]any{"api_key": "sk_test_123", "webhook_secret": secret,
+		"mode": billing.ModeMeterEvents, "api_base": proxy.URL, "rate_limit": 50}, 200, nil)
+	price := w.fake.AddMeter("ignored") // the proxy's answers name the meter
+	if w.webhook(w.fake.Customer("cus_mock", map[string]string{"company_id": "acme"}), secret) != 200 {
+		t.Fatal("webhook refused")
+	}
+	_, _, sev := w.fake.Subscription("cus_mock", price, w.start, w.start.AddDate(0, 1, 0), nil)
+	if w.webhook(sev, secret) != 200 {
+		t.Fatal("webhook refused")
+	}
+	m := w.meter(price, rules.AggSum)
+	w.traffic(1, 120, w.start, w.now.Add(-time.Hour))
+	stats, err := w.worker().Cycle(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Sent == 0 || stats.Rejected != 0 || stats.Failed != 0 || stats.Flagged != 0 {
+		t.Fatalf("meter events against stripe-mock: %+v", stats)
+	}
+	var events int
+	var sum int64
+	for _, r := range requests() {
+		if r.status != 200 {
+			t.Fatalf("stripe-mock refused %s %s (%v): %d", r.method, r.path, r.form, r.status)
+		}
+		if r.path != "/v1/billing/meter_events" {
+			continue
+		}
+		events++
+		// stripe-mock's meter mtr_mock: event name test-meter-event-name,
+		// customer under payload key "customer", value under "value".
+		f := r.form
+		v, err := strconv.ParseInt(f.Get("payload[value]"), 10, 64)
+		if f.Get("event_name") != "test-meter-event-name" || f.Get("payload[customer]") != "cus_mock" || err != nil || v <= 0 ||
+			f.Get("identifier") == "" || r.idempotencyKey != f.Get("identifier") || f.Get("timestamp") == "" {
+			t.Fatalf("meter event %v (Idempotency-Key %q)", f, r.idempotencyKey)
+		}
+		sum += v
+	}
+	if events != stats.Sent {
+		t.Fatalf("%d meter events reached stripe-mock, %d reported sent", events, stats.Sent)
+	}
+	if want := w.expected(m, "acme", w.now); sum != want || want == 0 {
+		t.Fatalf("the meter events add up to %d, the backtest says %d", sum, want)
 	}
 }
