@@ -222,7 +222,13 @@ export function meterForm(main, params) {
         delete preview.dataset.from;
         preview.classList.add("idle");
         replace(stats);
-        replace(status, h("p.preview-error", icon("alert", 14), e instanceof ApiError && e.status === 404 ? "The backtest endpoint is not available on this server." : e.message));
+        const positioned = e.body?.errors?.length > 0;
+        replace(
+          status,
+          positioned
+            ? h("div.preview-empty.bad", h("b", "Fix the meter to see its preview"), h("span", e.message))
+            : h("p.preview-error", icon("alert", 14), e instanceof ApiError && e.status === 404 ? "The backtest endpoint is not available on this server." : e.message),
+        );
         if (e.body?.errors) applyErrors(e.body.errors);
         return;
       }
