@@ -370,6 +370,9 @@ func TestBrowser(t *testing.T) {
 	e.do("confirm", chromedp.Click(chromedp.CSS(".dialog .btn.primary")))
 	e.wait("meter page", `!!document.querySelector(".timeline") && location.hash.startsWith("#/meters/mtr_")`)
 	id := strings.TrimPrefix(eval[string](e, `location.hash`), "#/meters/")
+	if title := eval[string](e, `document.title`); title != "Search calls · meterd" {
+		t.Errorf("page title %q", title)
+	}
 	m := e.api("GET", "/v1/meters/"+id, nil)
 	if m["name"] != "Search calls" || m["status"] != "inactive" || m["current"].(map[string]any)["filter"] != goodFilter ||
 		m["current"].(map[string]any)["stripe_price_id"] != "price_search_v1" || m["created_by"] != actorName {

@@ -61,6 +61,7 @@ function render(notice) {
   cleanup = null;
   document.querySelector(".backdrop")?.remove();
   if (!session.token) {
+    document.title = "Sign in · meterd";
     replace(app, signIn(() => render(), notice));
     return;
   }
@@ -75,7 +76,9 @@ function render(notice) {
       break;
     }
   }
-  const { layout, main } = shell(found ? found[1] : "");
+  const section = found ? found[1] : "";
+  document.title = (section ? section[0].toUpperCase() + section.slice(1) + " · " : "") + "meterd";
+  const { layout, main } = shell(section);
   replace(app, layout);
   if (!found) {
     main.append(h("div.page", h("h1", "Not found"), h("p", "There is no page at ", h("code", path), ". ", h("a", { href: "#/meters" }, "Go to meters"))));

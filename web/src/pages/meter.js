@@ -26,6 +26,7 @@ export function meterPage(main, params) {
 
   function render(m, hist) {
     chart?.destroy();
+    document.title = m.name + " · meterd";
     const archived = m.status === "archived";
     const c = m.current;
     const sw = h(
