@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -191,6 +192,9 @@ func (s *Server) billingReports(c echo.Context) error {
 			return fieldError("invalid_value", "limit", "limit must be between 1 and 10000")
 		}
 		limit = n
+	}
+	if st := q.Get("status"); st != "" && !billing.ValidStatus(st) {
+		return fieldError("invalid_value", "status", "status must be one of "+strings.Join(billing.Statuses, ", "))
 	}
 	var from time.Time
 	if f := q.Get("from"); f != "" {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -30,6 +31,12 @@ const (
 	// is too old to resend safely (Stripe keeps idempotency keys 24 h).
 	StatusNeedsReview = "needs_review"
 )
+
+// Statuses lists every report status, for validating filters.
+var Statuses = []string{StatusPending, StatusSent, StatusFailed, StatusRejected, StatusLate, StatusNeedsAdjustment, StatusNeedsReview}
+
+// ValidStatus reports whether s is a report status.
+func ValidStatus(s string) bool { return slices.Contains(Statuses, s) }
 
 // Report is one ledger entry: what was (or was to be) reported, and what
 // Stripe answered.

@@ -103,11 +103,12 @@ type Public struct {
 	UpdatedBy        string    `json:"updated_by"`
 }
 
-// Public redacts the secrets.
+// Public redacts the secrets: only the key's last 4 characters, and none
+// of a key too short for 4 to be a small part of it.
 func (s Settings) Public() Public {
-	last4 := s.APIKey
-	if len(last4) > 4 {
-		last4 = last4[len(last4)-4:]
+	var last4 string
+	if len(s.APIKey) > 8 {
+		last4 = s.APIKey[len(s.APIKey)-4:]
 	}
 	return Public{Version: s.Version, APIKeyLast4: last4, Livemode: strings.Contains(s.APIKey, "_live_"),
 		WebhookSecretSet: s.WebhookSecret != "", Mode: s.Mode, CustomerIDSource: s.CustomerIDSource,

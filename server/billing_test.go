@@ -1,0 +1,288 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meterd/meterd/engine/billing"
+	"github.com/meterd/meterd/engine/billing/stripefake"
+	"github.com/meterd/meterd/storage"
+)
+
+const (
+	testStripeKey = "sk_test_51SecretKeyNeverShownABCD9876"
+	testWhsec     = "whsec_server_test_secret"
+)
+
+func (h *harness) putStripe(body string) answer {
+	h.t.Helper()
+	return h.adminDo("PUT", "/v1/billing/stripe", body)
+}
+
+// webhook delivers payload signed with secret at the given time.
+func (h *harness) webhook(payload []byte, signature string) answer {
+	h.t.Helper()
+	hd := []string{"Content-Type", "application/json"}
+	if signature != "" {
+		hd = append(hd, "Stripe-Signature", signature)
+	}
+	return h.do("POST", "/v1/stripe/webhook", bytes.NewReader(payload), hd...)
+}
+
+func (h *harness) journal(stream string) []storage.JournalEntry {
+	h.t.Helper()
+	es, err := h.store.JournalEntries(context.Background(), storage.JournalQuery{Stream: stream})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return es
+}
+
+// Before Stripe is configured every billing endpoint says so clearly.
+func TestBillingBeforeConfiguration(t *testing.T) {
+	h := newHarness(t, nil)
+	wantError(t, h.admin("/v1/billing/stripe"), 404, "not_configured", "", -1)
+	wantError(t, h.adminDo("POST", "/v1/billing/stripe/check", ""), 404, "not_configured", "", -1)
+	f := stripefake.New(nil)
+	defer f.Close()
+	ev := f.Customer("cus_1", map[string]string{"company_id": "acme"})
+	wantError(t, h.webhook(ev, stripefake.Sign(ev, testWhsec, time.Now())), 503, "not_configured", "", -1)
+	if n := len(h.journal(storage.StreamStripeEvents)); n != 0 {
+		t.Fatalf("%d events stored before configuration", n)
+	}
+	if a := h.admin("/v1/billing/reports"); a.status != 200 || !strings.Contains(string(a.body), `"reports":[]`) {
+		t.Fatalf("reports before configuration: %d %s", a.status, a.body)
+	}
+	if a := h.do("GET", "/v1/billing/stripe", nil); a.status != 401 {
+		t.Fatalf("settings without the admin token: %d", a.status)
+	}
+}
+
+// Each bad setting is a 400 naming its field, and stores nothing.
+func TestStripeSettingsValidation(t *testing.T) {
+	h := newHarness(t, nil)
+	ok := `"api_key":"` + testStripeKey + `"`
+	for _, c := range []struct{ body, code, field string }{
+		{`{}`, "invalid_value", "api_key"},
+		{`{"api_key":"pk_test_publishable"}`, "invalid_value", "api_key"},
+		{`{` + ok + `,"webhook_secret":"secret"}`, "invalid_value", "webhook_secret"},
+		{`{` + ok + `,"mode":"invoices"}`, "invalid_value", "mode"},
+		{`{` + ok + `,"customer_id_source":"email"}`, "invalid_value", "customer_id_source"},
+		{`{` + ok + `,"customer_id_source":"metadata."}`, "invalid_value", "customer_id_source"},
+		{`{` + ok + `,"rate_limit":101}`, "invalid_value", "rate_limit"},
+		{`{` + ok + `,"rate_limit":-1}`, "invalid_value", "rate_limit"},
+		{`{` + ok + `,"api_base":"ftp://stripe.example"}`, "invalid_value", "api_base"},
+		{`{` + ok + `,"api_base":"https://api.stripe.com/v1"}`, "invalid_value", "api_base"},
+		{`{` + ok + `,"rate_limit":"fast"}`, "invalid_type", "rate_limit"},
+		{`{` + ok + `,"apikey":"x"}`, "unknown_field", "apikey"},
+		{`{` + ok, "invalid_json", ""},
+	} {
+		t.Run(c.body, func(t *testing.T) {
+			wantError(t, h.putStripe(c.body), 400, c.code, c.field, -1)
+		})
+	}
+	if n := len(h.journal(storage.StreamBillingSettings)); n != 0 {
+		t.Fatalf("refused settings stored %d versions", n)
+	}
+	wantError(t, h.admin("/v1/billing/stripe"), 404, "not_configured", "", -1)
+}
+
+// The key and the signing secret are never answered; an omitted secret
+// keeps its stored value; each change is a new version.
+func TestStripeSettingsNeverShowTheKey(t *testing.T) {
+	h := newHarness(t, nil)
+	a := h.putStripe(`{"api_key":"` + testStripeKey + `","webhook_secret":"` + testWhsec + `"}`)
+	if a.status != 200 {
+		t.Fatalf("put: %d %s", a.status, a.body)
+	}
+	check := func(a answer, version float64, mode string) {
+		t.Helper()
+		if a.status != 200 {
+			t.Fatalf("%d %s", a.status, a.body)
+		}
+		if bytes.Contains(a.body, []byte("SecretKeyNeverShown")) || bytes.Contains(a.body, []byte(testWhsec)) {
+			t.Fatalf("a secret is in the answer: %s", a.body)
+		}
+		m := a.json(t)
+		if m["api_key_last4"] != "9876" || m["webhook_secret_set"] != true || m["livemode"] != false || m["version"] != version ||
+			m["mode"] != mode || m["customer_id_source"] != "metadata.company_id" || m["api_base"] != billing.DefaultAPIBase ||
+			m["rate_limit"] != float64(billing.DefaultRateLimit) || m["webhook_path"] != "/v1/stripe/webhook" {
+			t.Fatalf("settings %s", a.body)
+		}
+	}
+	check(a, 1, billing.ModeMeterEvents)
+	check(h.admin("/v1/billing/stripe"), 1, billing.ModeMeterEvents)
+	check(h.putStripe(`{"mode":"usage_records"}`), 2, billing.ModeUsageRecords)
+	check(h.admin("/v1/billing/stripe"), 2, billing.ModeUsageRecords)
+	s, err := billing.LoadSettings(context.Background(), h.store)
+	if err != nil || s.APIKey != testStripeKey || s.WebhookSecret != testWhsec {
+		t.Fatalf("stored settings lost a secret: %v %v", s, err)
+	}
+	// A short key shows nothing of itself.
+	if got := (billing.Settings{APIKey: "sk_12345"}).Public().APIKeyLast4; got != "" {
+		t.Fatalf("an 8-character key shows %q", got)
+	}
+}
+
+// The check reads Stripe's balance: 200 when Stripe answers, 502 with
+// Stripe's message when it refuses the key.
+func TestStripeCheck(t *testing.T) {
+	h := newHarness(t, nil)
+	f := stripefake.New(nil)
+	defer f.Close()
+	if a := h.putStripe(`{"api_key":"` + testStripeKey + `","api_base":"` + f.URL + `"}`); a.status != 200 {
+		t.Fatalf("put: %d %s", a.status, a.body)
+	}
+	if a := h.adminDo("POST", "/v1/billing/stripe/check", ""); a.status != 200 || a.json(t)["ok"] != true {
+		t.Fatalf("check: %d %s", a.status, a.body)
+	}
+	rs := f.Requests()
+	if len(rs) != 1 || rs[0].Method != "GET" || rs[0].Path != "/v1/balance" {
+		t.Fatalf("the check made %+v", rs)
+	}
+	f.SetFault(func(int, *http.Request) stripefake.Fault { return stripefake.Fault{Status: 401} })
+	wantError(t, h.adminDo("POST", "/v1/billing/stripe/check", ""), 502, "stripe_error", "", -1)
+}
+
+// A webhook with a bad, stale or missing signature, or an altered body,
+// is refused with 400 and stores nothing; a repeated delivery is stored
+// once.
+func TestStripeWebhook(t *testing.T) {
+	h := newHarness(t, nil)
+	if a := h.putStripe(`{"api_key":"` + testStripeKey + `","webhook_secret":"` + testWhsec + `"}`); a.status != 200 {
+		t.Fatalf("put: %d %s", a.status, a.body)
+	}
+	f := stripefake.New(nil)
+	defer f.Close()
+	ev := f.Customer("cus_1", map[string]string{"company_id": "acme"})
+	now := time.Now()
+	altered := bytes.Replace(ev, []byte("acme"), []byte("evil"), 1)
+	for name, c := range map[string]struct {
+		payload []byte
+		sig     string
+	}{
+		"wrong secret": {ev, stripefake.Sign(ev, "whsec_other", now)},
+		"stale":        {ev, stripefake.Sign(ev, testWhsec, now.Add(-6*time.Minute))},
+		"altered body": {altered, stripefake.Sign(ev, testWhsec, now)},
+		"missing":      {ev, ""},
+		"garbage":      {ev, "t=1,v1=00"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			wantError(t, h.webhook(c.payload, c.sig), 400, "invalid_signature", "Stripe-Signature", -1)
+		})
+	}
+	if n := len(h.journal(storage.StreamStripeEvents)); n != 0 {
+		t.Fatalf("refused deliveries stored %d events", n)
+	}
+	if st := h.admin("/v1/billing/state").json(t); st["events"] != float64(0) || len(st["customers"].(map[string]any)) != 0 {
+		t.Fatalf("state after refused deliveries: %v", st)
+	}
+	for i, dup := range []bool{false, true, true} {
+		a := h.webhook(ev, stripefake.Sign(ev, testWhsec, time.Now()))
+		if a.status != 200 || a.json(t)["received"] != true || a.json(t)["duplicate"] != dup {
+			t.Fatalf("delivery %d: %d %s", i+1, a.status, a.body)
+		}
+	}
+	if n := len(h.journal(storage.StreamStripeEvents)); n != 1 {
+		t.Fatalf("three deliveries of one event stored %d entries", n)
+	}
+	st := h.admin("/v1/billing/state").json(t)
+	if c, _ := st["customers"].(map[string]any)["cus_1"].(map[string]any); st["events"] != float64(1) || c == nil ||
+		c["metadata"].(map[string]any)["company_id"] != "acme" {
+		t.Fatalf("state %v", st)
+	}
+	// A signed body that is not a Stripe event: 400, nothing stored.
+	junk := []byte(`{"hello":"world"}`)
+	wantError(t, h.webhook(junk, stripefake.Sign(junk, testWhsec, time.Now())), 400, "invalid_event", "", -1)
+	if n := len(h.journal(storage.StreamStripeEvents)); n != 1 {
+		t.Fatalf("a non-event was stored (%d entries)", n)
+	}
+}
+
+// The ledger's filters: customer (query or path), meter, status, from,
+// limit; newest first; counts of everything matched.
+func TestBillingReportFilters(t *testing.T) {
+	h := newHarness(t, nil)
+	at := testNow.Add(-time.Hour)
+	var n int
+	add := func(customer, meter, status string) {
+		n++
+		r := billing.Report{Key: fmt.Sprintf("k%02d", n), Status: status, Mode: billing.ModeUsageRecords, MeterID: meter,
+			Customer: customer, Quantity: int64(n), AttemptAt: at.Add(time.Duration(n) * time.Minute)}
+		b, _ := json.Marshal(r)
+		if err := h.store.AppendJournal(context.Background(), storage.JournalEntry{Stream: storage.StreamBillingLedger,
+			Key: r.Key, At: r.AttemptAt, Body: string(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []string{"acme", "globex"} {
+		for _, m := range []string{"m1", "m2"} {
+			for _, s := range []string{billing.StatusSent, billing.StatusSent, billing.StatusFailed, billing.StatusLate} {
+				add(c, m, s)
+			}
+		}
+	}
+	type page struct {
+		Reports []billing.Report `json:"reports"`
+		Counts  map[string]int   `json:"counts"`
+	}
+	get := func(path string) page {
+		t.Helper()
+		a := h.admin(path)
+		if a.status != 200 {
+			t.Fatalf("%s: %d %s", path, a.status, a.body)
+		}
+		var p page
+		if err := json.Unmarshal(a.body, &p); err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i < len(p.Reports); i++ {
+			if p.Reports[i].AttemptAt.After(p.Reports[i-1].AttemptAt) {
+				t.Fatalf("%s: not newest first", path)
+			}
+		}
+		return p
+	}
+	for path, want := range map[string]struct {
+		n      int
+		counts string
+		match  func(r billing.Report) bool
+	}{
+		"/v1/billing/reports":                                                     {16, "failed:4 late:4 sent:8", func(billing.Report) bool { return true }},
+		"/v1/billing/reports?customer=acme":                                       {8, "failed:2 late:2 sent:4", func(r billing.Report) bool { return r.Customer == "acme" }},
+		"/v1/billing/customers/globex/reports":                                    {8, "failed:2 late:2 sent:4", func(r billing.Report) bool { return r.Customer == "globex" }},
+		"/v1/billing/reports?meter=m2&status=sent":                                {4, "sent:4", func(r billing.Report) bool { return r.MeterID == "m2" && r.Status == "sent" }},
+		"/v1/billing/customers/acme/reports?meter=m1&status=late":                 {1, "late:1", func(r billing.Report) bool { return r.Customer == "acme" && r.MeterID == "m1" && r.Status == "late" }},
+		"/v1/billing/reports?customer=initech":                                    {0, "", func(billing.Report) bool { return false }},
+		"/v1/billing/reports?status=failed&limit=2":                               {2, "failed:4", func(r billing.Report) bool { return r.Status == "failed" }},
+		"/v1/billing/reports?from=" + at.Add(15*time.Minute).Format(time.RFC3339): {2, "failed:1 late:1", func(r billing.Report) bool { return r.Quantity >= 15 }},
+	} {
+		p := get(path)
+		var cs []string
+		for _, s := range []string{"failed", "late", "sent"} {
+			if p.Counts[s] > 0 {
+				cs = append(cs, fmt.Sprintf("%s:%d", s, p.Counts[s]))
+			}
+		}
+		if len(p.Reports) != want.n || strings.Join(cs, " ") != want.counts {
+			t.Fatalf("%s: %d reports, counts %v; want %d, %s", path, len(p.Reports), p.Counts, want.n, want.counts)
+		}
+		for _, r := range p.Reports {
+			if !want.match(r) {
+				t.Fatalf("%s holds %+v", path, r)
+			}
+		}
+	}
+	if p := get("/v1/billing/reports?limit=1"); p.Reports[0].Quantity != 16 {
+		t.Fatalf("the newest report is %+v", p.Reports[0])
+	}
+	wantError(t, h.admin("/v1/billing/reports?limit=0"), 400, "invalid_value", "limit", -1)
+	wantError(t, h.admin("/v1/billing/reports?from=yesterday"), 400, "invalid_value", "from", -1)
+	wantError(t, h.admin("/v1/billing/reports?status=done"), 400, "invalid_value", "status", -1)
+}
