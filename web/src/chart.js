@@ -98,3 +98,22 @@ export function sparkline(values, { width = 120, height = 28 } = {}) {
   svg.innerHTML = n ? `<path class="area" d="${line}L${width} ${height}L0 ${height}Z"/><path class="line" d="${line}"/>` : "";
   return svg;
 }
+
+// groupBars lists the top customers as horizontal bars; calls says how
+// many calls each matched (redundant for a count meter).
+export function groupBars(groups, calls) {
+  if (!groups?.length) return h("p.muted", "No customer matched.");
+  const max = Math.max(...groups.map((g) => g.value || 0), 0);
+  return h(
+    "ol.bars",
+    groups.map((g) =>
+      h(
+        "li",
+        h("span.key", g.key || h("i", "(no customer id)")),
+        h("span.bar", h("i", { style: { width: (max ? (100 * (g.value || 0)) / max : 0) + "%" } })),
+        h("span.val", fmtNum(g.value)),
+        calls ? h("span.calls", fmtNum(g.events) + " calls") : null,
+      ),
+    ),
+  );
+}

@@ -2,7 +2,7 @@
 // archiving, and the audit trail as a timeline with diffs.
 import { h, icon, replace, statusBadge, confirmDialog, toast, fmtNum, fmtTime, fmtAgo, spinner, fitText } from "../dom.js";
 import { get, post, patch, qs, isAbort } from "../api.js";
-import { usageChart } from "../chart.js";
+import { usageChart, groupBars } from "../chart.js";
 import { lastDays } from "./meters.js";
 import { aggregations, segmented } from "./meterform.js";
 
@@ -105,6 +105,7 @@ export function meterPage(main, params) {
     const chartHost = h("div.chart");
     const usageStats = h("div.stats.compact");
     const usageStatus = h("p.muted.small");
+    const usageGroups = h("div.usage-groups");
     const range = { key: "30d" };
     const rangeSeg = segmented("Period", [["7d", "7 days"], ["30d", "30 days"]], range.key, (k) => ((range.key = k), loadUsage()));
     chart = usageChart(chartHost, { height: 200 });
@@ -133,7 +134,7 @@ export function meterPage(main, params) {
           "div.detail-layout",
           h(
             "div.col",
-            h("section.card", h("header.card-head", h("div", h("h2", "Usage"), usageStatus), rangeSeg.el), usageStats, chartHost),
+            h("section.card", h("header.card-head", h("div", h("h2", "Usage"), usageStatus), rangeSeg.el), usageStats, chartHost, usageGroups),
             h(
               "section.card",
               h(
@@ -157,7 +158,7 @@ export function meterPage(main, params) {
               ),
             ),
           ),
-          h("section.card.history", h("header.card-head", h("h2", "History"), h("span.dim", `${hist.changes.length} changes`)), timeline(hist)),
+          h("section.card.history", h("header.card-head", h("h2", "History"), h("span.dim", `${hist.changes.length} ${hist.changes.length === 1 ? "change" : "changes"}`)), timeline(hist)),
         ),
       ),
     );
@@ -173,16 +174,26 @@ export function meterPage(main, params) {
           usageStats,
           h("div.stat", { "data-stat": "total" }, h("span.stat-label", "Total"), h("span.stat-value", fmtNum(r.total))),
           h("div.stat", h("span.stat-label", "Matched calls"), h("span.stat-value", fmtNum(r.matched_events))),
-          h("div.stat", h("span.stat-label", "Top customer"), h("span.stat-value.small", r.groups?.[0]?.key || "—"), h("span.stat-sub", r.groups?.[0] ? fmtNum(r.groups[0].value) : "")),
+          topStat(r, c.aggregation),
           h("div.stat" + (r.value_errors ? ".warn" : ""), h("span.stat-label", "Value errors"), h("span.stat-value", fmtNum(r.value_errors))),
         );
         fitText(usageStats);
+        replace(usageGroups, h("h3", "Top customers"), groupBars(r.groups, c.aggregation !== "count"));
         chart.update(r, w.from, w.to, "day");
       } catch (e) {
         if (!isAbort(e)) replace(usageStatus, "Usage unavailable: " + e.message);
       }
     }
   }
+}
+
+// topStat shows the largest customer: its share of the total for
+// additive meters, else its value.
+function topStat(r, agg) {
+  const g = r.groups?.[0];
+  const additive = agg === "count" || agg === "sum";
+  const value = !g ? "—" : additive && r.total ? ((100 * (g.value || 0)) / r.total).toFixed(1) + "%" : fmtNum(g.value);
+  return h("div.stat", { title: additive ? "the largest customer's share of the total" : "the largest customer's value" }, h("span.stat-label", "Top customer"), h("span.stat-value", value), h("span.stat-sub", g ? g.key || "(no customer id)" : "none"));
 }
 
 // timeline renders the audit trail, newest first; a new version shows

@@ -4,7 +4,7 @@
 import { h, icon, replace, debounce, confirmDialog, toast, fmtNum, fmtTime, spinner, fitText } from "../dom.js";
 import { get, post, isAbort, ApiError } from "../api.js";
 import { editor, showErrors, setMetadataKeys } from "../expr.js";
-import { usageChart } from "../chart.js";
+import { usageChart, groupBars } from "../chart.js";
 import { eventSummary, openEvent } from "./events.js";
 
 const DAY = 86400e3;
@@ -253,18 +253,7 @@ export function meterForm(main, params) {
       );
       fitText(stats);
       chart.update(r, from, to, state.bucket);
-      const max = Math.max(...(r.groups || []).map((g) => g.value || 0), 0);
-      replace(
-        groups,
-        r.groups?.length
-          ? h(
-              "ol.bars",
-              r.groups.map((g) =>
-                h("li", h("span.key", g.key || h("i", "(no customer id)")), h("span.bar", h("i", { style: { width: (max ? (100 * (g.value || 0)) / max : 0) + "%" } })), h("span.val", fmtNum(g.value)), state.aggregation !== "count" ? h("span.calls", fmtNum(g.events) + " calls") : null),
-              ),
-            )
-          : h("p.muted", "No customer matched."),
-      );
+      replace(groups, groupBars(r.groups, state.aggregation !== "count"));
     }
     async function loadSamples(body, signal) {
       replace(samples, h("p.muted", spinner()));
