@@ -125,7 +125,7 @@ func newEnv(t *testing.T) *env {
 // do runs browser actions, failing the test with a screenshot on error.
 func (e *env) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(e.ctx, 45*time.Second)
+	ctx, cancel := context.WithTimeout(e.ctx, 90*time.Second) // generous: CI runs other packages at the same time
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		e.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
@@ -137,7 +137,7 @@ func (e *env) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 func (e *env) wait(what, cond string) {
 	e.t.Helper()
 	e.do("wait: "+what, chromedp.Steps(func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(30*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))(ctx, t)
+		_, err := chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(60*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))(ctx, t)
 		return chromedp.Void{}, err
 	}))
 }
