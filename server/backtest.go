@@ -122,17 +122,30 @@ func engineOf(name string) (engine.Engine, error) {
 	return "", fieldError(wire.CodeInvalidValue, "engine", "engine must be auto, sql or vm, got "+strconvQuote(name))
 }
 
-// postBacktest runs an unsaved meter over a window.
-func (s *Server) postBacktest(c echo.Context) error {
+// readBacktest decodes a backtest request: its meter, compiled, and its
+// window, checked.
+func (s *Server) readBacktest(c echo.Context) (*backtestRequest, *rules.Meter, engine.Window, error) {
 	var req backtestRequest
 	if err := decodeJSON(c, &req); err != nil {
-		return err
+		return nil, nil, engine.Window{}, err
 	}
 	m, err := req.meter()
 	if err != nil {
-		return err
+		return nil, nil, engine.Window{}, err
 	}
 	w, err := req.window(s.cfg.Now())
+	if err != nil {
+		return nil, nil, engine.Window{}, err
+	}
+	if err := w.Validate(); err != nil {
+		return nil, nil, engine.Window{}, s.backtestError(err)
+	}
+	return &req, m, w, nil
+}
+
+// postBacktest runs an unsaved meter over a window.
+func (s *Server) postBacktest(c echo.Context) error {
+	req, m, w, err := s.readBacktest(c)
 	if err != nil {
 		return err
 	}
@@ -253,20 +266,9 @@ type samplesJSON struct {
 // (through the VM, the reference) and returns some that match and some
 // that do not, so a person can see why.
 func (s *Server) postSamples(c echo.Context) error {
-	var req backtestRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	m, err := req.meter()
+	req, m, w, err := s.readBacktest(c)
 	if err != nil {
 		return err
-	}
-	w, err := req.window(s.cfg.Now())
-	if err != nil {
-		return err
-	}
-	if err := w.Validate(); err != nil {
-		return s.backtestError(err)
 	}
 	limit := req.Limit
 	if limit == 0 {
