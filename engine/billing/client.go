@@ -65,36 +65,19 @@ func Retryable(err error) bool {
 	return !errors.Is(err, context.Canceled)
 }
 
-// Limiter paces requests: at most Rate per second, no bursts.
-type Limiter struct {
-	mu   sync.Mutex
-	next time.Time
-	gap  time.Duration
+// Clock is the time that pacing, backoff and the pause between cycles
+// wait on: the wall clock unless a test injects a virtual one.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits d (nothing when d <= 0), or until ctx ends.
+	Sleep(ctx context.Context, d time.Duration) error
 }
 
-// NewLimiter makes a limiter of rate requests per second (0: unlimited).
-func NewLimiter(rate float64) *Limiter {
-	l := &Limiter{}
-	if rate > 0 {
-		l.gap = time.Duration(float64(time.Second) / rate)
-	}
-	return l
-}
+type wallClock struct{}
 
-// Wait blocks until the next request may go.
-func (l *Limiter) Wait(ctx context.Context) error {
-	l.mu.Lock()
-	now := time.Now()
-	at := l.next
-	if at.Before(now) {
-		at = now
-	}
-	l.next = at.Add(l.gap)
-	l.mu.Unlock()
-	return sleep(ctx, time.Until(at))
-}
+func (wallClock) Now() time.Time { return time.Now() }
 
-func sleep(ctx context.Context, d time.Duration) error {
+func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
@@ -108,6 +91,40 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// Limiter paces requests: at most Rate per second, no bursts.
+type Limiter struct {
+	clock Clock
+	mu    sync.Mutex
+	next  time.Time
+	gap   time.Duration
+}
+
+// NewLimiter makes a limiter of rate requests per second (0: unlimited)
+// on clock (nil: the wall clock).
+func NewLimiter(rate float64, clock Clock) *Limiter {
+	if clock == nil {
+		clock = wallClock{}
+	}
+	l := &Limiter{clock: clock}
+	if rate > 0 {
+		l.gap = time.Duration(float64(time.Second) / rate)
+	}
+	return l
+}
+
+// Wait blocks until the next request may go.
+func (l *Limiter) Wait(ctx context.Context) error {
+	l.mu.Lock()
+	now := l.clock.Now()
+	at := l.next
+	if at.Before(now) {
+		at = now
+	}
+	l.next = at.Add(l.gap)
+	l.mu.Unlock()
+	return l.clock.Sleep(ctx, at.Sub(now))
+}
+
 // do runs call with pacing and retries; it returns the last error and the
 // number of attempts made.
 func do(ctx context.Context, l *Limiter, r Retry, call func() error) (int, error) {
@@ -119,7 +136,7 @@ func do(ctx context.Context, l *Limiter, r Retry, call func() error) (int, error
 			if back > r.Max || back <= 0 {
 				back = r.Max
 			}
-			if e := sleep(ctx, rand.N(back)+time.Millisecond); e != nil {
+			if e := l.clock.Sleep(ctx, rand.N(back)+time.Millisecond); e != nil {
 				return i, e
 			}
 		}

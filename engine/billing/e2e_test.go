@@ -296,17 +296,7 @@ func TestEndToEndWithStatefulFake(t *testing.T) {
 				items := w.customers(price)
 				m := w.meter(price, rules.AggSum)
 				w.traffic(1, 900, w.start.Add(-3*time.Hour), w.now.Add(-2*time.Hour))
-				total := func(co string) int64 {
-					if mode == billing.ModeUsageRecords {
-						return w.fake.ItemTotal(items[co])
-					}
-					for i, c := range []string{"acme", "globex"} {
-						if c == co {
-							return w.fake.MeterTotal("api_tokens", fmt.Sprintf("cus_%d", i))
-						}
-					}
-					return 0
-				}
+				total := func(co string) int64 { return w.billed(mode, items, co) }
 				check := func(when string) {
 					t.Helper()
 					for _, co := range []string{"acme", "globex"} {

@@ -41,6 +41,9 @@ type Worker struct {
 	// Grace is how long after a period's end meter events still count
 	// for it (Stripe's invoice grace period, 1 h by default).
 	Grace time.Duration
+	// Clock is what pacing, backoff and the pause between cycles wait on
+	// (the wall clock by default; tests inject a virtual one).
+	Clock Clock
 
 	limiter *Limiter
 	rate    float64
@@ -56,6 +59,13 @@ func (w *Worker) now() time.Time {
 		return w.Now().UTC()
 	}
 	return time.Now().UTC()
+}
+
+func (w *Worker) clock() Clock {
+	if w.Clock != nil {
+		return w.Clock
+	}
+	return wallClock{}
 }
 
 func (w *Worker) log() *slog.Logger {
@@ -82,7 +92,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.log().Info("billing cycle", "sent", st.Sent, "failed", st.Failed, "rejected", st.Rejected,
 				"flagged", st.Flagged, "replayed", st.Replayed, "query_errors", st.QueryErrors, "unmapped", st.Unmapped)
 		}
-		if err := sleep(ctx, interval); err != nil {
+		if err := w.clock().Sleep(ctx, interval); err != nil {
 			return nil
 		}
 	}
@@ -116,7 +126,7 @@ func (w *Worker) Cycle(ctx context.Context) (Stats, error) {
 		return Stats{}, ErrNotConfigured
 	}
 	if w.limiter == nil || w.rate != s.RateLimit {
-		w.limiter, w.rate = NewLimiter(s.RateLimit), s.RateLimit
+		w.limiter, w.rate = NewLimiter(s.RateLimit, w.clock()), s.RateLimit
 	}
 	c := &cycle{w: w, api: NewAPI(*s, w.Timeout), settings: *s, now: w.now(), meters: map[string]meterInfo{}, blocked: map[string]bool{}}
 	reports, err := LoadReports(ctx, w.Store, c.now.Add(-60*24*time.Hour))
@@ -383,7 +393,7 @@ func (c *cycle) reportMeterEvents(ctx context.Context, base Report, us []unit, o
 		r.Key = hashKey("meterd-late-", r.SubscriptionItem, r.MeterID, r.PeriodStart.Unix(), total, sent)
 		return c.flag(ctx, r, StatusLate, fmt.Sprintf("measured %d after the period closed; Stripe has %d", total, sent))
 	}
-	info := c.meterFor(base.PriceID)
+	info := c.meterFor(ctx, base.PriceID)
 	if info.err != nil && info.temporary {
 		c.stats.Failed++ // Stripe is unreachable: the next cycle tries again
 		return nil
@@ -437,13 +447,16 @@ func (c *cycle) acceptedFor(base Report) []Report {
 
 // meterFor finds the Stripe billing meter behind a price (its event name
 // and payload keys), once per cycle.
-func (c *cycle) meterFor(price string) meterInfo {
+func (c *cycle) meterFor(ctx context.Context, price string) meterInfo {
 	if mi, ok := c.meters[price]; ok {
 		return mi
 	}
 	var mi meterInfo
 	var p *stripe.Price
-	_, err := do(context.Background(), c.w.limiter, c.w.Retry, func() (e error) { p, e = c.api.Prices.Get(price, nil); return e })
+	_, err := do(ctx, c.w.limiter, c.w.Retry, func() (e error) {
+		p, e = c.api.Prices.Get(price, &stripe.PriceParams{Params: stripe.Params{Context: ctx}})
+		return e
+	})
 	switch {
 	case err != nil:
 		mi.err = fmt.Errorf("price %s: %w", price, err)
@@ -451,7 +464,10 @@ func (c *cycle) meterFor(price string) meterInfo {
 		mi.err = fmt.Errorf("price %s is not backed by a Stripe billing meter: set mode usage_records for legacy metered prices, or create the price with a meter", price)
 	default:
 		var bm *stripe.BillingMeter
-		_, err = do(context.Background(), c.w.limiter, c.w.Retry, func() (e error) { bm, e = c.api.BillingMeters.Get(p.Recurring.Meter, nil); return e })
+		_, err = do(ctx, c.w.limiter, c.w.Retry, func() (e error) {
+			bm, e = c.api.BillingMeters.Get(p.Recurring.Meter, &stripe.BillingMeterParams{Params: stripe.Params{Context: ctx}})
+			return e
+		})
 		if err != nil {
 			mi.err = fmt.Errorf("billing meter %s: %w", p.Recurring.Meter, err)
 			break
@@ -464,8 +480,9 @@ func (c *cycle) meterFor(price string) meterInfo {
 			mi.valueKey = bm.ValueSettings.EventPayloadKey
 		}
 	}
-	// An outage is not a misconfiguration: it is not flagged.
-	mi.temporary = mi.err != nil && Retryable(errors.Unwrap(mi.err))
+	// An outage (or the worker stopping) is not a misconfiguration: it is
+	// not flagged, and asked again next cycle.
+	mi.temporary = mi.err != nil && (Retryable(errors.Unwrap(mi.err)) || ctx.Err() != nil)
 	c.meters[price] = mi
 	return mi
 }

@@ -1,0 +1,205 @@
+package billing_test
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meterd/meterd/engine/billing"
+	"github.com/meterd/meterd/engine/billing/stripefake"
+	"github.com/meterd/meterd/rules"
+)
+
+// billed is Stripe's total for a company: its item's usage records, or
+// its customer's meter events (customers() maps acme to cus_0, globex to
+// cus_1, the unmapped one to cus_2).
+func (w *world) billed(mode string, items map[string]string, co string) int64 {
+	if mode == billing.ModeUsageRecords {
+		return w.fake.ItemTotal(items[co])
+	}
+	return w.fake.MeterTotal("api_tokens", map[string]string{"acme": "cus_0", "globex": "cus_1", "": "cus_2"}[co])
+}
+
+// setUp is a world in mode with the two companies subscribed, a sum meter
+// bound to the price and traffic over the period.
+func setUp(t *testing.T, w *world, mode string) (items map[string]string, m func(co string) int64) {
+	price := w.fake.AddMeter("api_tokens")
+	if mode == billing.ModeUsageRecords {
+		price = w.fake.AddLegacyPrice()
+	}
+	items = w.customers(price)
+	meter := w.meter(price, rules.AggSum)
+	w.traffic(1, 600, w.start.Add(-time.Hour), w.now.Add(-2*time.Hour))
+	return items, func(co string) int64 { return w.expected(meter, co, w.now) }
+}
+
+// settle runs cycles until one sends nothing (at most n).
+func settle(t *testing.T, wk *billing.Worker, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if s := cycle(t, wk); s.Sent == 0 && s.Failed == 0 && s.Replayed == 0 {
+			return
+		}
+	}
+	t.Fatalf("still sending after %d cycles", n)
+}
+
+// The worker paces every Stripe request to the settings' rate_limit, on a
+// virtual clock: without faults the requests are exactly 1/rate apart;
+// with 429s the backoff only adds to the gap, the retry reuses the
+// idempotency key, and the totals come out right.
+func TestWorkerPacesRequests(t *testing.T) {
+	for _, mode := range []string{billing.ModeMeterEvents, billing.ModeUsageRecords} {
+		t.Run(mode, func(t *testing.T) {
+			w := newWorld(t, open(t, "duckdb://"+t.TempDir()+"/m.duckdb"), mode)
+			w.do("PUT", "/v1/billing/stripe", map[string]any{"rate_limit": 5}, 200, nil)
+			const gap = 200 * time.Millisecond
+			items, want := setUp(t, w, mode)
+			clock := billing.NewVirtualClock(w.now)
+			var mu sync.Mutex
+			var at []time.Time
+			record := func(n int, r *http.Request) stripefake.Fault {
+				mu.Lock()
+				at = append(at, clock.Now())
+				mu.Unlock()
+				return stripefake.Fault{}
+			}
+			w.fake.SetFault(record)
+			wk := w.worker()
+			wk.Clock = clock
+			wk.Retry.Base, wk.Retry.Max = time.Second, 4*time.Second // backoffs longer than the gap
+			cycle(t, wk)
+			if len(at) < 20 {
+				t.Fatalf("only %d requests: nothing to pace", len(at))
+			}
+			for i := 1; i < len(at); i++ {
+				if d := at[i].Sub(at[i-1]); d != gap {
+					t.Fatalf("requests %d and %d went %v apart, want %v (rate_limit 5)", i, i+1, d, gap)
+				}
+			}
+			// Every fourth request is answered 429.
+			at = nil
+			w.fake.SetFault(func(n int, r *http.Request) stripefake.Fault {
+				record(n, r)
+				if n%4 == 0 {
+					return stripefake.Fault{Status: 429}
+				}
+				return stripefake.Fault{}
+			})
+			w.traffic(2, 300, w.start, w.now.Add(-2*time.Hour))
+			slept := len(clock.Sleeps())
+			settle(t, wk, 5)
+			if len(at) < 8 {
+				t.Fatalf("only %d requests after new traffic", len(at))
+			}
+			for i := 1; i < len(at); i++ {
+				if d := at[i].Sub(at[i-1]); d < gap {
+					t.Fatalf("requests %d and %d went %v apart, under the %v pace", i, i+1, d, gap)
+				}
+			}
+			if len(clock.Sleeps()) == slept {
+				t.Fatal("no waits after the 429s")
+			}
+			rs := w.fake.Requests()
+			for i, r := range rs {
+				if r.Status != 429 || r.Method != http.MethodPost {
+					continue
+				}
+				retried := false
+				for _, q := range rs[i+1:] {
+					retried = retried || q.IdempotencyKey == r.IdempotencyKey && q.Status == 200
+				}
+				if !retried {
+					t.Fatalf("a 429 (key %s) was never retried with its key", r.IdempotencyKey)
+				}
+			}
+			for _, co := range []string{"acme", "globex"} {
+				if got, exp := w.billed(mode, items, co), want(co); got != exp || exp == 0 {
+					t.Fatalf("Stripe bills %s %d, the backtest says %d", co, got, exp)
+				}
+			}
+		})
+	}
+}
+
+// Requests that hang past the client's timeout are retried with the same
+// idempotency key, whether Stripe applied them after all or not, and
+// Stripe ends with the backtest's totals: also for the price and billing
+// meter look-ups of the meter-events mode.
+func TestTimeoutsRetryToCorrectTotals(t *testing.T) {
+	for name, openStore := range stores(t) {
+		for _, mode := range []string{billing.ModeMeterEvents, billing.ModeUsageRecords} {
+			t.Run(name+"/"+mode, func(t *testing.T) {
+				st, _ := openStore(t)
+				w := newWorld(t, st, mode)
+				items, want := setUp(t, w, mode)
+				var mu sync.Mutex
+				posts := 0
+				hung := map[string]bool{}   // idempotency keys of hung writes
+				looked := map[string]bool{} // look-ups that hung once
+				w.fake.SetFault(func(n int, r *http.Request) stripefake.Fault {
+					mu.Lock()
+					defer mu.Unlock()
+					if r.Method == http.MethodGet {
+						if !looked[r.URL.Path] {
+							looked[r.URL.Path] = true
+							return stripefake.Fault{Hang: time.Hour}
+						}
+						return stripefake.Fault{}
+					}
+					posts++
+					switch posts {
+					case 3, 17: // Stripe applies it once the client has given up
+						hung[r.Header.Get("Idempotency-Key")] = true
+						return stripefake.Fault{Hang: time.Hour}
+					case 8: // never applied
+						hung[r.Header.Get("Idempotency-Key")] = true
+						return stripefake.Fault{Hang: time.Hour, Status: 500}
+					}
+					return stripefake.Fault{}
+				})
+				wk := w.worker()
+				wk.Timeout = 250 * time.Millisecond
+				settle(t, wk, 5)
+				if len(hung) != 3 || mode == billing.ModeMeterEvents && len(looked) != 2 {
+					t.Fatalf("%d writes and %d look-ups hung, want 3 and the price and meter's", len(hung), len(looked))
+				}
+				for key := range hung {
+					n := 0
+					for _, r := range w.fake.Requests() {
+						if r.IdempotencyKey == key && r.Status == 200 {
+							n++
+						}
+					}
+					if n == 0 {
+						t.Fatalf("the hung write %s never succeeded on a retry with its key", key)
+					}
+				}
+				for _, r := range w.fake.Requests() {
+					if r.Status == 400 {
+						t.Fatalf("Stripe refused %s %v: a retry changed its parameters?", r.Path, r.Form)
+					}
+				}
+				for _, co := range []string{"acme", "globex"} {
+					if got, exp := w.billed(mode, items, co), want(co); got != exp || exp == 0 {
+						t.Fatalf("after timeouts Stripe bills %s %d, the backtest says %d", co, got, exp)
+					}
+				}
+				rs, err := billing.LoadReports(t.Context(), w.st, time.Time{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				last := map[string]billing.Report{}
+				for _, r := range rs {
+					last[r.Key] = r
+				}
+				for k, r := range last {
+					if r.Status != billing.StatusSent {
+						t.Fatalf("report %s ended %s: %s", k, r.Status, r.Error)
+					}
+				}
+			})
+		}
+	}
+}
