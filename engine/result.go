@@ -31,6 +31,9 @@ type Result struct {
 	// Fallback says why the VM ran instead of SQL (empty on the SQL path).
 	Fallback string `json:"fallback,omitempty"`
 	TookMs   int64  `json:"took_ms"`
+	// GroupBuckets, only with Window.GroupBuckets: each group's buckets
+	// with at least one matched event, by group, then time.
+	GroupBuckets []GroupBucket `json:"group_buckets,omitempty"`
 }
 
 // Bucket is one time bucket's aggregate over every group.
@@ -38,6 +41,18 @@ type Bucket struct {
 	Start  time.Time `json:"start"` // UTC
 	Value  *float64  `json:"value"`
 	Events int64     `json:"events"` // matched events
+}
+
+// GroupBucket is one billed customer's aggregate in one time bucket.
+type GroupBucket struct {
+	Group  string    `json:"group"`
+	Start  time.Time `json:"start"` // UTC
+	Value  *float64  `json:"value"`
+	Events int64     `json:"events"` // matched events
+}
+
+func sortGroupBuckets(gbs []GroupBucket) {
+	slices.SortFunc(gbs, func(a, b GroupBucket) int { return cmp.Or(cmp.Compare(a.Group, b.Group), a.Start.Compare(b.Start)) })
 }
 
 // Group is one billed customer's aggregate over the whole window.

@@ -24,7 +24,7 @@ func plan(st storage.Store, vs []Version, w Window) (sqlgen.Dialect, *sqlgen.Pla
 	}
 	p, err := sqlgen.Query(d, spans, sqlgen.Window{
 		FromMs: w.From.UnixMilli(), ToMs: w.To.UnixMilli(), BucketMs: w.bucketMs(),
-		Limit: max(w.Top, w.buckets()), Group: w.Group,
+		Limit: max(w.Top, w.buckets()), Group: w.Group, GroupBuckets: w.GroupBuckets,
 	})
 	return d, p, err
 }
@@ -68,6 +68,10 @@ func runSQL(ctx context.Context, st storage.Store, vs []Version, w Window) (*Res
 			if events > 0 {
 				res.Groups = append(res.Groups, Group{Key: grp, Value: valuePtr(value, has != 0), Events: events})
 			}
+		case 3:
+			if events > 0 {
+				res.GroupBuckets = append(res.GroupBuckets, GroupBucket{Group: grp, Start: time.UnixMilli(bucket).UTC(), Value: valuePtr(value, has != 0), Events: events})
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -88,6 +92,7 @@ func runSQL(ctx context.Context, st storage.Store, vs []Version, w Window) (*Res
 		}
 	}
 	sortBuckets(res.Buckets)
+	sortGroupBuckets(res.GroupBuckets)
 	res.Groups = topGroups(res.Groups, w.Top)
 	return res, nil
 }

@@ -16,6 +16,10 @@ func runVM(ctx context.Context, st storage.Store, vs []Version, w Window) (*Resu
 	agg := vs[0].Meter.Def.Aggregation
 	byGroup := rules.NewAggregator(agg)
 	byBucket := rules.NewAggregator(agg)
+	var byGroupBucket *rules.Aggregator
+	if w.GroupBuckets {
+		byGroupBucket = rules.NewAggregator(agg)
+	}
 	width := w.bucketMs()
 	var scanned int64
 	f := storage.EventFilter{From: w.From, To: w.To}
@@ -38,8 +42,12 @@ func runVM(ctx context.Context, st storage.Store, vs []Version, w Window) (*Resu
 		ms := e.Time.UnixMilli()
 		m := versionAt(vs, ms)
 		r := m.Eval(&env)
-		byGroup.Add(m.GroupKey(&env), 0, r)
+		g := m.GroupKey(&env)
+		byGroup.Add(g, 0, r)
 		byBucket.Add("", ms-ms%width, r)
+		if byGroupBucket != nil {
+			byGroupBucket.Add(g, ms-ms%width, r)
+		}
 		return nil
 	})
 	if err != nil {
@@ -58,5 +66,11 @@ func runVM(ctx context.Context, st storage.Store, vs []Version, w Window) (*Resu
 		res.Groups = append(res.Groups, Group{Key: row.Group, Value: valuePtr(row.Value, row.HasValue), Events: row.Matched})
 	}
 	res.Groups = topGroups(res.Groups, w.Top)
+	if byGroupBucket != nil {
+		for _, row := range byGroupBucket.Buckets() {
+			res.GroupBuckets = append(res.GroupBuckets, GroupBucket{Group: row.Group, Start: time.UnixMilli(row.Bucket).UTC(), Value: valuePtr(row.Value, row.HasValue), Events: row.Matched})
+		}
+		sortGroupBuckets(res.GroupBuckets)
+	}
 	return res, nil
 }

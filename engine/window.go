@@ -31,6 +31,10 @@ type Window struct {
 	// events (company_id or user_id, as the meter groups); the billing
 	// worker uses it for per-customer buckets.
 	Group string `json:"group,omitempty"`
+	// GroupBuckets asks for Result.GroupBuckets: every group's buckets in
+	// the same query (the billing worker reads all customers of a meter
+	// at once).
+	GroupBuckets bool `json:"-"`
 }
 
 // WindowError is an invalid window, naming the field at fault.

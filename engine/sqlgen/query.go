@@ -31,6 +31,10 @@ type Window struct {
 	// (its company_id or user_id, as the meter groups): the billing worker
 	// reads one customer's buckets with it.
 	Group string
+	// GroupBuckets adds a row per (bucket, group) (set 3), all of them:
+	// every customer's buckets in one query. Set 2 is then not limited
+	// on ClickHouse (its caller keeps the largest groups).
+	GroupBuckets bool
 }
 
 // Plan is a backtest query. Its rows are (set, bucket, grp, events,
@@ -38,7 +42,8 @@ type Window struct {
 // BIGINT/Int64 except grp (text) and value (double):
 //
 //   - set 0: the total (bucket 0, grp ”), set 1: one row per bucket
-//     (grp ”), set 2: one row per group (bucket 0), the Limit largest.
+//     (grp ”), set 2: one row per group (bucket 0), the Limit largest;
+//     with Window.GroupBuckets, set 3: one row per (bucket, group).
 //   - events: matched events; errors: their value errors; value: the
 //     aggregate (0 when has_value is 0: max/min without a valid value).
 //   - uncertain: rows the SQL cannot decide exactly (see package doc);
@@ -46,7 +51,7 @@ type Window struct {
 //     uncertain_mask: bit i set when Uncertain[i] occurred.
 //   - scanned: events in the window (the same on every row).
 //
-// Rows of sets 1 and 2 with events = 0 carry only uncertain rows.
+// Rows of sets 1 to 3 with events = 0 carry only uncertain rows.
 // When no event matched, ClickHouse returns no row at all.
 type Plan struct {
 	SQL       string
@@ -296,16 +301,22 @@ func (DuckDB) query(p queryParts) string {
 		value = "CAST(count(DISTINCT " + outText + ") FILTER (WHERE " + valid + " AND " + outIsText + ") + count(DISTINCT " + outNum + ") FILTER (WHERE " + valid + " AND NOT " + outIsText + ") AS DOUBLE)"
 		has = "1"
 	}
-	return "WITH r AS (" + q + "),\nagg AS (SELECT CASE WHEN GROUPING(" + outBucket + ") = 0 THEN 1 WHEN GROUPING(" + outGroup + ") = 0 THEN 2 ELSE 0 END AS s,\n" +
+	sets, set3, keep := "", "", ""
+	if p.w.GroupBuckets {
+		sets = ", (" + outBucket + ", " + outGroup + ")"
+		set3 = "WHEN GROUPING(" + outBucket + ") = 0 AND GROUPING(" + outGroup + ") = 0 THEN 3 "
+		keep = " OR s = 3"
+	}
+	return "WITH r AS (" + q + "),\nagg AS (SELECT CASE " + set3 + "WHEN GROUPING(" + outBucket + ") = 0 THEN 1 WHEN GROUPING(" + outGroup + ") = 0 THEN 2 ELSE 0 END AS s,\n" +
 		"  coalesce(" + outBucket + ", 0) AS bucket, coalesce(" + outGroup + ", '') AS grp,\n" +
 		"  count(*) FILTER (WHERE " + outMatched + ") AS n, count(*) FILTER (WHERE " + outMatched + " AND " + outErr + ") AS errs,\n" +
 		"  " + value + " AS value, " + has + " AS has, count(*) FILTER (WHERE " + outUnc + ") AS unc, bit_or(" + outUncMask + ") AS umask\n" +
 		"  FROM r WHERE " + p.rowFilter() + "\n" +
-		"  GROUP BY GROUPING SETS ((" + outBucket + "), (" + outGroup + "), ()))\n" +
+		"  GROUP BY GROUPING SETS ((" + outBucket + "), (" + outGroup + "), ()" + sets + "))\n" +
 		"SELECT CAST(s AS BIGINT), CAST(bucket AS BIGINT), grp, CAST(n AS BIGINT), CAST(errs AS BIGINT), CAST(value AS DOUBLE), CAST(has AS BIGINT), CAST(unc AS BIGINT), CAST(coalesce(umask, 0) AS BIGINT),\n" +
 		"  (SELECT count(*) FROM events WHERE " + p.timeRange() + ") AS scanned\n" +
 		"FROM (SELECT *, row_number() OVER (PARTITION BY s ORDER BY has DESC, value DESC, n DESC, grp) AS rn FROM agg)\n" +
-		"WHERE rn <= " + strconv.Itoa(p.w.Limit)
+		"WHERE rn <= " + strconv.Itoa(p.w.Limit) + keep
 }
 
 // query for ClickHouse 18.16 (no GROUPING SETS): the per-event
@@ -341,14 +352,17 @@ func (ClickHouse) query(p queryParts) string {
 		value = "uniqExactIfMerge(_st) + uniqExactIfMerge(_sn)"
 	}
 	mid := "SELECT " + strings.Join(agg2, ", ") + "\nFROM (" + inner + ")\nWHERE " + p.rowFilter() + "\nGROUP BY " + outBucket + ", " + outGroup
-	return "SELECT toInt64(_s) AS set_, toInt64(if(_s = 1, " + outBucket + ", 0)) AS bucket, if(_s = 2, " + outGroup + ", '') AS grp,\n" +
+	sets, limit := "[0, 1, 2]", "LIMIT "+strconv.Itoa(p.w.Limit)+" BY set_"
+	if p.w.GroupBuckets { // mid's rows are set 3 already; no LIMIT BY keeps all of them
+		sets, limit = "[0, 1, 2, 3]", ""
+	}
+	return "SELECT toInt64(_s) AS set_, toInt64(if(_s = 1 OR _s = 3, " + outBucket + ", 0)) AS bucket, if(_s >= 2, " + outGroup + ", '') AS grp,\n" +
 		"  toInt64(sum(_n)) AS events, toInt64(sum(_errs)) AS errors, toFloat64(" + value + ") AS value, toInt64(" + has + ") AS has_value,\n" +
 		"  toInt64(sum(_unc)) AS uncertain, toInt64(groupBitOr(_umask)) AS uncertain_mask,\n" +
 		"  toInt64((SELECT count() FROM events WHERE " + p.timeRange() + ")) AS scanned\n" +
-		"FROM (" + mid + ")\nARRAY JOIN [0, 1, 2] AS _s\n" +
+		"FROM (" + mid + ")\nARRAY JOIN " + sets + " AS _s\n" +
 		"GROUP BY _s, bucket, grp\n" +
-		"ORDER BY set_, has_value DESC, value DESC, events DESC, grp\n" +
-		"LIMIT " + strconv.Itoa(p.w.Limit) + " BY set_"
+		"ORDER BY set_, has_value DESC, value DESC, events DESC, grp\n" + limit
 }
 
 // CountQuery counts the events in [fromMs, toMs) as one Int64.
