@@ -215,7 +215,7 @@ func (w *world) meter(price string, agg string) *registry.Meter {
 	var m registry.Meter
 	def := map[string]any{"name": "tokens", "filter": "response.status == 200", "aggregation": agg,
 		"stripe_price_id": price, "status": "active"}
-	if agg == rules.AggSum {
+	if agg != rules.AggCount {
 		def["value"] = "metadata.tokens / 7" // fractional: rounding matters
 	}
 	w.do("POST", "/v1/meters", def, 201, &m)
@@ -235,12 +235,18 @@ func (w *world) worker() *billing.Worker {
 // up to `to`, rounded up: what Stripe must bill.
 func (w *world) expected(m *registry.Meter, customer string, to time.Time) int64 {
 	w.t.Helper()
-	spans, err := m.Spans(w.start, to)
+	return w.expectedFrom(m, customer, w.start, to)
+}
+
+// expectedFrom is expected for a period starting at from.
+func (w *world) expectedFrom(m *registry.Meter, customer string, from, to time.Time) int64 {
+	w.t.Helper()
+	spans, err := m.Spans(from, to)
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	res, err := engine.Usage(context.Background(), w.st, []engine.Version{{Meter: spans[0].Meter}},
-		engine.Window{From: w.start, To: to, Bucket: engine.BucketHour, Top: engine.MaxTop})
+		engine.Window{From: from, To: to, Bucket: engine.BucketHour, Top: engine.MaxTop})
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package billing_test
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/billing/stripefake"
 	"github.com/meterd/meterd/rules"
+	"github.com/meterd/meterd/storage"
 )
 
 // billed is Stripe's total for a company: its item's usage records, or
@@ -200,6 +202,108 @@ func TestTimeoutsRetryToCorrectTotals(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// A meter that does not add up over hours (max) is reported for the
+// whole period, one quantity at its start: Stripe bills each customer the
+// rounded-up maximum, and a later, larger maximum corrects it (set in
+// usage records, an increase in meter events).
+func TestNonAdditiveMeter(t *testing.T) {
+	for name, openStore := range stores(t) {
+		for _, mode := range []string{billing.ModeMeterEvents, billing.ModeUsageRecords} {
+			t.Run(name+"/"+mode, func(t *testing.T) {
+				st, _ := openStore(t)
+				w := newWorld(t, st, mode)
+				price := w.fake.AddMeter("api_tokens")
+				if mode == billing.ModeUsageRecords {
+					price = w.fake.AddLegacyPrice()
+				}
+				items := w.customers(price)
+				m := w.meter(price, rules.AggMax)
+				w.traffic(1, 300, w.start.Add(-time.Hour), w.now.Add(-2*time.Hour))
+				wk := w.worker()
+				check := func(when string) {
+					t.Helper()
+					for _, co := range []string{"acme", "globex"} {
+						if got, want := w.billed(mode, items, co), w.expected(m, co, w.now); got != want || want == 0 {
+							t.Fatalf("%s: Stripe bills %s %d, the backtest's maximum rounds up to %d", when, co, got, want)
+						}
+						if mode == billing.ModeUsageRecords {
+							if u := w.fake.Usage(items[co]); len(u) != 1 || u[w.start.Unix()] == 0 {
+								t.Fatalf("%s: usage records of %s %v, want one at the period start", when, co, u)
+							}
+						}
+					}
+				}
+				settle(t, wk, 3)
+				check("first cycle")
+				// A larger maximum for acme inside the period.
+				at := w.now.Add(-3 * time.Hour)
+				if _, err := w.st.Insert(t.Context(), []storage.Event{{ID: "big", ExternalID: "x", Format: storage.FormatMoesif,
+					Time: at, ReceivedAt: at, Verb: "GET", URI: "/v1/search", Route: "/v1/search", HasResponse: true,
+					ResponseTime: at, Status: 200, CompanyID: "acme", Weight: 1, Metadata: `{"tokens":7001}`}}); err != nil {
+					t.Fatal(err)
+				}
+				settle(t, wk, 3)
+				check("after a larger maximum")
+				if got := w.billed(mode, items, "acme"); got != 1001 { // ceil(7001 / 7)
+					t.Fatalf("acme billed %d after the larger maximum, want 1001", got)
+				}
+			})
+		}
+	}
+}
+
+// countingStore counts the engine's queries (Query is only used by it).
+type countingStore struct {
+	storage.Store
+	mu      sync.Mutex
+	queries int
+}
+
+func (s *countingStore) Query(ctx context.Context, q string, args ...any) (storage.Rows, error) {
+	s.mu.Lock()
+	s.queries++
+	s.mu.Unlock()
+	return s.Store.Query(ctx, q, args...)
+}
+
+func (s *countingStore) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queries
+}
+
+// A cycle computes an additive meter for every customer whose period is
+// the same with one query, not one per customer; customers of another
+// period get their own.
+func TestCycleQueriesPerMeterAndPeriod(t *testing.T) {
+	cs := &countingStore{Store: open(t, "duckdb://"+t.TempDir()+"/m.duckdb")}
+	w := newWorld(t, cs, billing.ModeUsageRecords)
+	price := w.fake.AddLegacyPrice()
+	items := w.customers(price) // acme and globex share a period
+	m := w.meter(price, rules.AggSum)
+	// initech subscribes an hour later: another period.
+	if s := w.webhook(w.fake.Customer("cus_7", map[string]string{"company_id": "initech"}), secret); s != 200 {
+		t.Fatalf("webhook: %d", s)
+	}
+	var ev []byte
+	_, items["initech"], ev = w.fake.Subscription("cus_7", price, w.start.Add(time.Hour), w.start.Add(time.Hour).AddDate(0, 1, 0), nil)
+	if s := w.webhook(ev, secret); s != 200 {
+		t.Fatalf("webhook: %d", s)
+	}
+	w.traffic(1, 600, w.start.Add(-time.Hour), w.now.Add(-2*time.Hour))
+	before := cs.count()
+	cycle(t, w.worker())
+	if n := cs.count() - before; n != 2 {
+		t.Fatalf("a cycle over three customers of two periods ran %d queries, want 2", n)
+	}
+	for co, from := range map[string]time.Time{"acme": w.start, "globex": w.start, "initech": w.start.Add(time.Hour)} {
+		exp := w.expectedFrom(m, co, from, w.now)
+		if got := w.fake.ItemTotal(items[co]); got != exp || exp == 0 {
+			t.Fatalf("Stripe bills %s %d, the backtest says %d", co, got, exp)
 		}
 	}
 }

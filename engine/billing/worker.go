@@ -106,8 +106,9 @@ type cycle struct {
 	ledger   *ledger
 	stats    Stats
 	now      time.Time
-	meters   map[string]meterInfo // Stripe billing meter per price
-	blocked  map[string]bool      // see blockKey
+	meters   map[string]meterInfo    // Stripe billing meter per price
+	blocked  map[string]bool         // see blockKey
+	buckets  map[string]groupBuckets // see customerBuckets
 }
 
 type meterInfo struct {
@@ -128,7 +129,7 @@ func (w *Worker) Cycle(ctx context.Context) (Stats, error) {
 	if w.limiter == nil || w.rate != s.RateLimit {
 		w.limiter, w.rate = NewLimiter(s.RateLimit, w.clock()), s.RateLimit
 	}
-	c := &cycle{w: w, api: NewAPI(*s, w.Timeout), settings: *s, now: w.now(), meters: map[string]meterInfo{}, blocked: map[string]bool{}}
+	c := &cycle{w: w, api: NewAPI(*s, w.Timeout), settings: *s, now: w.now(), meters: map[string]meterInfo{}, blocked: map[string]bool{}, buckets: map[string]groupBuckets{}}
 	reports, err := LoadReports(ctx, w.Store, c.now.Add(-60*24*time.Hour))
 	if err != nil {
 		return c.stats, err
@@ -233,10 +234,6 @@ func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Peri
 	for i, sp := range spans {
 		vs[i] = engine.Version{Meter: sp.Meter, From: sp.From}
 	}
-	res, err := engine.Usage(ctx, c.w.Store, vs, engine.Window{From: p.Start, To: to, Bucket: engine.BucketHour, Top: 1, Group: key})
-	if err != nil {
-		return nil, "", err
-	}
 	def := spans[len(spans)-1].Meter.Def
 	versionAt := func(t time.Time) int {
 		v := spans[0].Version
@@ -250,7 +247,11 @@ func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Peri
 	var us []unit
 	switch def.Aggregation {
 	case rules.AggSum, rules.AggCount:
-		for _, b := range res.Buckets {
+		buckets, err := c.customerBuckets(ctx, m.ID, vs, p.Start, to, key)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, b := range buckets {
 			at := b.Start
 			if at.Before(p.Start) {
 				at = p.Start
@@ -262,6 +263,10 @@ func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Peri
 			us = append(us, unit{at: at, value: v, version: versionAt(at), closed: !b.Start.Add(time.Hour).After(c.now) || !p.End.After(c.now)})
 		}
 	default: // not additive over buckets: the period's value, at its start
+		res, err := engine.Usage(ctx, c.w.Store, vs, engine.Window{From: p.Start, To: to, Bucket: engine.BucketHour, Top: 1, Group: key})
+		if err != nil {
+			return nil, "", err
+		}
 		var v float64
 		if res.Total != nil {
 			v = *res.Total
@@ -277,6 +282,35 @@ func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Peri
 		us[i].qty, us[i].cum = qty[i], cum[i]
 	}
 	return us, def.Aggregation, nil
+}
+
+// customerBuckets is one customer's hour buckets of a meter over
+// [from, to). Every customer of the meter whose subscription shares the
+// period is computed by the same query (engine.Window.GroupBuckets), run
+// once per cycle: a cycle costs a query per meter and distinct period,
+// not per customer. A failed query fails each of them.
+func (c *cycle) customerBuckets(ctx context.Context, meterID string, vs []engine.Version, from, to time.Time, key string) ([]engine.GroupBucket, error) {
+	k := fmt.Sprintf("%s|%d|%d", meterID, from.UnixMilli(), to.UnixMilli())
+	b, ok := c.buckets[k]
+	if !ok {
+		res, err := engine.Usage(ctx, c.w.Store, vs, engine.Window{From: from, To: to, Bucket: engine.BucketHour, Top: 1, GroupBuckets: true})
+		b = groupBuckets{err: err, by: map[string][]engine.GroupBucket{}}
+		if err == nil {
+			for _, gb := range res.GroupBuckets { // by group, then time
+				b.by[gb.Group] = append(b.by[gb.Group], gb)
+			}
+		}
+		if ctx.Err() == nil {
+			c.buckets[k] = b
+		}
+	}
+	return b.by[key], b.err
+}
+
+// groupBuckets is one query's buckets by customer, or its error.
+type groupBuckets struct {
+	by  map[string][]engine.GroupBucket
+	err error
 }
 
 // report brings one (meter, item, period) up to date, or flags it late.
