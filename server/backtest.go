@@ -198,6 +198,7 @@ func (s *Server) meterUsage(c echo.Context) error {
 	if err := w.Validate(); err != nil {
 		return s.backtestError(err)
 	}
+	w.Group = c.QueryParam("customer") // one customer's buckets, to audit a bill
 	ctx := c.Request().Context()
 	m, err := s.meters.Get(ctx, c.Param("id"))
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -266,6 +267,47 @@ func ceil(v float64) float64 {
 	return float64(int64(v) + 1)
 }
 
+// audit checks a customer's ledger against GET /v1/meters/{id}/usage for
+// that customer, as docs/billing.md tells a user to: each hour's value is
+// the value of the report last sent for it, and the rounded total is the
+// total the reports bring Stripe to.
+func (w *world) audit(m *registry.Meter, customer string) {
+	w.t.Helper()
+	var usage engine.Result
+	w.do("GET", fmt.Sprintf("/v1/meters/%s/usage?customer=%s&bucket=hour&from=%s&to=%s", m.ID, customer,
+		w.start.Format(time.RFC3339), w.now.Format(time.RFC3339)), nil, 200, &usage)
+	hours := map[int64]float64{}
+	for _, b := range usage.Buckets {
+		hours[b.Start.Unix()] = *b.Value
+	}
+	var ledger struct {
+		Reports []billing.Report `json:"reports"`
+	}
+	w.do("GET", "/v1/billing/customers/"+customer+"/reports?status=sent&meter="+m.ID, nil, 200, &ledger)
+	last := map[int64]billing.Report{} // newest first: the first seen per hour is the last sent
+	var total int64
+	for i, r := range ledger.Reports {
+		h := r.Bucket.Truncate(time.Hour).Unix()
+		if _, seen := last[h]; !seen {
+			last[h] = r
+		}
+		if i == 0 {
+			total = r.Total
+		}
+	}
+	if len(last) == 0 || len(last) > len(hours) {
+		w.t.Fatalf("audit of %s: %d hours reported, %d hours of usage", customer, len(last), len(hours))
+	}
+	for h, r := range last {
+		if v := hours[h]; math.Abs(v-r.Value) > 1e-9*math.Max(1, math.Abs(v)) {
+			w.t.Fatalf("audit of %s at %s: the ledger says %v, the usage endpoint %v", customer, time.Unix(h, 0).UTC(), r.Value, v)
+		}
+	}
+	if want := int64(ceil(*usage.Total)); total != want {
+		w.t.Fatalf("audit of %s: the ledger's total is %d, the usage endpoint's total rounds up to %d", customer, total, want)
+	}
+}
+
 func cycle(t *testing.T, wk *billing.Worker) billing.Stats {
 	t.Helper()
 	st, err := wk.Cycle(context.Background())
@@ -321,6 +363,7 @@ func TestEndToEndWithStatefulFake(t *testing.T) {
 					t.Fatalf("first cycle: %+v", s1)
 				}
 				check("first cycle")
+				w.audit(m, "acme")
 				// Nothing new: nothing sent.
 				n := posts(w.fake)
 				if s := cycle(t, wk); s.Sent != 0 || posts(w.fake) != n {
