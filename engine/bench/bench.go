@@ -99,7 +99,7 @@ func RunBacktest(ctx context.Context, st storage.Store, n int, o Options) (Repor
 	if o.Load {
 		progress("loading %d events", n)
 		start := time.Now()
-		if err := Load(ctx, st, n); err != nil {
+		if err := Load(ctx, st, n, progress); err != nil {
 			return r, err
 		}
 		r.Load = time.Since(start)
@@ -203,9 +203,11 @@ func disagreements(what string, a, b *engine.Result) []string {
 	return d
 }
 
-// Load inserts n eventgen events over [From, To) in batches.
-func Load(ctx context.Context, st storage.Store, n int) error {
+// Load inserts n eventgen events over [From, To) in batches, telling
+// progress (when not nil) at every tenth.
+func Load(ctx context.Context, st storage.Store, n int, progress func(format string, args ...any)) error {
 	const batch = 50_000
+	next := n / 10
 	for i := 0; i < n; i += batch {
 		k := min(batch, n-i)
 		// Each batch covers its share of the 30 days, in order.
@@ -214,6 +216,10 @@ func Load(ctx context.Context, st storage.Store, n int) error {
 		evs := eventgen.Generate(int64(i/batch+1), k, from, to)
 		if _, err := st.Insert(ctx, evs); err != nil {
 			return fmt.Errorf("load: %w", err)
+		}
+		if progress != nil && i+k >= next && i+k < n {
+			progress("loaded %d events", i+k)
+			next += n / 10
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/meterd/meterd/engine"
@@ -85,9 +86,9 @@ func Backtest(ctx context.Context, c Config, w io.Writer) error {
 		paths = "SQL and hand-written"
 	}
 	if r.Agree {
-		fmt.Fprintf(w, "  answers:      %s agree (matched %d events, total %g)\n", paths, r.Matched, r.Total)
+		fmt.Fprintf(w, "  answers:      %s agree (matched %d events, total %s)\n", paths, r.Matched, strconv.FormatFloat(r.Total, 'f', -1, 64))
 	} else {
-		fmt.Fprintf(w, "  answers:      DISAGREE (matched %d events, total %g)\n", r.Matched, r.Total)
+		fmt.Fprintf(w, "  answers:      DISAGREE (matched %d events, total %s)\n", r.Matched, strconv.FormatFloat(r.Total, 'f', -1, 64))
 		for _, d := range r.Disagree {
 			fmt.Fprintf(w, "                %s\n", d)
 		}
