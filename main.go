@@ -119,6 +119,7 @@ func serve(args []string) error {
 	maxBatch := fs.Int("max-batch-events", envInt("METERD_MAX_BATCH_EVENTS", 10000), "most events in one batch request (env METERD_MAX_BATCH_EVENTS)")
 	maxAge := fs.Duration("max-event-age", envDuration("METERD_MAX_EVENT_AGE", 30*24*time.Hour), "reject events older than this; negative disables (env METERD_MAX_EVENT_AGE)")
 	maxSkew := fs.Duration("max-clock-skew", envDuration("METERD_MAX_CLOCK_SKEW", time.Hour), "reject events further than this in the future (env METERD_MAX_CLOCK_SKEW)")
+	billingWorker := fs.Bool("billing", os.Getenv("METERD_BILLING") != "false", "run the Stripe billing worker in this process; false on every replica but one, or when 'meterd billing' runs apart (env METERD_BILLING=false)")
 	_ = fs.Parse(args)
 	if *adminToken == "" {
 		*adminToken = os.Getenv("METERD_ADMIN_TOKEN")
@@ -155,7 +156,9 @@ func serve(args []string) error {
 	}
 	defer srv.Close()
 	// The billing worker idles until Stripe is configured (docs/billing.md).
-	go (&billing.Worker{Store: st, Logger: log, Interval: envDuration("METERD_BILLING_INTERVAL", time.Minute)}).Run(ctx)
+	if *billingWorker {
+		go (&billing.Worker{Store: st, Logger: log, Interval: envDuration("METERD_BILLING_INTERVAL", time.Minute)}).Run(ctx)
+	}
 	httpSrv := &http.Server{Addr: *addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.ListenAndServe() }()

@@ -307,3 +307,55 @@ func TestCycleQueriesPerMeterAndPeriod(t *testing.T) {
 		}
 	}
 }
+
+// Two workers on one store (replicas of 'meterd serve' on ClickHouse, or
+// 'meterd billing' next to a serve that runs one) report each customer's
+// usage once: the idempotency keys and meter event identifiers they
+// derive are the same, and a key both record as sent counts once.
+func TestTwoWorkersOnOneStore(t *testing.T) {
+	for name, openStore := range stores(t) {
+		for _, mode := range []string{billing.ModeMeterEvents, billing.ModeUsageRecords} {
+			t.Run(name+"/"+mode, func(t *testing.T) {
+				st, _ := openStore(t)
+				w := newWorld(t, st, mode)
+				items, want := setUp(t, w, mode)
+				a, b := w.worker(), w.worker()
+				for round := 0; round < 3; round++ {
+					if round == 1 {
+						w.traffic(2, 200, w.start, w.now.Add(-2*time.Hour))
+					}
+					var wg sync.WaitGroup
+					errs := make([]error, 2)
+					for i, wk := range []*billing.Worker{a, b} {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							_, errs[i] = wk.Cycle(t.Context())
+						}()
+					}
+					wg.Wait()
+					for _, err := range errs {
+						if err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				settle(t, a, 3)
+				for _, co := range []string{"acme", "globex"} {
+					if got, exp := w.billed(mode, items, co), want(co); got != exp || exp == 0 {
+						t.Fatalf("two workers: Stripe bills %s %d, the backtest says %d", co, got, exp)
+					}
+				}
+				rs, err := billing.LoadReports(t.Context(), w.st, time.Time{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range rs {
+					if r.Status == billing.StatusNeedsAdjustment || r.Status == billing.StatusRejected {
+						t.Fatalf("two workers: %s %s", r.Status, r.Note+r.Error)
+					}
+				}
+			})
+		}
+	}
+}

@@ -139,6 +139,7 @@ type ledger struct {
 	// order: a failed request may still have been applied by Stripe.
 	attempts map[string][]Report
 	flagged  map[string]bool // idempotency key + status of flags
+	sent     map[string]bool // keys accepted: Stripe applies a key once
 }
 
 // note records an entry of a request (pending or an outcome).
@@ -154,13 +155,16 @@ func (l *ledger) note(r Report) {
 	} else {
 		l.attempts[u] = append(as, r)
 	}
-	if r.Status == StatusSent {
+	// A key recorded as sent twice (two workers on one store, both told
+	// by Stripe's idempotency) is one request applied once.
+	if r.Status == StatusSent && !l.sent[r.Key] {
+		l.sent[r.Key] = true
 		l.accepted[u] = append(l.accepted[u], r)
 	}
 }
 
 func foldLedger(rs []Report) *ledger {
-	l := &ledger{last: map[string]Report{}, accepted: map[string][]Report{}, attempts: map[string][]Report{}, flagged: map[string]bool{}}
+	l := &ledger{last: map[string]Report{}, accepted: map[string][]Report{}, attempts: map[string][]Report{}, flagged: map[string]bool{}, sent: map[string]bool{}}
 	for _, r := range rs {
 		switch r.Status {
 		case StatusLate, StatusNeedsAdjustment, StatusNeedsReview:
