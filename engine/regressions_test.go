@@ -176,6 +176,35 @@ var regressions = []struct {
 		events:      []regEvent{{}, {}},
 		wantMatched: 2,
 	},
+	{
+		// expr skips a chain's nil normalisation when the chain is an
+		// operand of ??: a ?? b?.c is then the typed nil map at which the
+		// chain stopped (response.headers without a response, a nil
+		// metadata), and len of it is 0 where len(nil) fails. Found with
+		// METERD_DIFF_SEED=176766169098984350.
+		name: "a ?? chain that stopped at a nil map has length 0",
+		def:  rules.Definition{Filter: `(-9223372036854775807 < len((metadata.arr ?? response.headers?.["content-type"])))`, Aggregation: rules.AggCount},
+		events: []regEvent{
+			{meta: `{"plan":-0}`, respHeaders: map[string]string{"content-type": "text/plain"}}, // no response: len 0
+			{meta: `{"plan":1}`, status: 200, respHeaders: map[string]string{"content-type": "abc"}},
+			{meta: `{"arr":[1]}`},
+			{meta: `{"arr":5}`}, // len(5) fails
+		},
+		wantMatched: 3,
+	},
+	{
+		name:        "a ?? chain stopped at a nil metadata",
+		def:         rules.Definition{Filter: `len(metadata.x ?? metadata?.y) == 0`, Aggregation: rules.AggCount},
+		events:      []regEvent{{meta: `{}`}, {meta: `{"a":1}`} /* y is a missing key: nil, len fails */},
+		wantMatched: 1,
+	},
+	{
+		// ... and as the key of in, the typed nil map fails (nil tests "").
+		name:        "a ?? chain stopped at a nil map as the key of in",
+		def:         rules.Definition{Filter: `not ((metadata.x ?? metadata?.y) in company)`, Aggregation: rules.AggCount},
+		events:      []regEvent{{meta: `{}`}, {meta: `{"a":1}`}},
+		wantMatched: 1,
+	},
 }
 
 func TestRegressions(t *testing.T) {

@@ -69,7 +69,9 @@ func (t *tr) builtin(n *ast.BuiltinNode) (val, error) {
 	x := args[0]
 	switch n.Name {
 	case "len":
-		v := val{ks: one(kInt), err: t.errOr(argErr, t.not(t.isAny(x, one(kString)|one(kArray)|one(kObject))))}
+		// A typed nil map (val.nilMap) has length 0; nil fails.
+		typedNil := t.and(t.is(x, kNil), t.orFalse(x.nilMap))
+		v := val{ks: one(kInt), err: t.errOr(argErr, t.not(t.or(t.isAny(x, one(kString)|one(kArray)|one(kObject)), typedNil)))}
 		var arr, obj, str string
 		if x.ks.has(kString) {
 			str = t.d.CharLen(x.s)
@@ -81,6 +83,9 @@ func (t *tr) builtin(n *ast.BuiltinNode) (val, error) {
 			obj = t.d.JSONObjectLen(t.d.If(t.is(x, kObject), x.s, "'{}'"))
 		}
 		v.i = t.ifv(t.is(x, kString), str, t.ifv(t.is(x, kArray), arr, obj))
+		if !t.isFalse(typedNil) && v.i != "" {
+			v.i = t.d.If(typedNil, t.d.Int(0), v.i)
+		}
 		return v, nil
 	case "lower", "upper":
 		v := val{ks: one(kString), err: t.errOr(argErr, t.not(t.is(x, kString)))}

@@ -113,6 +113,8 @@ func (t *tr) member(n ast.Node) (ref, error) {
 		v := r.v
 		short := v.short
 		v.short = ""
+		// Kept for a ?? whose right side this chain is (see val.nilMap).
+		v.rootShort = r.v.rootShort
 		v.err = t.errOr(t.and(t.not(short), v.err))
 		if !v.ks.only(kNil) {
 			v.ks |= one(kNil)
@@ -169,6 +171,7 @@ func (t *tr) fetch(n *ast.MemberNode) (ref, error) {
 			v.s = t.d.If(t.hasResponse(), v.s, "''")
 			if optional {
 				v.short = t.not(t.hasResponse())
+				v.rootShort = v.short
 			}
 		}
 		return ref{what: refValue, name: name, v: v}, nil
@@ -181,6 +184,7 @@ func (t *tr) fetch(n *ast.MemberNode) (ref, error) {
 			// metadata?.x stops the chain when the object is nil, i.e.
 			// when its text is empty, {} or null (rules.EnvFromEvent).
 			v.short = t.rootNil(root)
+			v.rootShort = v.short
 		}
 		return ref{what: refValue, name: name, v: v, key: root.prefix + key, root: base.which}, nil
 	case refValue:
@@ -201,6 +205,7 @@ func (t *tr) fetch(n *ast.MemberNode) (ref, error) {
 		key2 := base.key + "." + key
 		v := t.lookup(root, key2)
 		v.short = t.errOr(bv.short, stop)
+		v.rootShort = bv.rootShort
 		v.err = t.errOr(bv.err, t.and(notShort, t.not(stop), t.not(t.is(bv, kObject))))
 		// A nested key is ambiguous in the flattened columns when a JSON
 		// key of the event contains "." or is empty.

@@ -115,9 +115,15 @@ func (t *tr) coalesce(n *ast.BinaryNode) (val, error) {
 	if err != nil {
 		return val{}, err
 	}
+	if _, ok := n.Right.(*ast.ChainNode); ok && b.ks.has(kNil) {
+		// expr skips the chain's nil normalisation under ??: a chain
+		// that stopped at a nil map leaves that typed nil as the value.
+		b.nilMap = b.rootShort
+	}
 	isNil := t.is(a, kNil)
 	left := a
 	left.ks &^= one(kNil)
+	left.nilMap = ""
 	if left.ks == 0 { // a is always nil
 		b.err = t.errOr(a.err, b.err)
 		return b, nil
@@ -307,7 +313,10 @@ func (t *tr) in(n *ast.BinaryNode) (val, error) {
 	if r.what != refHeaders && r.what != refRoot {
 		return val{}, untranslatable("in", "the right side must be a list or a map")
 	}
-	v := boolVal(t.d.False(), t.errOr(x.err, t.not(t.isAny(x, one(kNil)|one(kString)))))
+	// nil tests the key ""; a typed nil map (val.nilMap) is not a
+	// string key and fails.
+	typedNil := t.and(t.is(x, kNil), t.orFalse(x.nilMap))
+	v := boolVal(t.d.False(), t.errOr(x.err, t.not(t.isAny(x, one(kNil)|one(kString))), typedNil))
 	var alts []string
 	if x.ks.has(kNil) {
 		alts = append(alts, t.and(t.is(x, kNil), t.keyIn(r, t.d.Str(""))))

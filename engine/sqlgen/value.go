@@ -60,8 +60,14 @@ type val struct {
 	// of the value (numbers formatted as storage.Attrs does), for string().
 	text string
 	// Inside an optional chain: the chain stopped at a nil (the whole
-	// chain is then nil). "" when it cannot.
-	short string
+	// chain is then nil). "" when it cannot. rootShort: it stopped at
+	// the root, a nil map (metadata, company, user, response.headers).
+	short, rootShort string
+	// nilMap: when the value is nil, it is a typed nil map. expr leaves
+	// one as the value of a ?? b?.c when the chain b?.c stops at a nil
+	// map (it skips the chain's nil normalisation under ??); it differs
+	// from nil only for len (0) and as the key of in (fails).
+	nilMap string
 	// nan: the float value may be NaN (computed floats; JSON numbers and
 	// constants never are). DuckDB orders NaN above everything and equal
 	// to itself, so its comparisons need guards.
@@ -136,6 +142,8 @@ func (t *tr) bindVal(v val) val {
 	v.s = t.bind(v.s)
 	v.text = t.bind(v.text)
 	v.short = t.bind(v.short)
+	v.rootShort = t.bind(v.rootShort)
+	v.nilMap = t.bind(v.nilMap)
 	return v
 }
 
@@ -323,7 +331,18 @@ func (t *tr) choose(cond string, a, b val) val {
 		v.text = t.ifv(cond, a.text, b.text)
 	}
 	v.nan = a.nan && a.ks.has(kFloat) || b.nan && b.ks.has(kFloat)
+	if a.nilMap != "" || b.nilMap != "" {
+		v.nilMap = t.d.If(cond, t.orFalse(a.nilMap), t.orFalse(b.nilMap))
+	}
 	return v
+}
+
+// orFalse is x, or false for "".
+func (t *tr) orFalse(x string) string {
+	if x == "" {
+		return t.d.False()
+	}
+	return x
 }
 
 // floatCmp compares two Float64 values with IEEE semantics (NaN is
