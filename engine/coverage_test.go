@@ -12,7 +12,8 @@ import (
 // What the differential test must have compared, on each store, for its
 // fixed cases to count as covering the meter language: every allowed
 // construct of rules.Language, every root of the environment, nested
-// paths, every aggregation and both group_by keys.
+// paths, every aggregation, both group_by keys, and two versions in one
+// query.
 func requiredCoverage() []string {
 	var req []string
 	for _, c := range rules.Language {
@@ -27,7 +28,7 @@ func requiredCoverage() []string {
 	for _, a := range []string{rules.AggCount, rules.AggSum, rules.AggMax, rules.AggMin, rules.AggUnique} {
 		req = append(req, "aggregation "+a)
 	}
-	return append(req, "group_by "+rules.GroupByCompany, "group_by "+rules.GroupByUser)
+	return append(req, "group_by "+rules.GroupByCompany, "group_by "+rules.GroupByUser, "two versions")
 }
 
 // constructs lists what a compiled meter uses (keys of requiredCoverage).

@@ -26,7 +26,8 @@ import (
 // every bucket, every group and the total (sums within 1e-9 of the sum of
 // the absolute values added; everything else exactly).
 //
-// A case is 10 to 50 events and 8 meters generated from one seed; case i of
+// A case is 10 to 50 events and 8 meters generated from one seed (plus the
+// first two as two versions of one meter, switching mid-window); case i of
 // a run with base seed S has the seed S+i and the time slot i (its events'
 // times). Which cases run:
 //
@@ -121,6 +122,7 @@ func (s *diffStores) run(t *testing.T, c diffCase) {
 	}
 	// The window starts mid-bucket sometimes, to cover partial buckets.
 	w := Window{From: c.base.Add(-time.Duration(len(c.events)%2) * 30 * time.Minute), To: c.base.Add(c.span), Bucket: bucket, Top: MaxTop}
+	var compiled []*rules.Meter
 	for _, d := range c.defs {
 		s.stats.mu.Lock()
 		s.stats.meters++
@@ -132,15 +134,36 @@ func (s *diffStores) run(t *testing.T, c diffCase) {
 			s.stats.mu.Unlock()
 			continue
 		}
-		for _, b := range s.check(t, ctx, c.name, m, w, false) {
-			s.stats.mu.Lock()
-			if s.stats.covered[b] == nil {
-				s.stats.covered[b] = map[string]int{}
-			}
-			for _, k := range constructs(m) {
-				s.stats.covered[b][k]++
-			}
-			s.stats.mu.Unlock()
+		compiled = append(compiled, m)
+		s.cover(s.check(t, ctx, c.name, []Version{{Meter: m}}, w, false), constructs(m))
+	}
+	// Two versions in one query: the first two meters (the second made
+	// to share the first's aggregation and group_by), the second taking
+	// effect mid-window at a millisecond that is no bucket boundary.
+	if len(compiled) >= 2 {
+		d0, d1 := compiled[0].Def, compiled[1].Def
+		d1.Aggregation, d1.GroupBy = d0.Aggregation, d0.GroupBy
+		if d0.Aggregation == rules.AggCount {
+			d1.Value = ""
+		}
+		if m1, err := rules.Compile(d1); err == nil {
+			split := c.base.Add(c.span/2 + 1234567*time.Microsecond).Truncate(time.Millisecond)
+			vs := []Version{{Meter: compiled[0]}, {Meter: m1, From: split}}
+			s.cover(s.check(t, ctx, c.name+" (two versions)", vs, w, false), append(constructs(compiled[0]), "two versions"))
+		}
+	}
+}
+
+// cover counts the constructs of a meter compared on the backends.
+func (s *diffStores) cover(backends, constructs []string) {
+	s.stats.mu.Lock()
+	defer s.stats.mu.Unlock()
+	for _, b := range backends {
+		if s.stats.covered[b] == nil {
+			s.stats.covered[b] = map[string]int{}
+		}
+		for _, k := range constructs {
+			s.stats.covered[b][k]++
 		}
 	}
 }
@@ -157,13 +180,13 @@ func (s *diffStores) backends() []string {
 // check compares the SQL engines with the VM for one meter and returns
 // the backends whose SQL answered and agreed. With requireSQL, an
 // untranslatable or uncertain meter is a failure too.
-func (s *diffStores) check(t *testing.T, ctx context.Context, name string, m *rules.Meter, w Window, requireSQL bool) []string {
+func (s *diffStores) check(t *testing.T, ctx context.Context, name string, vs []Version, w Window, requireSQL bool) []string {
 	t.Helper()
-	want, err := BacktestVM(ctx, s.duck, m, w)
+	want, err := Run(ctx, s.duck, vs, w, VM)
 	if err != nil {
 		t.Fatalf("%s: vm: %v", name, err)
 	}
-	tol, err := tolerances(ctx, s.duck, m, w)
+	tol, err := tolerances(ctx, s.duck, vs, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +195,7 @@ func (s *diffStores) check(t *testing.T, ctx context.Context, name string, m *ru
 		if st == nil {
 			continue
 		}
-		got, err := BacktestSQL(ctx, st, m, w)
+		got, err := Run(ctx, st, vs, w, SQL)
 		var un *sqlgen.ErrUntranslatable
 		var unc *ErrUncertain
 		if requireSQL && (errors.As(err, &un) || errors.As(err, &unc)) {
@@ -189,14 +212,18 @@ func (s *diffStores) check(t *testing.T, ctx context.Context, name string, m *ru
 			}
 			continue
 		case err != nil:
-			t.Errorf("%s: %s: filter %q value %q (%s): %v", name, st.Backend(), m.Def.Filter, m.Def.Value, m.Def.Aggregation, err)
+			t.Errorf("%s: %s: %s: %v", name, st.Backend(), describe(vs), err)
 			continue
 		}
 		s.count(s.stats.compared, st.Backend())
 		if diff := compareResults(got, want, tol); diff != "" {
-			sqlText, _ := sqlgen.Explain(mustDialect(st.Backend()), m)
-			t.Errorf("%s: %s disagrees with the VM\nfilter: %s\nvalue:  %s (%s, %s)\n%s\nper-event SQL:\n%s",
-				name, st.Backend(), m.Def.Filter, m.Def.Value, m.Def.Aggregation, m.Def.GroupBy, diff, truncate(sqlText, 3000))
+			var sqlText string
+			for _, v := range vs {
+				x, _ := sqlgen.Explain(mustDialect(st.Backend()), v.Meter)
+				sqlText += x
+			}
+			t.Errorf("%s: %s disagrees with the VM\n%s\n%s\nper-event SQL:\n%s",
+				name, st.Backend(), describe(vs), diff, truncate(sqlText, 3000))
 			continue
 		}
 		agreed = append(agreed, st.Backend())
@@ -232,14 +259,15 @@ type tol struct {
 	total   float64
 }
 
-func tolerances(ctx context.Context, st storage.Store, m *rules.Meter, w Window) (tol, error) {
-	tl := tol{sum: m.Def.Aggregation == rules.AggSum, buckets: map[int64]float64{}, groups: map[string]float64{}}
+func tolerances(ctx context.Context, st storage.Store, vs []Version, w Window) (tol, error) {
+	tl := tol{sum: vs[0].Meter.Def.Aggregation == rules.AggSum, buckets: map[int64]float64{}, groups: map[string]float64{}}
 	width := w.bucketMs()
 	err := st.ScanEvents(ctx, storage.EventFilter{From: w.From, To: w.To}, func(e *storage.Event) error {
 		env, err := rules.EnvFromEvent(*e)
 		if err != nil {
 			return err
 		}
+		m := versionAt(vs, e.Time.UnixMilli())
 		r := m.Eval(&env)
 		if !r.Matched || r.ValueError {
 			return nil
@@ -252,6 +280,19 @@ func tolerances(ctx context.Context, st storage.Store, m *rules.Meter, w Window)
 		return nil
 	})
 	return tl, err
+}
+
+// describe names the meter versions for a failure message.
+func describe(vs []Version) string {
+	var b strings.Builder
+	for i, v := range vs {
+		if i > 0 {
+			fmt.Fprintf(&b, "\nfrom %s: ", v.From.UTC().Format(time.RFC3339Nano))
+		}
+		d := v.Meter.Def
+		fmt.Fprintf(&b, "filter: %s\nvalue:  %s (%s, %s)", d.Filter, d.Value, d.Aggregation, d.GroupBy)
+	}
+	return b.String()
 }
 
 func sameValue(got, want *float64, scale float64, sum bool) bool {

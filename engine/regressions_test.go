@@ -231,7 +231,7 @@ func TestRegressions(t *testing.T) {
 			t.Errorf("%s: the VM matched %d, want %d", c.name, vm.MatchedEvents, c.wantMatched)
 		}
 		if !c.uncertain {
-			s.check(t, ctx, c.name, m, w, true)
+			s.check(t, ctx, c.name, []Version{{Meter: m}}, w, true)
 			continue
 		}
 		for _, st := range []storage.Store{s.duck, s.ch} {
