@@ -6,16 +6,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/meterd/meterd/storage/storetest"
 )
 
-// clickhouseDSN is the test server (METERD_TEST_CLICKHOUSE); CI must
-// have one.
+// clickhouseDSN is the test server; the test skips without one (CI must
+// have one).
 func clickhouseDSN(tb testing.TB) string {
-	dsn := os.Getenv("METERD_TEST_CLICKHOUSE")
+	dsn := storetest.ClickHouseDSN(tb)
 	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("METERD_TEST_CLICKHOUSE is not set, and CI=true")
-		}
 		tb.Skip("METERD_TEST_CLICKHOUSE not set")
 	}
 	return dsn

@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/meterd/meterd/server"
 	"github.com/meterd/meterd/storage"
 	"github.com/meterd/meterd/storage/backends"
+	"github.com/meterd/meterd/storage/storetest"
 )
 
 const (
@@ -37,32 +37,13 @@ func stores(t *testing.T) map[string]func(t *testing.T) (storage.Store, string) 
 			return open(t, dsn), dsn
 		},
 	}
-	ch := os.Getenv("METERD_TEST_CLICKHOUSE")
-	if ch == "" && os.Getenv("CI") == "true" {
-		t.Fatal("METERD_TEST_CLICKHOUSE is not set, and CI=true")
-	}
-	if ch != "" {
+	if storetest.ClickHouseDSN(t) != "" {
 		out["clickhouse"] = func(t *testing.T) (storage.Store, string) {
-			dsn := fmt.Sprintf("%s/meterd_billing_%d", ch, time.Now().UnixNano())
-			st := open(t, dsn)
-			t.Cleanup(func() { dropDatabase(st, dsn) })
-			return st, dsn
+			dsn := storetest.FreshClickHouseDSN(t, "meterd_billing") // dropped at cleanup
+			return open(t, dsn), dsn
 		}
 	}
 	return out
-}
-
-// dropDatabase removes a test's ClickHouse database (best effort: a store
-// closed by the test cannot, and the one reopened does).
-func dropDatabase(st storage.Store, dsn string) {
-	rows, err := st.Query(context.Background(), "DROP DATABASE IF EXISTS "+dbName(dsn))
-	if err == nil {
-		rows.Close()
-	}
-}
-
-func dbName(dsn string) string {
-	return dsn[bytes.LastIndexByte([]byte(dsn), '/')+1:]
 }
 
 func open(t *testing.T, dsn string) storage.Store {

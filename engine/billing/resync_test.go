@@ -61,9 +61,6 @@ func TestResyncRebuildsWebhookState(t *testing.T) {
 				t.Fatalf("resync: %s", out)
 			}
 			fresh = open(t, dsn)
-			if strings.HasPrefix(dsn, "clickhouse://") {
-				t.Cleanup(func() { dropDatabase(fresh, dsn) })
-			}
 			fromResync := foldedState(t, fresh)
 			a, b := comparable(fromWebhooks), comparable(fromResync)
 			if a != b {

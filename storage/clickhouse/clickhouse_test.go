@@ -2,12 +2,9 @@ package clickhouse
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,47 +14,22 @@ import (
 	"github.com/meterd/meterd/storage/storetest"
 )
 
-// serverDSN is the test server (env METERD_TEST_CLICKHOUSE, e.g.
-// clickhouse://127.0.0.1:9000). Without it the tests skip, except in CI
-// (CI=true), which must never pass by skipping.
+// serverDSN is the test server; the tests skip without one (but fail in
+// CI, see storetest.ClickHouseDSN).
 func serverDSN(tb testing.TB) string {
 	tb.Helper()
-	dsn := os.Getenv("METERD_TEST_CLICKHOUSE")
+	dsn := storetest.ClickHouseDSN(tb)
 	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("METERD_TEST_CLICKHOUSE is not set, and CI=true: ClickHouse tests must run in CI")
-		}
 		tb.Skip("METERD_TEST_CLICKHOUSE not set (e.g. clickhouse://127.0.0.1:9000; start one with .ci/clickhouse.sh)")
 	}
 	return dsn
 }
 
-// freshDSN is serverDSN with a new, uniquely named database, which the
-// test's cleanup drops.
+// freshDSN is serverDSN with a new database, dropped at cleanup.
 func freshDSN(tb testing.TB) string {
 	tb.Helper()
-	u, err := url.Parse(serverDSN(tb))
-	if err != nil {
-		tb.Fatalf("METERD_TEST_CLICKHOUSE: %v", err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	db := "meterd_test_" + hex.EncodeToString(b)
-	u.Path = "/" + db
-	dsn := u.String()
-	tb.Cleanup(func() {
-		u.Path = "/default"
-		s, err := Open(context.Background(), u.String())
-		if err != nil {
-			tb.Errorf("drop %s: %v", db, err)
-			return
-		}
-		defer s.Close()
-		if err := s.conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+quote(db)); err != nil {
-			tb.Errorf("drop %s: %v", db, err)
-		}
-	})
-	return dsn
+	serverDSN(tb)
+	return storetest.FreshClickHouseDSN(tb, "meterd_test")
 }
 
 func openFresh(tb testing.TB) *Store {
