@@ -23,7 +23,7 @@ import (
 
 // IngestOptions configure one run.
 type IngestOptions struct {
-	Store   string // DSN; each phase gets a fresh store (see freshDSN)
+	Store   string // DSN; each phase gets a fresh store (see backends.Fresh)
 	Events  int
 	Clients int
 	Batch   int
@@ -103,7 +103,7 @@ func RunIngest(ctx context.Context, o IngestOptions) (IngestResult, error) {
 // batches as large as group commit makes them, already flattened (the
 // server flattens in its request goroutines, not in the writer).
 func direct(ctx context.Context, o IngestOptions, events []storage.Event, res *IngestResult) error {
-	dsn, cleanup, err := freshDSN(o.Store, "direct")
+	dsn, _, cleanup, err := backends.Fresh(o.Store, "direct")
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/meterd/meterd/storage/backends"
 )
 
 const (
@@ -29,7 +31,7 @@ type server struct {
 }
 
 func startServer(ctx context.Context, o IngestOptions) (*server, error) {
-	dsn, cleanup, err := freshDSN(o.Store, "http")
+	dsn, _, cleanup, err := backends.Fresh(o.Store, "http")
 	if err != nil {
 		return nil, err
 	}
