@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -25,14 +24,11 @@ func runBilling(args []string) error {
 		args = args[1:]
 	}
 	fs := flag.NewFlagSet("billing", flag.ExitOnError)
-	dataDir := fs.String("data", env("METERD_DATA_DIR", "./data"), "data directory (env METERD_DATA_DIR)")
-	dsn := fs.String("store", env("METERD_STORE", ""), "event store: duckdb://PATH or clickhouse://HOST:9000/DB (env METERD_STORE; default duckdb://DATA/meterd.duckdb)")
+	dataDir, dsn := storeFlags(fs)
 	interval := fs.Duration("interval", envDuration("METERD_BILLING_INTERVAL", time.Minute), "time between reporting cycles (env METERD_BILLING_INTERVAL)")
 	once := fs.Bool("once", false, "run one cycle and exit")
 	_ = fs.Parse(args)
-	if *dsn == "" {
-		*dsn = "duckdb://" + filepath.Join(*dataDir, "meterd.duckdb")
-	}
+	resolveStore(dataDir, dsn)
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -110,8 +110,7 @@ func envDuration(name string, def time.Duration) time.Duration {
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	addr := fs.String("addr", env("METERD_ADDR", ":8080"), "listen address (env METERD_ADDR)")
-	dataDir := fs.String("data", env("METERD_DATA_DIR", "./data"), "data directory: the DuckDB file and the generated keys (env METERD_DATA_DIR)")
-	dsn := fs.String("store", env("METERD_STORE", ""), "event store: duckdb://PATH or clickhouse://HOST:9000/DB (env METERD_STORE; default duckdb://DATA/meterd.duckdb)")
+	dataDir, dsn := storeFlags(fs)
 	adminToken := fs.String("admin-token", "", "admin token (env METERD_ADMIN_TOKEN; default: generated once, kept in DATA/keys.json)")
 	ingestKey := fs.String("ingest-key", "", "ingest key (env METERD_INGEST_KEY; default: generated once, kept in DATA/keys.json)")
 	keepBodies := fs.Bool("keep-bodies", os.Getenv("METERD_KEEP_BODIES") == "true", "store request and response bodies, not only their sizes (env METERD_KEEP_BODIES=true)")
@@ -127,9 +126,7 @@ func serve(args []string) error {
 	if *ingestKey == "" {
 		*ingestKey = os.Getenv("METERD_INGEST_KEY")
 	}
-	if *dsn == "" {
-		*dsn = "duckdb://" + filepath.Join(*dataDir, "meterd.duckdb")
-	}
+	resolveStore(dataDir, dsn)
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
 	k, err := keys.Load(*dataDir, *adminToken, *ingestKey)
@@ -215,4 +212,19 @@ func benchBacktest(args []string) error {
 	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
 	_ = fs.Parse(args)
 	return backtestbench.Backtest(context.Background(), c, os.Stdout)
+}
+
+// storeFlags adds -data and -store (env METERD_DATA_DIR, METERD_STORE);
+// resolveStore fills the default store after parsing.
+func storeFlags(fs *flag.FlagSet) (dataDir, dsn *string) {
+	dataDir = fs.String("data", env("METERD_DATA_DIR", "./data"), "data directory: the DuckDB file and the generated keys (env METERD_DATA_DIR)")
+	dsn = fs.String("store", env("METERD_STORE", ""), "event store: duckdb://PATH or clickhouse://HOST:9000/DB (env METERD_STORE; default duckdb://DATA/meterd.duckdb)")
+	return dataDir, dsn
+}
+
+// resolveStore defaults the store to the DuckDB file in the data directory.
+func resolveStore(dataDir, dsn *string) {
+	if *dsn == "" {
+		*dsn = "duckdb://" + filepath.Join(*dataDir, "meterd.duckdb")
+	}
 }
