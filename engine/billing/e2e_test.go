@@ -145,6 +145,28 @@ func (w *world) webhook(payload []byte, key string) int {
 
 // customers subscribes acme and globex (mapped by metadata.company_id) and
 // an unmapped customer to price; it returns the item of each company.
+// inEveryWorld runs f in a fresh world on every store, in both
+// reporting modes.
+func inEveryWorld(t *testing.T, f func(t *testing.T, w *world, mode string)) {
+	for name, openStore := range stores(t) {
+		for _, mode := range []string{billing.ModeMeterEvents, billing.ModeUsageRecords} {
+			t.Run(name+"/"+mode, func(t *testing.T) {
+				st, _ := openStore(t)
+				f(t, newWorld(t, st, mode), mode)
+			})
+		}
+	}
+}
+
+// price adds a Stripe price of the kind mode reports to: one backed by a
+// billing meter, or a legacy metered price.
+func (w *world) price(mode string) string {
+	if mode == billing.ModeUsageRecords {
+		return w.fake.AddLegacyPrice()
+	}
+	return w.fake.AddMeter("api_tokens")
+}
+
 func (w *world) customers(price string) map[string]string {
 	items := map[string]string{}
 	for i, co := range []string{"acme", "globex", ""} {
@@ -313,85 +335,76 @@ func posts(f *stripefake.Fake) int {
 // Stripe's totals equal the meter's backtest per customer, through late
 // events, a repeat cycle and injected 429s, 500s and lost answers.
 func TestEndToEndWithStatefulFake(t *testing.T) {
-	for name, openStore := range stores(t) {
-		for _, mode := range []string{billing.ModeMeterEvents, billing.ModeUsageRecords} {
-			t.Run(name+"/"+mode, func(t *testing.T) {
-				st, _ := openStore(t)
-				w := newWorld(t, st, mode)
-				price := w.fake.AddMeter("api_tokens")
-				if mode == billing.ModeUsageRecords {
-					price = w.fake.AddLegacyPrice()
+	inEveryWorld(t, func(t *testing.T, w *world, mode string) {
+		price := w.price(mode)
+		items := w.customers(price)
+		m := w.meter(price, rules.AggSum)
+		w.traffic(1, 900, w.start.Add(-3*time.Hour), w.now.Add(-2*time.Hour))
+		total := func(co string) int64 { return w.billed(mode, items, co) }
+		check := func(when string) {
+			t.Helper()
+			for _, co := range []string{"acme", "globex"} {
+				want := w.expected(m, co, w.now)
+				if got := total(co); got != want || want == 0 {
+					t.Fatalf("%s: Stripe bills %s %d, the backtest says %d", when, co, got, want)
 				}
-				items := w.customers(price)
-				m := w.meter(price, rules.AggSum)
-				w.traffic(1, 900, w.start.Add(-3*time.Hour), w.now.Add(-2*time.Hour))
-				total := func(co string) int64 { return w.billed(mode, items, co) }
-				check := func(when string) {
-					t.Helper()
-					for _, co := range []string{"acme", "globex"} {
-						want := w.expected(m, co, w.now)
-						if got := total(co); got != want || want == 0 {
-							t.Fatalf("%s: Stripe bills %s %d, the backtest says %d", when, co, got, want)
-						}
-					}
-					if total("") != 0 {
-						t.Fatalf("%s: the unmapped customer was billed", when)
-					}
-				}
-				wk := w.worker()
-				s1 := cycle(t, wk)
-				if s1.Sent == 0 || s1.Unmapped != 1 {
-					t.Fatalf("first cycle: %+v", s1)
-				}
-				check("first cycle")
-				w.audit(m, "acme")
-				// Nothing new: nothing sent.
-				n := posts(w.fake)
-				if s := cycle(t, wk); s.Sent != 0 || posts(w.fake) != n {
-					t.Fatalf("a repeat cycle sent %d requests (%+v)", posts(w.fake)-n, s)
-				}
-				// Late events inside the open period correct the bill.
-				w.traffic(2, 300, w.start.Add(time.Hour), w.now.Add(-3*time.Hour))
-				cycle(t, wk)
-				check("after late events")
-				// Faults: every third request 429, every fourth answer lost after the write.
-				w.fake.SetFault(func(n int, r *http.Request) stripefake.Fault {
-					switch {
-					case n%3 == 0:
-						return stripefake.Fault{Status: 429}
-					case n%4 == 0:
-						return stripefake.Fault{Status: 500, After: true}
-					}
-					return stripefake.Fault{}
-				})
-				w.traffic(3, 300, w.start, w.now.Add(-2*time.Hour))
-				for i := 0; i < 5; i++ {
-					cycle(t, wk)
-				}
-				check("after faults")
-				w.fake.SetFault(nil)
-				// The ledger lists every report.
-				var out struct {
-					Reports []billing.Report `json:"reports"`
-					Counts  map[string]int   `json:"counts"`
-				}
-				w.do("GET", "/v1/billing/customers/acme/reports?status=sent", nil, 200, &out)
-				if len(out.Reports) == 0 || out.Counts["sent"] != len(out.Reports) {
-					t.Fatalf("ledger of acme: %+v", out.Counts)
-				}
-				var sum int64
-				for _, r := range out.Reports {
-					if r.Customer != "acme" || r.Status != billing.StatusSent {
-						t.Fatalf("filtered ledger holds %+v", r)
-					}
-					if mode == billing.ModeMeterEvents {
-						sum += r.Quantity
-					}
-				}
-				if mode == billing.ModeMeterEvents && sum != total("acme") {
-					t.Fatalf("the ledger's sent events add up to %d, Stripe has %d", sum, total("acme"))
-				}
-			})
+			}
+			if total("") != 0 {
+				t.Fatalf("%s: the unmapped customer was billed", when)
+			}
 		}
-	}
+		wk := w.worker()
+		s1 := cycle(t, wk)
+		if s1.Sent == 0 || s1.Unmapped != 1 {
+			t.Fatalf("first cycle: %+v", s1)
+		}
+		check("first cycle")
+		w.audit(m, "acme")
+		// Nothing new: nothing sent.
+		n := posts(w.fake)
+		if s := cycle(t, wk); s.Sent != 0 || posts(w.fake) != n {
+			t.Fatalf("a repeat cycle sent %d requests (%+v)", posts(w.fake)-n, s)
+		}
+		// Late events inside the open period correct the bill.
+		w.traffic(2, 300, w.start.Add(time.Hour), w.now.Add(-3*time.Hour))
+		cycle(t, wk)
+		check("after late events")
+		// Faults: every third request 429, every fourth answer lost after the write.
+		w.fake.SetFault(func(n int, r *http.Request) stripefake.Fault {
+			switch {
+			case n%3 == 0:
+				return stripefake.Fault{Status: 429}
+			case n%4 == 0:
+				return stripefake.Fault{Status: 500, After: true}
+			}
+			return stripefake.Fault{}
+		})
+		w.traffic(3, 300, w.start, w.now.Add(-2*time.Hour))
+		for i := 0; i < 5; i++ {
+			cycle(t, wk)
+		}
+		check("after faults")
+		w.fake.SetFault(nil)
+		// The ledger lists every report.
+		var out struct {
+			Reports []billing.Report `json:"reports"`
+			Counts  map[string]int   `json:"counts"`
+		}
+		w.do("GET", "/v1/billing/customers/acme/reports?status=sent", nil, 200, &out)
+		if len(out.Reports) == 0 || out.Counts["sent"] != len(out.Reports) {
+			t.Fatalf("ledger of acme: %+v", out.Counts)
+		}
+		var sum int64
+		for _, r := range out.Reports {
+			if r.Customer != "acme" || r.Status != billing.StatusSent {
+				t.Fatalf("filtered ledger holds %+v", r)
+			}
+			if mode == billing.ModeMeterEvents {
+				sum += r.Quantity
+			}
+		}
+		if mode == billing.ModeMeterEvents && sum != total("acme") {
+			t.Fatalf("the ledger's sent events add up to %d, Stripe has %d", sum, total("acme"))
+		}
+	})
 }

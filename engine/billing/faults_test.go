@@ -26,10 +26,7 @@ func (w *world) billed(mode string, items map[string]string, co string) int64 {
 // setUp is a world in mode with the two companies subscribed, a sum meter
 // bound to the price and traffic over the period.
 func setUp(t *testing.T, w *world, mode string) (items map[string]string, m func(co string) int64) {
-	price := w.fake.AddMeter("api_tokens")
-	if mode == billing.ModeUsageRecords {
-		price = w.fake.AddLegacyPrice()
-	}
+	price := w.price(mode)
 	items = w.customers(price)
 	meter := w.meter(price, rules.AggSum)
 	w.traffic(1, 600, w.start.Add(-time.Hour), w.now.Add(-2*time.Hour))
@@ -130,80 +127,74 @@ func TestWorkerPacesRequests(t *testing.T) {
 // Stripe ends with the backtest's totals: also for the price and billing
 // meter look-ups of the meter-events mode.
 func TestTimeoutsRetryToCorrectTotals(t *testing.T) {
-	for name, openStore := range stores(t) {
-		for _, mode := range []string{billing.ModeMeterEvents, billing.ModeUsageRecords} {
-			t.Run(name+"/"+mode, func(t *testing.T) {
-				st, _ := openStore(t)
-				w := newWorld(t, st, mode)
-				items, want := setUp(t, w, mode)
-				var mu sync.Mutex
-				posts := 0
-				hung := map[string]bool{}   // idempotency keys of hung writes
-				looked := map[string]bool{} // look-ups that hung once
-				w.fake.SetFault(func(n int, r *http.Request) stripefake.Fault {
-					mu.Lock()
-					defer mu.Unlock()
-					if r.Method == http.MethodGet {
-						if !looked[r.URL.Path] {
-							looked[r.URL.Path] = true
-							return stripefake.Fault{Hang: time.Hour}
-						}
-						return stripefake.Fault{}
-					}
-					posts++
-					switch posts {
-					case 3, 17: // Stripe applies it once the client has given up
-						hung[r.Header.Get("Idempotency-Key")] = true
-						return stripefake.Fault{Hang: time.Hour}
-					case 8: // never applied
-						hung[r.Header.Get("Idempotency-Key")] = true
-						return stripefake.Fault{Hang: time.Hour, Status: 500}
-					}
-					return stripefake.Fault{}
-				})
-				wk := w.worker()
-				wk.Timeout = 250 * time.Millisecond
-				settle(t, wk, 5)
-				if len(hung) != 3 || mode == billing.ModeMeterEvents && len(looked) != 2 {
-					t.Fatalf("%d writes and %d look-ups hung, want 3 and the price and meter's", len(hung), len(looked))
+	inEveryWorld(t, func(t *testing.T, w *world, mode string) {
+		items, want := setUp(t, w, mode)
+		var mu sync.Mutex
+		posts := 0
+		hung := map[string]bool{}   // idempotency keys of hung writes
+		looked := map[string]bool{} // look-ups that hung once
+		w.fake.SetFault(func(n int, r *http.Request) stripefake.Fault {
+			mu.Lock()
+			defer mu.Unlock()
+			if r.Method == http.MethodGet {
+				if !looked[r.URL.Path] {
+					looked[r.URL.Path] = true
+					return stripefake.Fault{Hang: time.Hour}
 				}
-				for key := range hung {
-					n := 0
-					for _, r := range w.fake.Requests() {
-						if r.IdempotencyKey == key && r.Status == 200 {
-							n++
-						}
-					}
-					if n == 0 {
-						t.Fatalf("the hung write %s never succeeded on a retry with its key", key)
-					}
-				}
-				for _, r := range w.fake.Requests() {
-					if r.Status == 400 {
-						t.Fatalf("Stripe refused %s %v: a retry changed its parameters?", r.Path, r.Form)
-					}
-				}
-				for _, co := range []string{"acme", "globex"} {
-					if got, exp := w.billed(mode, items, co), want(co); got != exp || exp == 0 {
-						t.Fatalf("after timeouts Stripe bills %s %d, the backtest says %d", co, got, exp)
-					}
-				}
-				rs, err := billing.LoadReports(t.Context(), w.st, time.Time{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				last := map[string]billing.Report{}
-				for _, r := range rs {
-					last[r.Key] = r
-				}
-				for k, r := range last {
-					if r.Status != billing.StatusSent {
-						t.Fatalf("report %s ended %s: %s", k, r.Status, r.Error)
-					}
-				}
-			})
+				return stripefake.Fault{}
+			}
+			posts++
+			switch posts {
+			case 3, 17: // Stripe applies it once the client has given up
+				hung[r.Header.Get("Idempotency-Key")] = true
+				return stripefake.Fault{Hang: time.Hour}
+			case 8: // never applied
+				hung[r.Header.Get("Idempotency-Key")] = true
+				return stripefake.Fault{Hang: time.Hour, Status: 500}
+			}
+			return stripefake.Fault{}
+		})
+		wk := w.worker()
+		wk.Timeout = 250 * time.Millisecond
+		settle(t, wk, 5)
+		if len(hung) != 3 || mode == billing.ModeMeterEvents && len(looked) != 2 {
+			t.Fatalf("%d writes and %d look-ups hung, want 3 and the price and meter's", len(hung), len(looked))
 		}
-	}
+		for key := range hung {
+			n := 0
+			for _, r := range w.fake.Requests() {
+				if r.IdempotencyKey == key && r.Status == 200 {
+					n++
+				}
+			}
+			if n == 0 {
+				t.Fatalf("the hung write %s never succeeded on a retry with its key", key)
+			}
+		}
+		for _, r := range w.fake.Requests() {
+			if r.Status == 400 {
+				t.Fatalf("Stripe refused %s %v: a retry changed its parameters?", r.Path, r.Form)
+			}
+		}
+		for _, co := range []string{"acme", "globex"} {
+			if got, exp := w.billed(mode, items, co), want(co); got != exp || exp == 0 {
+				t.Fatalf("after timeouts Stripe bills %s %d, the backtest says %d", co, got, exp)
+			}
+		}
+		rs, err := billing.LoadReports(t.Context(), w.st, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := map[string]billing.Report{}
+		for _, r := range rs {
+			last[r.Key] = r
+		}
+		for k, r := range last {
+			if r.Status != billing.StatusSent {
+				t.Fatalf("report %s ended %s: %s", k, r.Status, r.Error)
+			}
+		}
+	})
 }
 
 // A meter that does not add up over hours (max) is reported for the
@@ -211,49 +202,40 @@ func TestTimeoutsRetryToCorrectTotals(t *testing.T) {
 // rounded-up maximum, and a later, larger maximum corrects it (set in
 // usage records, an increase in meter events).
 func TestNonAdditiveMeter(t *testing.T) {
-	for name, openStore := range stores(t) {
-		for _, mode := range []string{billing.ModeMeterEvents, billing.ModeUsageRecords} {
-			t.Run(name+"/"+mode, func(t *testing.T) {
-				st, _ := openStore(t)
-				w := newWorld(t, st, mode)
-				price := w.fake.AddMeter("api_tokens")
-				if mode == billing.ModeUsageRecords {
-					price = w.fake.AddLegacyPrice()
+	inEveryWorld(t, func(t *testing.T, w *world, mode string) {
+		price := w.price(mode)
+		items := w.customers(price)
+		m := w.meter(price, rules.AggMax)
+		w.traffic(1, 300, w.start.Add(-time.Hour), w.now.Add(-2*time.Hour))
+		wk := w.worker()
+		check := func(when string) {
+			t.Helper()
+			for _, co := range []string{"acme", "globex"} {
+				if got, want := w.billed(mode, items, co), w.expected(m, co, w.now); got != want || want == 0 {
+					t.Fatalf("%s: Stripe bills %s %d, the backtest's maximum rounds up to %d", when, co, got, want)
 				}
-				items := w.customers(price)
-				m := w.meter(price, rules.AggMax)
-				w.traffic(1, 300, w.start.Add(-time.Hour), w.now.Add(-2*time.Hour))
-				wk := w.worker()
-				check := func(when string) {
-					t.Helper()
-					for _, co := range []string{"acme", "globex"} {
-						if got, want := w.billed(mode, items, co), w.expected(m, co, w.now); got != want || want == 0 {
-							t.Fatalf("%s: Stripe bills %s %d, the backtest's maximum rounds up to %d", when, co, got, want)
-						}
-						if mode == billing.ModeUsageRecords {
-							if u := w.fake.Usage(items[co]); len(u) != 1 || u[w.start.Unix()] == 0 {
-								t.Fatalf("%s: usage records of %s %v, want one at the period start", when, co, u)
-							}
-						}
+				if mode == billing.ModeUsageRecords {
+					if u := w.fake.Usage(items[co]); len(u) != 1 || u[w.start.Unix()] == 0 {
+						t.Fatalf("%s: usage records of %s %v, want one at the period start", when, co, u)
 					}
 				}
-				settle(t, wk, 3)
-				check("first cycle")
-				// A larger maximum for acme inside the period.
-				at := w.now.Add(-3 * time.Hour)
-				if _, err := w.st.Insert(t.Context(), []storage.Event{{ID: "big", ExternalID: "x", Format: storage.FormatMoesif,
-					Time: at, ReceivedAt: at, Verb: "GET", URI: "/v1/search", Route: "/v1/search", HasResponse: true,
-					ResponseTime: at, Status: 200, CompanyID: "acme", Weight: 1, Metadata: `{"tokens":7001}`}}); err != nil {
-					t.Fatal(err)
-				}
-				settle(t, wk, 3)
-				check("after a larger maximum")
-				if got := w.billed(mode, items, "acme"); got != 1001 { // ceil(7001 / 7)
-					t.Fatalf("acme billed %d after the larger maximum, want 1001", got)
-				}
-			})
+			}
 		}
-	}
+		settle(t, wk, 3)
+		check("first cycle")
+		// A larger maximum for acme inside the period.
+		at := w.now.Add(-3 * time.Hour)
+		if _, err := w.st.Insert(t.Context(), []storage.Event{{ID: "big", ExternalID: "x", Format: storage.FormatMoesif,
+			Time: at, ReceivedAt: at, Verb: "GET", URI: "/v1/search", Route: "/v1/search", HasResponse: true,
+			ResponseTime: at, Status: 200, CompanyID: "acme", Weight: 1, Metadata: `{"tokens":7001}`}}); err != nil {
+			t.Fatal(err)
+		}
+		settle(t, wk, 3)
+		check("after a larger maximum")
+		if got := w.billed(mode, items, "acme"); got != 1001 { // ceil(7001 / 7)
+			t.Fatalf("acme billed %d after the larger maximum, want 1001", got)
+		}
+	})
 }
 
 // countingStore counts the engine's queries (Query is only used by it).
@@ -313,49 +295,43 @@ func TestCycleQueriesPerMeterAndPeriod(t *testing.T) {
 // usage once: the idempotency keys and meter event identifiers they
 // derive are the same, and a key both record as sent counts once.
 func TestTwoWorkersOnOneStore(t *testing.T) {
-	for name, openStore := range stores(t) {
-		for _, mode := range []string{billing.ModeMeterEvents, billing.ModeUsageRecords} {
-			t.Run(name+"/"+mode, func(t *testing.T) {
-				st, _ := openStore(t)
-				w := newWorld(t, st, mode)
-				items, want := setUp(t, w, mode)
-				a, b := w.worker(), w.worker()
-				for round := 0; round < 3; round++ {
-					if round == 1 {
-						w.traffic(2, 200, w.start, w.now.Add(-2*time.Hour))
-					}
-					var wg sync.WaitGroup
-					errs := make([]error, 2)
-					for i, wk := range []*billing.Worker{a, b} {
-						wg.Add(1)
-						go func() {
-							defer wg.Done()
-							_, errs[i] = wk.Cycle(t.Context())
-						}()
-					}
-					wg.Wait()
-					for _, err := range errs {
-						if err != nil {
-							t.Fatal(err)
-						}
-					}
-				}
-				settle(t, a, 3)
-				for _, co := range []string{"acme", "globex"} {
-					if got, exp := w.billed(mode, items, co), want(co); got != exp || exp == 0 {
-						t.Fatalf("two workers: Stripe bills %s %d, the backtest says %d", co, got, exp)
-					}
-				}
-				rs, err := billing.LoadReports(t.Context(), w.st, time.Time{})
+	inEveryWorld(t, func(t *testing.T, w *world, mode string) {
+		items, want := setUp(t, w, mode)
+		a, b := w.worker(), w.worker()
+		for round := 0; round < 3; round++ {
+			if round == 1 {
+				w.traffic(2, 200, w.start, w.now.Add(-2*time.Hour))
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i, wk := range []*billing.Worker{a, b} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, errs[i] = wk.Cycle(t.Context())
+				}()
+			}
+			wg.Wait()
+			for _, err := range errs {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, r := range rs {
-					if r.Status == billing.StatusNeedsAdjustment || r.Status == billing.StatusRejected {
-						t.Fatalf("two workers: %s %s", r.Status, r.Note+r.Error)
-					}
-				}
-			})
+			}
 		}
-	}
+		settle(t, a, 3)
+		for _, co := range []string{"acme", "globex"} {
+			if got, exp := w.billed(mode, items, co), want(co); got != exp || exp == 0 {
+				t.Fatalf("two workers: Stripe bills %s %d, the backtest says %d", co, got, exp)
+			}
+		}
+		rs, err := billing.LoadReports(t.Context(), w.st, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.Status == billing.StatusNeedsAdjustment || r.Status == billing.StatusRejected {
+				t.Fatalf("two workers: %s %s", r.Status, r.Note+r.Error)
+			}
+		}
+	})
 }
