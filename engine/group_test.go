@@ -14,16 +14,7 @@ import (
 // customer's group value in the unrestricted run.
 func TestWindowGroup(t *testing.T) {
 	ctx := context.Background()
-	s := newDiffStores(t)
-	evs := eventgen.Generate(5, 3000, genFrom, genTo)
-	// A customer id that needs quoting in SQL.
-	for i := 0; i < len(evs); i += 7 {
-		evs[i].CompanyID, evs[i].UserID = `o'brien "co"`, `o'brien`
-	}
-	insert(t, s.duck, evs)
-	if s.ch != nil {
-		insert(t, s.ch, evs)
-	}
+	s := quotedCustomerStores(t, 5)
 	for _, def := range []rules.Definition{
 		{Filter: `response.status == 200`, Aggregation: rules.AggCount},
 		{Filter: `true`, Value: "request.body_size", Aggregation: rules.AggSum, GroupBy: rules.GroupByUser},
@@ -73,4 +64,19 @@ func TestWindowGroup(t *testing.T) {
 			}
 		}
 	}
+}
+
+// quotedCustomerStores are the differential stores holding generated
+// traffic where every seventh call's customer needs quoting in SQL.
+func quotedCustomerStores(t *testing.T, seed int64) *diffStores {
+	s := newDiffStores(t)
+	evs := eventgen.Generate(seed, 3000, genFrom, genTo)
+	for i := 0; i < len(evs); i += 7 {
+		evs[i].CompanyID, evs[i].UserID = `o'brien "co"`, `o'brien`
+	}
+	insert(t, s.duck, evs)
+	if s.ch != nil {
+		insert(t, s.ch, evs)
+	}
+	return s
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/storage"
-	"github.com/meterd/meterd/storage/eventgen"
 )
 
 // Window.GroupBuckets gives every group's buckets in one run: SQL on
@@ -17,15 +16,7 @@ import (
 // and for count and sum they add up to the group and bucket values.
 func TestWindowGroupBuckets(t *testing.T) {
 	ctx := context.Background()
-	s := newDiffStores(t)
-	evs := eventgen.Generate(11, 3000, genFrom, genTo)
-	for i := 0; i < len(evs); i += 7 {
-		evs[i].CompanyID, evs[i].UserID = `o'brien "co"`, `o'brien`
-	}
-	insert(t, s.duck, evs)
-	if s.ch != nil {
-		insert(t, s.ch, evs)
-	}
+	s := quotedCustomerStores(t, 11)
 	mid := genFrom.Add(30*time.Hour + 17*time.Minute)
 	for _, vs := range [][]rules.Definition{
 		{{Filter: `response.status == 200`, Aggregation: rules.AggCount}},
