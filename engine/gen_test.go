@@ -3,7 +3,6 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -403,6 +402,3 @@ func (g *exprGen) meter() rules.Definition {
 	}
 	return d
 }
-
-// finite reports whether a result value is a finite number.
-func finite(v *float64) bool { return v == nil || !math.IsInf(*v, 0) && !math.IsNaN(*v) }

@@ -23,7 +23,7 @@ type add struct {
 // Two groups, two hour buckets, with value errors and unmatched calls.
 var feed = []add{
 	{"c1", 0, num(2)},
-	{"c1", 0, num(-0.0)},
+	{"c1", 0, num(math.Copysign(0, -1))},
 	{"c1", 0, valueErr()},
 	{"c1", 0, unmatched()},
 	{"c1", 3600000, num(2)},

@@ -52,7 +52,7 @@ func TestRunBacktest(t *testing.T) {
 func TestOpenFreshClickHouseDrops(t *testing.T) {
 	dsn := clickhouseDSN(t)
 	ctx := context.Background()
-	st, desc, cleanup, err := OpenFresh(ctx, dsn)
+	_, desc, cleanup, err := OpenFresh(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestOpenFreshClickHouseDrops(t *testing.T) {
 		t.Fatalf("database %q", db)
 	}
 	cleanup()
-	st, _, cleanup, err = OpenFresh(ctx, dsn)
+	st, _, cleanup, err := OpenFresh(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

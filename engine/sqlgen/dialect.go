@@ -109,6 +109,4 @@ func call(name string, args ...string) string {
 	return name + "(" + strings.Join(args, ", ") + ")"
 }
 
-func paren(s string) string { return "(" + s + ")" }
-
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

@@ -51,13 +51,6 @@ type Row struct {
 	IsText, Text, Num string
 }
 
-// translation is the shared state of translating several meter versions
-// into one query.
-type translation struct {
-	t    *tr
-	rows []Row
-}
-
 // translateMeter translates one meter into t's bindings.
 func translateMeter(t *tr, m *rules.Meter) (Row, error) {
 	f, err := t.node(m.FilterTree.Node)

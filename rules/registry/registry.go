@@ -210,7 +210,7 @@ func (r *Registry) Patch(ctx context.Context, id string, name *string, active *b
 			return nil, err
 		}
 		body, _ := json.Marshal(map[string]string{"name": *name, "previous": m.Name})
-		if m, err = r.append(ctx, recs, storage.MeterRecord{MeterID: id, Seq: len(recs) + 1, Kind: storage.MeterRenamed,
+		if _, err = r.append(ctx, recs, storage.MeterRecord{MeterID: id, Seq: len(recs) + 1, Kind: storage.MeterRenamed,
 			At: now, Actor: actorOr(actor), Body: string(body)}); err != nil {
 			return nil, err
 		}

@@ -43,12 +43,3 @@ var migrations = []string{
 		PRIMARY KEY (stream, key)
 	);`,
 }
-
-// eventColumns is the events table's column order, shared by the appender
-// (which fills columns positionally) and every SELECT that reads events.
-const eventColumns = `id, external_id, format, day, time_ms, received_ms, type, source, subject,
-	verb, uri, route, host, ip, api_version, req_header_keys, req_header_values, req_size, req_body,
-	has_response, resp_time_ms, status, resp_header_keys, resp_header_values, resp_size, resp_body,
-	duration_ms, user_id, company_id, session_token, subscription_id, direction, weight, metadata,
-	meta_keys, meta_types, meta_strs, meta_nums, user_traits, company_traits,
-	trait_keys, trait_types, trait_strs, trait_nums`
