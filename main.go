@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -165,8 +166,8 @@ func serve(args []string) error {
   data dir:    %s
   admin token: %s   (Authorization: Bearer ...; read API and UI)
   ingest key:  %s   (X-Moesif-Application-Id or Authorization: Bearer; event ingestion)
-Point moesif-nodejs at it with { applicationId: "<ingest key>", baseUri: "http://127.0.0.1%s" }.
-`, versionString(), *addr, backends.Redact(*dsn), st.Backend(), *dataDir, k.AdminToken, k.IngestKey, *addr)
+Point moesif-nodejs at it with { applicationId: "<ingest key>", baseUri: "%s" }.
+`, versionString(), *addr, backends.Redact(*dsn), st.Backend(), *dataDir, k.AdminToken, k.IngestKey, localURL(*addr))
 
 	select {
 	case err := <-errc:
@@ -227,4 +228,17 @@ func resolveStore(dataDir, dsn *string) {
 	if *dsn == "" {
 		*dsn = "duckdb://" + filepath.Join(*dataDir, "meterd.duckdb")
 	}
+}
+
+// localURL is how a client on this machine reaches a listen address:
+// ":8080" and "0.0.0.0:8080" are http://127.0.0.1:8080.
+func localURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
