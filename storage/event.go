@@ -123,11 +123,14 @@ type Stats struct {
 	DistinctUsers     int64
 	DistinctCompanies int64
 	MetadataKeys      []KeyStat // sorted by Key, then Type
+	// TraitKeys are the profile traits the events carried, keyed as meters
+	// read them ("company.plan", "user.name"); sorted like MetadataKeys.
+	TraitKeys []KeyStat
 }
 
-// KeyStat is one observed metadata key path with one JSON type it had.
+// KeyStat is one observed metadata or trait key path with one JSON type it had.
 type KeyStat struct {
-	Key   string // dotted path, e.g. "plan.tier"
+	Key   string // dotted path, e.g. "plan.tier" or "company.plan"
 	Type  string // JSON type name: null, boolean, number, string, array, object
 	Count int64  // events in which the key had that type
 }

@@ -117,17 +117,24 @@ func TestDuplicateRowsFromTwoWriters(t *testing.T) {
 	if st.Count != 50 {
 		t.Errorf("Stats.Count = %d, want 50", st.Count)
 	}
-	var keyTotal int64
+	var keyTotal, traitTotal int64
 	for _, k := range st.MetadataKeys {
 		keyTotal += k.Count
 	}
-	var want int64
+	for _, k := range st.TraitKeys {
+		traitTotal += k.Count
+	}
+	var want, wantTraits int64
 	for i := range evs {
 		f, _ := evs[i].Flatten()
 		want += int64(len(f.Meta.Keys))
+		wantTraits += int64(len(f.Traits.Keys))
 	}
 	if keyTotal != want {
 		t.Errorf("metadata key counts add up to %d, want %d", keyTotal, want)
+	}
+	if wantTraits == 0 || traitTotal != wantTraits {
+		t.Errorf("trait key counts add up to %d, want %d (and more than 0)", traitTotal, wantTraits)
 	}
 
 	all, err := s.ListEvents(ctx, storage.EventFilter{})

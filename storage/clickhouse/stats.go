@@ -29,21 +29,32 @@ func (s *Store) Stats(ctx context.Context, f storage.EventFilter) (storage.Stats
 	if st.Count > 0 {
 		st.First, st.Last = time.UnixMilli(first).UTC(), time.UnixMilli(last).UTC()
 	}
+	if st.MetadataKeys, err = s.keyStats(ctx, "meta_keys", "meta_types", w, args); err != nil {
+		return st, err
+	}
+	st.TraitKeys, err = s.keyStats(ctx, "trait_keys", "trait_types", w, args)
+	return st, err
+}
+
+// keyStats counts, per key and JSON type, the events whose flattened
+// keys/types array columns (meta_* or trait_*) hold them.
+func (s *Store) keyStats(ctx context.Context, keys, types, w string, args []any) ([]storage.KeyStat, error) {
 	rows, err := s.conn.Query(ctx, `SELECT k, t, toInt64(count()) FROM events FINAL
-		ARRAY JOIN meta_keys AS k, meta_types AS t`+w+`
+		ARRAY JOIN `+keys+` AS k, `+types+` AS t`+w+`
 		GROUP BY k, t ORDER BY k, t`, args...)
 	if err != nil {
-		return st, fmt.Errorf("stats: %w", unavailable(err))
+		return nil, fmt.Errorf("stats: %w", unavailable(err))
 	}
 	defer rows.Close()
+	var out []storage.KeyStat
 	for rows.Next() {
 		var ks storage.KeyStat
 		var t uint8
 		if err := rows.Scan(&ks.Key, &t, &ks.Count); err != nil {
-			return st, err
+			return nil, err
 		}
 		ks.Type = storage.TypeName(t)
-		st.MetadataKeys = append(st.MetadataKeys, ks)
+		out = append(out, ks)
 	}
-	return st, unavailable(rows.Err())
+	return out, unavailable(rows.Err())
 }

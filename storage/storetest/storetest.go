@@ -208,8 +208,10 @@ func testStats(t *testing.T, s storage.Store) {
 	a := full("a", t0)
 	b := full("b", t0.Add(time.Hour))
 	b.UserID, b.Metadata = "", `{"tokens":"many","plan":{"tier":"free","seats":3}}`
+	b.CompanyTraits = `{"plan":"free","seats":"many"}`
 	c := full("c", t0.Add(2*time.Hour))
 	c.UserID, c.CompanyID, c.Metadata = "other", "other-co", `{}`
+	c.UserTraits, c.CompanyTraits = `{}`, `{"billing":{"cycle":"annual"}}`
 	insert(t, s, a, b, c)
 	st, err := s.Stats(ctx, storage.EventFilter{})
 	if err != nil {
@@ -231,12 +233,28 @@ func testStats(t *testing.T, s storage.Store) {
 	if !reflect.DeepEqual(st.MetadataKeys, want) {
 		t.Fatalf("metadata keys:\n got %+v\nwant %+v", st.MetadataKeys, want)
 	}
+	want = []storage.KeyStat{
+		{Key: "company.billing", Type: "object", Count: 1}, {Key: "company.billing.cycle", Type: "string", Count: 1},
+		{Key: "company.plan", Type: "string", Count: 2},
+		{Key: "company.seats", Type: "number", Count: 1}, {Key: "company.seats", Type: "string", Count: 1},
+		{Key: "user.name", Type: "string", Count: 2},
+	}
+	if !reflect.DeepEqual(st.TraitKeys, want) {
+		t.Fatalf("trait keys:\n got %+v\nwant %+v", st.TraitKeys, want)
+	}
 	st, err = s.Stats(ctx, storage.EventFilter{From: t0.Add(time.Minute), CompanyID: "company-ü"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Count != 1 || !st.First.Equal(t0.Add(time.Hour)) || st.DistinctUsers != 0 {
 		t.Fatalf("filtered stats %+v", st)
+	}
+	want = []storage.KeyStat{ // only b's traits: the filter applies to them too
+		{Key: "company.plan", Type: "string", Count: 1}, {Key: "company.seats", Type: "string", Count: 1},
+		{Key: "user.name", Type: "string", Count: 1},
+	}
+	if !reflect.DeepEqual(st.TraitKeys, want) {
+		t.Fatalf("filtered trait keys:\n got %+v\nwant %+v", st.TraitKeys, want)
 	}
 }
 
@@ -245,7 +263,7 @@ func testStatsEmpty(t *testing.T, s storage.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Count != 0 || !st.First.IsZero() || !st.Last.IsZero() || len(st.MetadataKeys) != 0 {
+	if st.Count != 0 || !st.First.IsZero() || !st.Last.IsZero() || len(st.MetadataKeys) != 0 || len(st.TraitKeys) != 0 {
 		t.Fatalf("empty store stats %+v", st)
 	}
 }
