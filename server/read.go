@@ -115,12 +115,18 @@ func (s *Server) eventStats(c echo.Context) error {
 	if err != nil {
 		return s.writeError(err)
 	}
-	keys := make([]keyJSON, len(st.MetadataKeys))
-	for i, k := range st.MetadataKeys {
-		keys[i] = keyJSON(k)
-	}
 	return c.JSON(http.StatusOK, statsJSON{Count: st.Count, FirstTime: timeOrNil(st.First), LastTime: timeOrNil(st.Last),
-		DistinctUsers: st.DistinctUsers, DistinctCompanies: st.DistinctCompanies, MetadataKeys: keys})
+		DistinctUsers: st.DistinctUsers, DistinctCompanies: st.DistinctCompanies,
+		MetadataKeys: keysJSON(st.MetadataKeys), TraitKeys: keysJSON(st.TraitKeys)})
+}
+
+// keysJSON converts key stats; never nil, so the answer has [] rather than null.
+func keysJSON(ks []storage.KeyStat) []keyJSON {
+	out := make([]keyJSON, len(ks))
+	for i, k := range ks {
+		out[i] = keyJSON(k)
+	}
+	return out
 }
 
 type statsJSON struct {
@@ -130,6 +136,7 @@ type statsJSON struct {
 	DistinctUsers     int64     `json:"distinct_users"`
 	DistinctCompanies int64     `json:"distinct_companies"`
 	MetadataKeys      []keyJSON `json:"metadata_keys"`
+	TraitKeys         []keyJSON `json:"trait_keys"` // "company.plan", "user.name"
 }
 
 type keyJSON struct {

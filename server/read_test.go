@@ -50,6 +50,15 @@ func TestListPagesAndFilters(t *testing.T) {
 
 func TestStats(t *testing.T) {
 	h := newHarness(t, nil)
+	// Profiles first, so the events are stamped with their traits.
+	for _, p := range [][2]string{
+		{"/v1/companies", `{"company_id":"c1","metadata":{"plan":"pro","limits":{"rps":10}}}`},
+		{"/v1/users", `{"user_id":"u1","company_id":"c1","metadata":{"name":"Ann"}}`},
+	} {
+		if a := h.ingest(p[0], p[1]); a.status != 200 {
+			t.Fatalf("%s: %d %s", p[0], a.status, a.body)
+		}
+	}
 	h.ingest("/v1/events/batch", batch(event("s1", -10), strings.Replace(event("s2", 0), `{"tokens":5}`, `{"tokens":"x","plan":{"tier":"pro"}}`, 1)))
 	m := h.admin("/v1/events/stats").json(t)
 	if m["count"] != float64(2) || m["distinct_users"] != float64(1) || m["distinct_companies"] != float64(1) {
@@ -66,8 +75,16 @@ func TestStats(t *testing.T) {
 	if strings.Join(keys, " ") != "plan:object:1 plan.tier:string:1 tokens:number:1 tokens:string:1" {
 		t.Fatalf("metadata keys %v", keys)
 	}
+	keys = nil
+	for _, k := range m["trait_keys"].([]any) {
+		k := k.(map[string]any)
+		keys = append(keys, fmt.Sprintf("%s:%s:%v", k["key"], k["type"], k["count"]))
+	}
+	if strings.Join(keys, " ") != "company.limits:object:2 company.limits.rps:number:2 company.plan:string:2 user.name:string:2" {
+		t.Fatalf("trait keys %v", keys)
+	}
 	empty := h.admin("/v1/events/stats?company_id=nobody").json(t)
-	if empty["count"] != float64(0) || empty["first_time"] != nil {
+	if empty["count"] != float64(0) || empty["first_time"] != nil || fmt.Sprint(empty["metadata_keys"], empty["trait_keys"]) != "[] []" {
 		t.Fatalf("empty stats %v", empty)
 	}
 }
