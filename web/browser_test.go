@@ -278,6 +278,15 @@ func TestBrowser(t *testing.T) {
 	if v := eval[string](e, `document.querySelector("[data-field=value] .cm-content").textContent`); v != "metadata.tokens" {
 		t.Errorf("completed value %q", v)
 	}
+	// And the profile traits the events were stamped with (eventgen gives
+	// every company a numeric seats trait), under company.
+	e.do("type a trait key", chromedp.Click(chromedp.CSS(`[data-field=filter] .cm-content`)), chromedp.SendKeys(chromedp.CSS(`[data-field=filter] .cm-content`), "company.se"))
+	e.wait("trait completion", `[...document.querySelectorAll(".cm-tooltip-autocomplete li")].some(li => li.textContent.includes("company.seats") && li.textContent.includes("number"))`)
+	e.shot("completion-trait")
+	e.do("take the trait", chromedp.KeyEvent(kb.Enter))
+	if v := eval[string](e, `document.querySelector("[data-field=filter] .cm-content").textContent`); v != "company.seats" {
+		t.Errorf("completed filter %q", v)
+	}
 	// A sum meter over the tokens: some calls send them as text, which
 	// the preview counts as value errors, as the API does.
 	e.typeInto(`[data-field=filter] .cm-content`, "response.status < 400")

@@ -1,6 +1,6 @@
 // The meter language in CodeMirror: a tokenizer for expr's syntax (for
 // highlighting), completion of the environment's fields, the metadata
-// keys seen in stored events and the allowed functions, and positioned
+// and trait keys seen in stored events and the allowed functions, and positioned
 // diagnostics from POST /v1/meters/validate.
 import { StreamLanguage, HighlightStyle, syntaxHighlighting, bracketMatching } from "@codemirror/language";
 import { tags as t } from "@lezer/highlight";
@@ -76,15 +76,17 @@ const highlight = HighlightStyle.define([
   { tag: t.invalid, color: "var(--danger)" },
 ]);
 
-// metadataKeys come from GET /v1/events/stats: [{key, type, count}].
-let metadataKeys = [];
-export function setMetadataKeys(keys) {
-  metadataKeys = keys || [];
+// observedKeys are the paths seen in stored events, from the answer of
+// GET /v1/events/stats: metadata_keys (under "metadata.") and trait_keys
+// (already named "company.<trait>" or "user.<trait>"), each [{key, type, count}].
+let observedKeys = [];
+export function setObservedKeys(stats) {
+  observedKeys = [...(stats.metadata_keys || []).map((k) => ({ ...k, key: "metadata." + k.key })), ...(stats.trait_keys || [])];
 }
 
-// complete offers the fields (and metadata.* keys seen, with their
-// types), functions, operators and constants that fit the word being
-// typed, a dotted path included.
+// complete offers the fields (and the metadata.*, company.* and user.*
+// keys seen, with their types), functions, operators and constants that
+// fit the word being typed, a dotted path included.
 function complete(ctx) {
   const word = ctx.matchBefore(/[A-Za-z_][\w.?]*/);
   if (!word && !ctx.explicit) return null;
@@ -93,8 +95,8 @@ function complete(ctx) {
   const opts = [];
   for (const [label, type, info] of fields) opts.push({ label, type: "variable", detail: type, info, boost: 2 });
   const byKey = new Map();
-  for (const k of metadataKeys) {
-    const label = "metadata." + k.key;
+  for (const k of observedKeys) {
+    const label = k.key;
     const prev = byKey.get(label);
     byKey.set(label, prev ? { ...prev, detail: prev.detail + " | " + k.type, count: prev.count + k.count } : { label, type: "property", detail: k.type, count: k.count });
   }

@@ -3,7 +3,7 @@
 // traffic, refreshed as you type.
 import { h, icon, replace, debounce, confirmDialog, toast, fmtNum, fmtTime, spinner, fitText } from "../dom.js";
 import { get, post, isAbort, ApiError } from "../api.js";
-import { editor, showErrors, setMetadataKeys } from "../expr.js";
+import { editor, showErrors, setObservedKeys } from "../expr.js";
 import { usageChart, groupBars } from "../chart.js";
 import { eventSummary, openEvent } from "./events.js";
 
@@ -35,7 +35,7 @@ export function meterForm(main, params) {
   return () => cleanups.forEach((f) => f());
 
   async function start() {
-    get("/v1/events/stats", { signal: ctl.signal }).then((s) => setMetadataKeys(s.metadata_keys), () => {});
+    get("/v1/events/stats", { signal: ctl.signal }).then(setObservedKeys, () => {});
     if (editing) {
       try {
         meter = await get("/v1/meters/" + params.id, { signal: ctl.signal });
