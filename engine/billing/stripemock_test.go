@@ -36,10 +36,9 @@ func stripeMock(t *testing.T) string {
 	return u
 }
 
-// Every request meterd makes is one Stripe's API spec accepts: the check,
-// the resync's lists and usage records, checked by stripe-mock.
-func TestStripeMockContract(t *testing.T) {
-	url := stripeMock(t)
+// mockWorld is a meterd server on a fresh DuckDB store whose Stripe
+// settings point at api (stripe-mock, or a proxy in front of it) in mode.
+func mockWorld(t *testing.T, mode, api string) *world {
 	st := open(t, "duckdb://"+t.TempDir()+"/m.duckdb")
 	w := &world{t: t, st: st, now: time.Now().UTC().Truncate(time.Second)}
 	w.start = w.now.Add(-5 * time.Hour)
@@ -47,7 +46,16 @@ func TestStripeMockContract(t *testing.T) {
 	t.Cleanup(w.fake.Close)
 	newServer(t, w)
 	w.do("PUT", "/v1/billing/stripe", map[string]any{"api_key": "sk_test_123", "webhook_secret": secret,
-		"mode": billing.ModeUsageRecords, "api_base": url, "rate_limit": 50}, 200, nil)
+		"mode": mode, "api_base": api, "rate_limit": 50}, 200, nil)
+	return w
+}
+
+// Every request meterd makes is one Stripe's API spec accepts: the check,
+// the resync's lists and usage records, checked by stripe-mock.
+func TestStripeMockContract(t *testing.T) {
+	url := stripeMock(t)
+	w := mockWorld(t, billing.ModeUsageRecords, url)
+	st := w.st
 	var check map[string]any
 	w.do("POST", "/v1/billing/stripe/check", nil, 200, &check)
 	if check["ok"] != true {
@@ -169,14 +177,7 @@ func formOf(r *http.Request) url.Values {
 func TestStripeMockMeterEvents(t *testing.T) {
 	mock := stripeMock(t)
 	proxy, requests := meteredProxy(t, mock, "mtr_mock")
-	st := open(t, "duckdb://"+t.TempDir()+"/m.duckdb")
-	w := &world{t: t, st: st, now: time.Now().UTC().Truncate(time.Second)}
-	w.start = w.now.Add(-5 * time.Hour)
-	w.fake = stripefake.New(nil) // only to build and sign events
-	t.Cleanup(w.fake.Close)
-	newServer(t, w)
-	w.do("PUT", "/v1/billing/stripe", map[string]any{"api_key": "sk_test_123", "webhook_secret": secret,
-		"mode": billing.ModeMeterEvents, "api_base": proxy.URL, "rate_limit": 50}, 200, nil)
+	w := mockWorld(t, billing.ModeMeterEvents, proxy.URL)
 	price := w.fake.AddMeter("ignored") // the proxy's answers name the meter
 	if w.webhook(w.fake.Customer("cus_mock", map[string]string{"company_id": "acme"}), secret) != 200 {
 		t.Fatal("webhook refused")
