@@ -29,6 +29,22 @@ type JournalQuery struct {
 	From   time.Time // only entries with At >= From (zero for all)
 }
 
+// SQL is the query both stores run for q: its entries' stream, key, at_ms
+// and body, with ? placeholders for args (unordered; each store orders).
+func (q JournalQuery) SQL() (query string, args []any) {
+	query = `SELECT stream, key, at_ms, body FROM journal WHERE stream = ?`
+	args = []any{q.Stream}
+	if q.Key != "" {
+		query += ` AND key = ?`
+		args = append(args, q.Key)
+	}
+	if !q.From.IsZero() {
+		query += ` AND at_ms >= ?`
+		args = append(args, q.From.UnixMilli())
+	}
+	return query, args
+}
+
 // Journal is implemented by both stores. Nothing in it is ever updated or
 // deleted: state is folded from the entries.
 type Journal interface {

@@ -32,16 +32,7 @@ func (s *Store) AppendJournal(ctx context.Context, e storage.JournalEntry) error
 
 // JournalEntries implements storage.Journal.
 func (s *Store) JournalEntries(ctx context.Context, q storage.JournalQuery) ([]storage.JournalEntry, error) {
-	query := `SELECT stream, key, at_ms, body FROM journal WHERE stream = ?`
-	args := []any{q.Stream}
-	if q.Key != "" {
-		query += ` AND key = ?`
-		args = append(args, q.Key)
-	}
-	if !q.From.IsZero() {
-		query += ` AND at_ms >= ?`
-		args = append(args, q.From.UnixMilli())
-	}
+	query, args := q.SQL()
 	// The first row written wins should a second process repeat a key.
 	rows, err := s.conn.Query(ctx, `SELECT stream, key, at_ms, body FROM (`+query+
 		` ORDER BY at_ms, key LIMIT 1 BY stream, key) ORDER BY at_ms, key`, args...)
