@@ -130,13 +130,7 @@ var trapFilters = []struct {
 func TestTraps(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2023, 6, 1, 12, 0, 0, 0, time.UTC)
-	stores := []storage.Store{openDuck(t)}
-	if ch := openClickHouse(t); ch != nil {
-		stores = append(stores, ch)
-	}
-	for _, st := range stores {
-		insert(t, st, []storage.Event{trapEvent(at)})
-	}
+	stores := trapStores(t, at)
 	w := Window{From: at.Add(-time.Hour), To: at.Add(time.Hour), Bucket: BucketHour}
 	for _, c := range trapFilters {
 		m := compile(t, rules.Definition{Filter: c.filter, Aggregation: rules.AggCount})
@@ -198,13 +192,7 @@ var trapValues = []struct {
 func TestTrapValues(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2023, 6, 2, 12, 0, 0, 0, time.UTC)
-	stores := []storage.Store{openDuck(t)}
-	if ch := openClickHouse(t); ch != nil {
-		stores = append(stores, ch)
-	}
-	for _, st := range stores {
-		insert(t, st, []storage.Event{trapEvent(at)})
-	}
+	stores := trapStores(t, at)
 	w := Window{From: at.Add(-time.Hour), To: at.Add(time.Hour), Bucket: BucketDay}
 	for _, c := range trapValues {
 		m := compile(t, rules.Definition{Filter: "true", Value: c.value, Aggregation: c.agg})
@@ -236,4 +224,17 @@ func TestTrapValues(t *testing.T) {
 			check(st.Backend(), got)
 		}
 	}
+}
+
+// trapStores are a DuckDB store and, where configured, a ClickHouse one,
+// each holding the trap event at at.
+func trapStores(t *testing.T, at time.Time) []storage.Store {
+	stores := []storage.Store{openDuck(t)}
+	if ch := openClickHouse(t); ch != nil {
+		stores = append(stores, ch)
+	}
+	for _, st := range stores {
+		insert(t, st, []storage.Event{trapEvent(at)})
+	}
+	return stores
 }

@@ -17,11 +17,7 @@ func (t *tr) binary(n *ast.BinaryNode) (val, error) {
 	case "matches":
 		return t.matches(n)
 	}
-	a, err := t.node(n.Left)
-	if err != nil {
-		return val{}, err
-	}
-	b, err := t.node(n.Right)
+	a, b, err := t.operands(n)
 	if err != nil {
 		return val{}, err
 	}
@@ -68,14 +64,19 @@ func (t *tr) binary(n *ast.BinaryNode) (val, error) {
 	return val{}, untranslatable(n.Operator, "unknown operator")
 }
 
+// operands translates both sides of a binary operator.
+func (t *tr) operands(n *ast.BinaryNode) (a, b val, err error) {
+	if a, err = t.node(n.Left); err != nil {
+		return val{}, val{}, err
+	}
+	b, err = t.node(n.Right)
+	return a, b, err
+}
+
 // logical: and/or short-circuit; a non-bool left side fails; the right
 // side is the result as is when the left one does not decide.
 func (t *tr) logical(n *ast.BinaryNode) (val, error) {
-	a, err := t.node(n.Left)
-	if err != nil {
-		return val{}, err
-	}
-	b, err := t.node(n.Right)
+	a, b, err := t.operands(n)
 	if err != nil {
 		return val{}, err
 	}
@@ -107,11 +108,7 @@ func (t *tr) logical(n *ast.BinaryNode) (val, error) {
 }
 
 func (t *tr) coalesce(n *ast.BinaryNode) (val, error) {
-	a, err := t.node(n.Left)
-	if err != nil {
-		return val{}, err
-	}
-	b, err := t.node(n.Right)
+	a, b, err := t.operands(n)
 	if err != nil {
 		return val{}, err
 	}
