@@ -45,6 +45,21 @@ func (q JournalQuery) SQL() (query string, args []any) {
 	return query, args
 }
 
+// ScanJournal reads the rows of a JournalQuery.SQL query.
+func ScanJournal(rows Rows) ([]JournalEntry, error) {
+	var out []JournalEntry
+	for rows.Next() {
+		var e JournalEntry
+		var at int64
+		if err := rows.Scan(&e.Stream, &e.Key, &at, &e.Body); err != nil {
+			return nil, err
+		}
+		e.At = time.UnixMilli(at).UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
 // Journal is implemented by both stores. Nothing in it is ever updated or
 // deleted: state is folded from the entries.
 type Journal interface {

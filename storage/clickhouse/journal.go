@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/meterd/meterd/storage"
 )
@@ -40,15 +39,6 @@ func (s *Store) JournalEntries(ctx context.Context, q storage.JournalQuery) ([]s
 		return nil, fmt.Errorf("journal: %w", unavailable(err))
 	}
 	defer rows.Close()
-	var out []storage.JournalEntry
-	for rows.Next() {
-		var e storage.JournalEntry
-		var at int64
-		if err := rows.Scan(&e.Stream, &e.Key, &at, &e.Body); err != nil {
-			return nil, err
-		}
-		e.At = time.UnixMilli(at).UTC()
-		out = append(out, e)
-	}
-	return out, unavailable(rows.Err())
+	out, err := storage.ScanJournal(rows)
+	return out, unavailable(err)
 }

@@ -3,7 +3,6 @@ package duckdb
 import (
 	"context"
 	"strings"
-	"time"
 
 	"github.com/meterd/meterd/storage"
 )
@@ -26,15 +25,5 @@ func (s *Store) JournalEntries(ctx context.Context, q storage.JournalQuery) ([]s
 		return nil, unavailable(err)
 	}
 	defer rows.Close()
-	var out []storage.JournalEntry
-	for rows.Next() {
-		var e storage.JournalEntry
-		var at int64
-		if err := rows.Scan(&e.Stream, &e.Key, &at, &e.Body); err != nil {
-			return nil, err
-		}
-		e.At = time.UnixMilli(at).UTC()
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return storage.ScanJournal(rows)
 }
