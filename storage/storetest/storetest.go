@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ func Run(t *testing.T, open Opener) {
 	}{
 		{"RoundTrip", testRoundTrip},
 		{"Dedup", testDedup},
+		{"DedupOddIDs", testDedupOddIDs},
 		{"ListOrderFiltersAndPages", testListPages},
 		{"Stats", testStats},
 		{"StatsEmpty", testStatsEmpty},
@@ -142,6 +144,31 @@ func testDedup(t *testing.T, s storage.Store) {
 	}
 	if n := count(t, s); n != 3 {
 		t.Fatalf("count %d after retries, want 3", n)
+	}
+}
+
+// testDedupOddIDs: ids with characters that quoting, escaping or encoding
+// could alter are still recognised when sent again, and no two are taken
+// for one another.
+func testDedupOddIDs(t *testing.T, s storage.Store) {
+	odd := []string{`"q"`, `back\slash`, "nul\x00byte", "tab\tnew\nline", "<html>&amp;", "ü😀\u2028",
+		"'; DROP TABLE events; --", "$[*]", strings.Repeat("long", 100), " ", "%", "_", "a,b", "[1]"}
+	var evs []storage.Event
+	for i, id := range odd {
+		evs = append(evs, full(id, t0.Add(time.Duration(i)*time.Second)))
+	}
+	if r := insert(t, s, evs...); r.Inserted != len(odd) {
+		t.Fatalf("first insert %+v, want %d inserted", r, len(odd))
+	}
+	if r := insert(t, s, evs...); r.Inserted != 0 || r.Duplicates != len(odd) {
+		t.Fatalf("same batch again %+v, want %d duplicates", r, len(odd))
+	}
+	near := []storage.Event{full(`\"q\"`, t0), full("nul", t0.Add(2*time.Second)), full("nul\x00", t0.Add(2*time.Second))}
+	if r := insert(t, s, near...); r.Inserted != len(near) {
+		t.Fatalf("ids close to stored ones %+v, want all %d inserted", r, len(near))
+	}
+	if n := count(t, s); n != int64(len(odd)+len(near)) {
+		t.Fatalf("count %d, want %d", n, len(odd)+len(near))
 	}
 }
 
