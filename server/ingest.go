@@ -71,7 +71,11 @@ func (s *Server) ingestEvents(c echo.Context, decode func([]byte) ([]storage.Eve
 		return werr
 	}
 	for i := range events {
-		s.profiles.stamp(&events[i])
+		e := &events[i]
+		s.profiles.stamp(e)
+		if e.Flat != nil {
+			e.Flat.Headers = e.HeaderCols() // here, in parallel, not in the writer
+		}
 	}
 	res, err := s.writer.Submit(c.Request().Context(), events)
 	if err != nil {

@@ -73,6 +73,24 @@ type Event struct {
 type Flat struct {
 	Meta   Attrs
 	Traits Attrs // user traits prefixed "user.", then company traits prefixed "company."
+	// Headers caches Event.HeaderCols; nil until computed.
+	Headers *HeaderCols
+}
+
+// HeaderCols are an event's header maps as sorted key/value columns, the
+// way both stores keep them.
+type HeaderCols struct{ ReqKeys, ReqValues, RespKeys, RespValues []string }
+
+// HeaderCols returns e.Flat.Headers when set (the server fills it in its
+// request goroutines, sparing the single writer), else computes them.
+func (e *Event) HeaderCols() *HeaderCols {
+	if e.Flat != nil && e.Flat.Headers != nil {
+		return e.Flat.Headers
+	}
+	h := &HeaderCols{}
+	h.ReqKeys, h.ReqValues = HeaderColumns(e.RequestHeaders)
+	h.RespKeys, h.RespValues = HeaderColumns(e.ResponseHeaders)
+	return h
 }
 
 // Flatten returns e.Flat, computing it when unset.
@@ -88,7 +106,7 @@ func (e *Event) Flatten() (*Flat, error) {
 	if err != nil {
 		return nil, fmt.Errorf("event %s: %w", e.ID, err)
 	}
-	return &Flat{Meta: meta, Traits: traits}, nil
+	return &Flat{Meta: meta, Traits: traits, Headers: e.HeaderCols()}, nil
 }
 
 // TraitAttrs flattens a user's and a company's traits into one set.

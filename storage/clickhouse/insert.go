@@ -170,13 +170,14 @@ func eventColumns(evs []*storage.Event) ([]any, error) {
 		timeMs[i], receivedMs[i] = t.UnixMilli(), e.ReceivedAt.UnixMilli()
 		typ[i], source[i], subject[i] = e.Type, e.Source, e.Subject
 		verb[i], uri[i], route[i], host[i], ip[i], apiVer[i] = e.Verb, e.URI, e.Route, e.Host, e.IP, e.APIVersion
-		rqk[i], rqv[i] = storage.HeaderColumns(e.RequestHeaders)
+		h := e.HeaderCols()
+		rqk[i], rqv[i] = h.ReqKeys, h.ReqValues
 		reqSize[i], reqBody[i] = e.RequestSize, e.RequestBody
 		if e.HasResponse {
 			hasResp[i] = 1
 		}
 		respTime[i], status[i] = msOrZero(e.ResponseTime), e.Status
-		rsk[i], rsv[i] = storage.HeaderColumns(e.ResponseHeaders)
+		rsk[i], rsv[i] = h.RespKeys, h.RespValues
 		respSize[i], respBody[i], duration[i] = e.ResponseSize, e.ResponseBody, e.DurationMs
 		user[i], company[i], session[i], sub[i], dir[i] = e.UserID, e.CompanyID, e.SessionToken, e.SubscriptionID, e.Direction
 		weight[i] = e.Weight
