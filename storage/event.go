@@ -63,9 +63,9 @@ type Event struct {
 	UserTraits    string
 	CompanyTraits string
 
-	// Flat optionally caches Metadata and the traits flattened (see
-	// Event.Flatten). The server fills it while decoding, in parallel
-	// request goroutines, so the single writer does not have to.
+	// Flat optionally caches Metadata and the traits flattened, and the
+	// headers as columns (see Event.Flatten). The server fills it in its
+	// parallel request goroutines, so the single writer does not have to.
 	Flat *Flat
 }
 
