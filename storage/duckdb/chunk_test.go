@@ -58,11 +58,7 @@ func edgeEvents() []storage.Event {
 // would expose a string pointing to freed memory.
 func TestChunkAppenderWritesEveryValue(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := open(t, "")
 	from := time.Date(1969, 12, 31, 12, 0, 0, 0, time.UTC)
 	evs := append(eventgen.Generate(5, 2*chunkCapacity+300, from, from.Add(48*time.Hour)), edgeEvents()...)
 	if r, err := s.Insert(ctx, evs); err != nil || r.Inserted != len(evs) {
@@ -89,7 +85,7 @@ func TestChunkAppenderWritesEveryValue(t *testing.T) {
 		want[e.ID] = e
 	}
 	got := 0
-	err = s.ScanEvents(ctx, storage.EventFilter{}, func(e *storage.Event) error {
+	err := s.ScanEvents(ctx, storage.EventFilter{}, func(e *storage.Event) error {
 		got++
 		w := want[e.ID]
 		w.Flat = nil
@@ -164,11 +160,7 @@ func typedList(l []any, like any) any {
 
 func TestChunkAppenderChecksTheTable(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := open(t, "")
 	if _, err := s.DB().ExecContext(ctx, `CREATE TABLE t (a VARCHAR, b INTEGER, c VARCHAR[])`); err != nil {
 		t.Fatal(err)
 	}

@@ -11,26 +11,23 @@ import (
 	"github.com/meterd/meterd/storage/storetest"
 )
 
+// open opens a store at path ("" for in memory), closed when tb ends.
+func open(tb testing.TB, path string) *Store {
+	tb.Helper()
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
 func TestSuiteInMemory(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storage.Store {
-		s, err := Open(context.Background(), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+	storetest.Run(t, func(t *testing.T) storage.Store { return open(t, "") })
 }
 
 func TestSuiteFile(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storage.Store {
-		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "m.duckdb"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+	storetest.Run(t, func(t *testing.T) storage.Store { return open(t, filepath.Join(t.TempDir(), "m.duckdb")) })
 }
 
 func TestReopenKeepsDataAndSchema(t *testing.T) {
@@ -62,11 +59,7 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 
 func BenchmarkInsert(b *testing.B) {
 	ctx := context.Background()
-	s, err := Open(ctx, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := open(b, "")
 	now := time.Now().UTC()
 	evs := eventgen.Generate(1, b.N*1000, now.Add(-time.Hour), now)
 	b.ResetTimer()
