@@ -19,7 +19,8 @@ const (
 	maxLimit     = 1000
 )
 
-// eventFilter reads from, to, user_id and company_id.
+// eventFilter reads from, to, user_id, company_id, route, verb, type and
+// status.
 func eventFilter(c echo.Context) (storage.EventFilter, error) {
 	var f storage.EventFilter
 	var err error
@@ -33,7 +34,28 @@ func eventFilter(c echo.Context) (storage.EventFilter, error) {
 		return f, fieldError(wire.CodeInvalidValue, "to", "to must be after from")
 	}
 	f.UserID, f.CompanyID = c.QueryParam("user_id"), c.QueryParam("company_id")
+	f.Route, f.Verb, f.Type = c.QueryParam("route"), strings.ToUpper(c.QueryParam("verb")), c.QueryParam("type")
+	if v := c.QueryParam("status"); v != "" {
+		f.ByStatus = true
+		if f.StatusMin, f.StatusMax, err = statusRange(v); err != nil {
+			return f, err
+		}
+	}
 	return f, nil
+}
+
+// statusRange reads a status filter: a code (404), a class (4xx), or 0
+// for calls without a response.
+func statusRange(v string) (int32, int32, error) {
+	if len(v) == 3 && v[0] >= '1' && v[0] <= '5' && strings.EqualFold(v[1:], "xx") {
+		lo := int32(v[0]-'0') * 100
+		return lo, lo + 99, nil
+	}
+	if n, err := strconv.Atoi(v); err == nil && (n == 0 || n >= 100 && n <= 599) {
+		return int32(n), int32(n), nil
+	}
+	return 0, 0, fieldError(wire.CodeInvalidValue, "status",
+		"status must be a code (404), a class (4xx) or 0 for calls without a response, got "+strconvQuote(v))
 }
 
 // queryTime reads an RFC 3339 time or unix milliseconds.

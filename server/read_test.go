@@ -48,6 +48,42 @@ func TestListPagesAndFilters(t *testing.T) {
 	}
 }
 
+func TestCallFilters(t *testing.T) {
+	h := newHarness(t, nil)
+	var evs []string
+	for i, st := range []string{"200", "404", "503", "429"} {
+		e := strings.Replace(event(fmt.Sprintf("s%d", i), -i), `"status":200`, `"status":`+st, 1)
+		if i%2 == 1 {
+			e = strings.Replace(strings.Replace(e, "/v1/search?q=1", "/v1/other", 1), `"verb":"GET"`, `"verb":"post"`, 1)
+		}
+		evs = append(evs, e)
+	}
+	h.ingest("/v1/events/batch", batch(evs...))
+	for _, c := range []struct{ q, want string }{
+		{"route=/v1/other", "s1,s3"}, {"status=4xx", "s1,s3"}, {"status=4XX&route=/v1/search", ""},
+		{"status=503", "s2"}, {"verb=post", "s1,s3"}, {"verb=GET&status=2xx", "s0"}, {"status=0", ""},
+	} {
+		var got []string
+		for _, e := range h.admin("/v1/events?"+c.q).json(t)["events"].([]any) {
+			got = append(got, e.(map[string]any)["external_id"].(string))
+		}
+		if strings.Join(got, ",") != c.want {
+			t.Errorf("GET /v1/events?%s: %v, want %s", c.q, got, c.want)
+		}
+		want := 0
+		if c.want != "" {
+			want = len(strings.Split(c.want, ","))
+		}
+		if n := h.admin("/v1/events/stats?"+c.q).json(t)["count"]; n != float64(want) {
+			t.Errorf("GET /v1/events/stats?%s: count %v, want %d", c.q, n, want)
+		}
+	}
+	for _, q := range []string{"status=4x", "status=600", "status=99", "status=abc", "status=6xx", "status=-1"} {
+		wantError(t, h.admin("/v1/events?"+q), 400, "invalid_value", "status", -1)
+		wantError(t, h.admin("/v1/events/stats?"+q), 400, "invalid_value", "status", -1)
+	}
+}
+
 func TestStats(t *testing.T) {
 	h := newHarness(t, nil)
 	// Profiles first, so the events are stamped with their traits.

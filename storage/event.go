@@ -5,6 +5,7 @@ package storage
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -127,11 +128,51 @@ type EventFilter struct {
 	From, To  time.Time // [From, To)
 	UserID    string
 	CompanyID string
-	Limit     int
+	Route     string // the request path without query string
+	Verb      string // upper case
+	Type      string // CloudEvents type
+	// ByStatus keeps events whose response status is in [StatusMin,
+	// StatusMax]; status 0 is a call without a response.
+	ByStatus             bool
+	StatusMin, StatusMax int32
+	Limit                int
 	// Before is the keyset cursor for newest-first pages: only events
 	// strictly older than (BeforeTime, BeforeID) are returned.
 	BeforeTime time.Time
 	BeforeID   string
+}
+
+// Where is f as the WHERE clause both stores run (empty when f selects
+// everything), with ? placeholders for args. withCursor adds the Before
+// cursor.
+func (f EventFilter) Where(withCursor bool) (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, a ...any) { conds, args = append(conds, cond), append(args, a...) }
+	if !f.From.IsZero() {
+		add("time_ms >= ?", f.From.UnixMilli())
+	}
+	if !f.To.IsZero() {
+		add("time_ms < ?", f.To.UnixMilli())
+	}
+	for _, c := range []struct{ col, v string }{
+		{"user_id", f.UserID}, {"company_id", f.CompanyID}, {"route", f.Route}, {"verb", f.Verb}, {"type", f.Type},
+	} {
+		if c.v != "" {
+			add(c.col+" = ?", c.v)
+		}
+	}
+	if f.ByStatus {
+		add("status BETWEEN ? AND ?", f.StatusMin, f.StatusMax)
+	}
+	if withCursor && !f.BeforeTime.IsZero() {
+		ms := f.BeforeTime.UnixMilli()
+		add("(time_ms < ? OR (time_ms = ? AND id < ?))", ms, ms, f.BeforeID)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
 // Stats summarises the events matching a filter.

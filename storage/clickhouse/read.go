@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -24,39 +23,13 @@ type key struct {
 	id string
 }
 
-// where builds the WHERE clause of an EventFilter.
-func where(f storage.EventFilter, withCursor bool) (string, []any) {
-	var conds []string
-	var args []any
-	if !f.From.IsZero() {
-		conds, args = append(conds, "time_ms >= ?"), append(args, f.From.UnixMilli())
-	}
-	if !f.To.IsZero() {
-		conds, args = append(conds, "time_ms < ?"), append(args, f.To.UnixMilli())
-	}
-	if f.UserID != "" {
-		conds, args = append(conds, "user_id = ?"), append(args, f.UserID)
-	}
-	if f.CompanyID != "" {
-		conds, args = append(conds, "company_id = ?"), append(args, f.CompanyID)
-	}
-	if withCursor && !f.BeforeTime.IsZero() {
-		ms := f.BeforeTime.UnixMilli()
-		conds, args = append(conds, "(time_ms < ? OR (time_ms = ? AND id < ?))"), append(args, ms, ms, f.BeforeID)
-	}
-	if len(conds) == 0 {
-		return "", nil
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args
-}
-
 // ListEvents implements storage.Store. With a limit it first finds the
 // page's keys reading only (time_ms, id), then fetches those rows: 18.16
 // cannot read in key order, so a top-N over every column would read the
 // whole filtered range's bodies and headers.
 func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storage.Event, error) {
 	if f.Limit <= 0 {
-		w, args := where(f, true)
+		w, args := f.Where(true)
 		var out []storage.Event
 		err := s.eachEvent(ctx, `SELECT `+readColumns+` FROM events`+w+` ORDER BY time_ms DESC, id DESC`, args,
 			func(e *storage.Event) error { out = append(out, *e); return nil })
@@ -110,7 +83,7 @@ func (s *Store) pageKeys(ctx context.Context, f storage.EventFilter) ([]key, err
 	var keys []key
 	for len(keys) < f.Limit {
 		need := f.Limit - len(keys)
-		w, args := where(f, true)
+		w, args := f.Where(true)
 		rows, err := s.conn.Query(ctx, `SELECT time_ms, id FROM events`+w+
 			` ORDER BY time_ms DESC, id DESC LIMIT ?`, append(args, need)...)
 		if err != nil {
@@ -200,7 +173,7 @@ func scanEvent(r driver.Rows) (storage.Event, error) {
 // ScanEvents implements storage.Store. ClickHouse sorts the range; past
 // 1 GB of sort buffer it spills to disk instead of failing.
 func (s *Store) ScanEvents(ctx context.Context, f storage.EventFilter, fn func(*storage.Event) error) error {
-	w, args := where(f, false)
+	w, args := f.Where(false)
 	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_bytes_before_external_sort": 1 << 30}))
 	return s.eachEvent(ctx, `SELECT `+readColumns+` FROM events`+w+` ORDER BY time_ms, id`, args, fn)
 }

@@ -17,7 +17,7 @@ import (
 // and without its hash set of every id; plain count() would count the
 // duplicates until a background merge drops them.
 func (s *Store) Stats(ctx context.Context, f storage.EventFilter) (storage.Stats, error) {
-	w, args := where(f, false)
+	w, args := f.Where(false)
 	var st storage.Stats
 	var first, last int64
 	err := s.conn.QueryRow(ctx, `SELECT toInt64(count()), min(time_ms), max(time_ms),

@@ -10,7 +10,7 @@ import (
 
 // ListEvents implements storage.Store.
 func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storage.Event, error) {
-	w, args := where(f, true)
+	w, args := f.Where(true)
 	q := `SELECT ` + readColumns + ` FROM events` + w + ` ORDER BY time_ms DESC, id DESC`
 	if f.Limit > 0 {
 		q += ` LIMIT ?`
@@ -35,7 +35,7 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 // Stats implements storage.Store. Distinct users and companies leave out
 // anonymous calls (empty id).
 func (s *Store) Stats(ctx context.Context, f storage.EventFilter) (storage.Stats, error) {
-	w, args := where(f, false)
+	w, args := f.Where(false)
 	var st storage.Stats
 	var first, last sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT count(*), min(time_ms), max(time_ms),
@@ -131,7 +131,7 @@ func (s *Store) Query(ctx context.Context, query string, args ...any) (storage.R
 
 // ScanEvents implements storage.Store.
 func (s *Store) ScanEvents(ctx context.Context, f storage.EventFilter, fn func(*storage.Event) error) error {
-	w, args := where(f, false)
+	w, args := f.Where(false)
 	rows, err := s.db.QueryContext(ctx, `SELECT `+readColumns+` FROM events`+w+` ORDER BY time_ms, id`, args...)
 	if err != nil {
 		return unavailable(err)

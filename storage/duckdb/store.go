@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -230,30 +229,4 @@ func unavailable(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
-}
-
-// where builds the WHERE clause of an EventFilter.
-func where(f storage.EventFilter, withCursor bool) (string, []any) {
-	var conds []string
-	var args []any
-	if !f.From.IsZero() {
-		conds, args = append(conds, "time_ms >= ?"), append(args, f.From.UnixMilli())
-	}
-	if !f.To.IsZero() {
-		conds, args = append(conds, "time_ms < ?"), append(args, f.To.UnixMilli())
-	}
-	if f.UserID != "" {
-		conds, args = append(conds, "user_id = ?"), append(args, f.UserID)
-	}
-	if f.CompanyID != "" {
-		conds, args = append(conds, "company_id = ?"), append(args, f.CompanyID)
-	}
-	if withCursor && !f.BeforeTime.IsZero() {
-		ms := f.BeforeTime.UnixMilli()
-		conds, args = append(conds, "(time_ms < ? OR (time_ms = ? AND id < ?))"), append(args, ms, ms, f.BeforeID)
-	}
-	if len(conds) == 0 {
-		return "", nil
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args
 }

@@ -27,6 +27,7 @@ func Run(t *testing.T, open Opener) {
 		{"Dedup", testDedup},
 		{"DedupOddIDs", testDedupOddIDs},
 		{"ListOrderFiltersAndPages", testListPages},
+		{"CallFilters", testCallFilters},
 		{"Stats", testStats},
 		{"StatsEmpty", testStatsEmpty},
 		{"Profiles", testProfiles},
@@ -220,6 +221,54 @@ func testListPages(t *testing.T, s storage.Store) {
 	}
 	if len(got) != 4 { // i%2==1 and i%3==0: 3, 9, 15, 21
 		t.Fatalf("user+company filter: got %v", ids(got))
+	}
+}
+
+// testCallFilters: route, verb, CloudEvents type and status (exact, a
+// class, or no response), in lists, pages and stats alike.
+func testCallFilters(t *testing.T, s storage.Store) {
+	var evs []storage.Event
+	for i, st := range []int32{200, 201, 404, 429, 500, 0, 200, 404} {
+		e := full(fmt.Sprintf("f%d", i), t0.Add(time.Duration(i)*time.Second))
+		e.Status, e.HasResponse = st, st != 0
+		if i%2 == 1 {
+			e.Route, e.Verb = "/v1/other", "GET"
+		}
+		evs = append(evs, e)
+	}
+	ce := storage.Event{ID: "ce", ExternalID: "ce", Format: storage.FormatCloudEvents, Time: t0, ReceivedAt: t0,
+		Type: "tokens.used", Source: "svc", Weight: 1}
+	insert(t, s, append(evs, ce)...)
+	cases := []struct {
+		name string
+		f    storage.EventFilter
+		want []string // newest first
+	}{
+		{"route", storage.EventFilter{Route: "/v1/other"}, []string{"f7", "f5", "f3", "f1"}},
+		{"verb", storage.EventFilter{Verb: "POST"}, []string{"f6", "f4", "f2", "f0"}},
+		{"type", storage.EventFilter{Type: "tokens.used"}, []string{"ce"}},
+		{"exact status", storage.EventFilter{ByStatus: true, StatusMin: 404, StatusMax: 404}, []string{"f7", "f2"}},
+		{"4xx", storage.EventFilter{ByStatus: true, StatusMin: 400, StatusMax: 499}, []string{"f7", "f3", "f2"}},
+		{"no response", storage.EventFilter{Route: "/v1/other", ByStatus: true, StatusMin: 0, StatusMax: 0}, []string{"f5"}},
+		{"route and 2xx", storage.EventFilter{Route: "/v1/search", ByStatus: true, StatusMin: 200, StatusMax: 299}, []string{"f6", "f0"}},
+		{"nothing", storage.EventFilter{Route: "/v1/none"}, []string{}},
+	}
+	for _, c := range cases {
+		if got := ids(list(t, s, c.f)); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: listed %v, want %v", c.name, got, c.want)
+		}
+		paged := c.f
+		paged.Limit = 1
+		if got := list(t, s, paged); len(c.want) > 0 && (len(got) != 1 || got[0].ID != c.want[0]) {
+			t.Errorf("%s: first page of one is %v, want %s", c.name, ids(got), c.want[0])
+		}
+		st, err := s.Stats(ctx, c.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Count != int64(len(c.want)) {
+			t.Errorf("%s: stats count %d, want %d", c.name, st.Count, len(c.want))
+		}
 	}
 }
 
