@@ -478,6 +478,20 @@ func TestBrowser(t *testing.T) {
 	e.shot("event-json")
 	e.do("close", chromedp.KeyEvent(kb.Escape))
 
+	// Route and status: the rows and the count agree with the API.
+	e.typeInto("#company_id", " ")
+	e.typeInto("#route", "/v2/orders")
+	e.typeInto("#status", "4xx")
+	e.do("filter calls", chromedp.Click(chromedp.CSS(".filters button[type=submit]")))
+	wantCount := grouped(e.api("GET", "/v1/events/stats?route=/v2/orders&status=4xx", nil)["count"].(float64))
+	e.wait("route+status", `(() => { const rows = [...document.querySelectorAll(".events-table tbody tr.clickable")];
+		return rows.length > 0 && rows.every(r => r.querySelector(".route").textContent === "/v2/orders" && r.querySelector(".status").textContent.startsWith("4"))
+			&& document.querySelector(".stats .stat-value").textContent === `+strconv.Quote(wantCount)+`; })()`)
+	e.shot("events-filtered")
+	e.typeInto("#status", "4x")
+	e.do("bad status", chromedp.Click(chromedp.CSS(".filters button[type=submit]")))
+	e.wait("status error", `!!document.querySelector(".events-table .form-error") && document.querySelector(".events-table .form-error").textContent.includes("status must be")`)
+
 	e.billing(id)
 
 	// A phone.

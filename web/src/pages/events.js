@@ -1,5 +1,5 @@
-// Events: the newest stored calls, filterable by customer, user and time,
-// each openable as formatted JSON.
+// Events: the newest stored calls, filterable by customer, user, route,
+// status and time, each openable as formatted JSON.
 import { h, replace, modal, jsonView, copyButton, fmtNum, fmtTime, spinner, empty } from "../dom.js";
 import { get, qs, isAbort } from "../api.js";
 
@@ -40,14 +40,15 @@ export function openEvent(ev, verdict) {
 
 export function eventsPage(main, _params, query) {
   let ctl = new AbortController();
-  const f = { company_id: query.get("company_id") || "", user_id: query.get("user_id") || "", range: query.get("range") || "" };
+  const f = {};
+  for (const k of ["company_id", "user_id", "route", "status", "range"]) f[k] = query.get(k) || "";
   const list = h("tbody");
   const more = h("button.btn", { type: "button", hidden: true, onclick: () => load(cursor) }, "Load more");
   const info = h("div.stats.compact");
   const tableBox = h("div.card", h("div.table-wrap", h("table.table.events-table", h("thead", h("tr", h("th", "Time (UTC)"), h("th", "Call"), h("th.num", "Status"), h("th", "Company"), h("th", "User"), h("th.num", "Duration"))), list)), h("div.table-foot", more));
   let cursor = null;
-  const input = (id, label, ph) =>
-    h("label.field.inline", { for: id }, h("span.label", label), h("input", { id, type: "search", value: f[id], placeholder: ph, spellcheck: "false" }));
+  const input = (id, label, ph, cls = "") =>
+    h("label.field.inline" + cls, { for: id }, h("span.label", label), h("input", { id, type: "search", value: f[id], placeholder: ph, spellcheck: "false" }));
   const range = h(
     "select#range",
     ["", "1h", "24h", "7d"].map((r) => h("option", { value: r, selected: f.range === r }, r ? "last " + r.replace("h", " hours").replace("1 hours", "hour").replace("d", " days") : "any time")),
@@ -58,8 +59,7 @@ export function eventsPage(main, _params, query) {
       role: "search",
       onsubmit: (e) => {
         e.preventDefault();
-        f.company_id = form.querySelector("#company_id").value.trim();
-        f.user_id = form.querySelector("#user_id").value.trim();
+        for (const k of ["company_id", "user_id", "route", "status"]) f[k] = form.querySelector("#" + k).value.trim();
         f.range = range.value;
         history.replaceState(null, "", "#/events" + qs(f));
         reload();
@@ -67,7 +67,9 @@ export function eventsPage(main, _params, query) {
     },
     input("company_id", "Company", "any company"),
     input("user_id", "User", "any user"),
-    h("label.field.inline", { for: "range" }, h("span.label", "Time"), range),
+    input("route", "Route", "/v1/search"),
+    input("status", "Status", "200, 4xx, 0", ".narrow"),
+    h("label.field.inline.medium", { for: "range" }, h("span.label", "Time"), range),
     h("button.btn.primary", { type: "submit" }, "Filter"),
   );
   replace(main, h("div.page.wide", h("header.page-head", h("div", h("h1", "Events"), h("p.sub", "The API calls meterd has stored, newest first. Open one to see every field a meter can use."))), info, form, tableBox));
@@ -77,13 +79,16 @@ export function eventsPage(main, _params, query) {
     const ms = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3 }[f.range];
     return ms ? { from: new Date(Date.now() - ms).toISOString() } : {};
   }
+  function filters() {
+    return { company_id: f.company_id, user_id: f.user_id, route: f.route, status: f.status, ...window() };
+  }
   function reload() {
     ctl.abort();
     ctl = new AbortController();
     cursor = null;
     replace(list, h("tr", h("td", { colspan: 6 }, h("div.loading", spinner()))));
     load(null);
-    const p = { company_id: f.company_id, user_id: f.user_id, ...window() };
+    const p = filters();
     get("/v1/events/stats" + qs(p), { signal: ctl.signal }).then(
       (s) =>
         replace(
@@ -100,13 +105,13 @@ export function eventsPage(main, _params, query) {
     more.disabled = true;
     let r;
     try {
-      r = await get("/v1/events" + qs({ limit: 50, cursor: cur, company_id: f.company_id, user_id: f.user_id, ...window() }), { signal: ctl.signal });
+      r = await get("/v1/events" + qs({ limit: 50, cursor: cur, ...filters() }), { signal: ctl.signal });
     } catch (e) {
       if (!isAbort(e)) replace(list, h("tr", h("td", { colspan: 6 }, h("p.form-error", e.message))));
       return;
     }
     if (!cur) replace(list);
-    if (!cur && !r.events.length) list.append(h("tr", h("td", { colspan: 6 }, empty("No events", f.company_id || f.user_id || f.range ? "Nothing matches these filters." : "Send API calls to /v1/events (Moesif format) or /api/v1/events (CloudEvents) and they appear here."))));
+    if (!cur && !r.events.length) list.append(h("tr", h("td", { colspan: 6 }, empty("No events", Object.values(f).some(Boolean) ? "Nothing matches these filters." : "Send API calls to /v1/events (Moesif format) or /api/v1/events (CloudEvents) and they appear here."))));
     for (const ev of r.events) {
       const st = ev.response?.status;
       list.append(
