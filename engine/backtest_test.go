@@ -207,3 +207,42 @@ func TestResultJSON(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", b, want)
 	}
 }
+
+// AllGroups lists every customer, not only the Top, each with the value a
+// backtest restricted to that customer gives, on every store and the VM.
+func TestAllGroups(t *testing.T) {
+	s := newDiffStores(t)
+	evs := eventgen.Generate(3, 4000, genFrom, genTo)
+	ctx := context.Background()
+	for _, agg := range []struct{ agg, value string }{{rules.AggUnique, "user_id"}, {rules.AggMax, "metadata.tokens ?? 0"}, {rules.AggSum, "1"}} {
+		m := compile(t, rules.Definition{Filter: `user_id != ""`, Value: agg.value, Aggregation: agg.agg})
+		vs := []Version{{Meter: m, From: genFrom}}
+		for _, st := range []storage.Store{s.duck, s.ch} {
+			if st == nil {
+				continue
+			}
+			if agg.agg == rules.AggUnique { // once per store
+				insert(t, st, evs)
+			}
+			for _, e := range []Engine{SQL, VM} {
+				res, err := Run(ctx, st, vs, Window{From: genFrom, To: genTo, Bucket: BucketDay, Top: 3, AllGroups: true}, e)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(res.Groups) != eventgen.Companies {
+					t.Fatalf("%s %s %s: %d groups, want all %d", agg.agg, st.Backend(), e, len(res.Groups), eventgen.Companies)
+				}
+				for _, g := range res.Groups {
+					one, err := Run(ctx, st, vs, Window{From: genFrom, To: genTo, Bucket: BucketDay, Group: g.Key}, e)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if fmtValue(one.Total) != fmtValue(g.Value) || one.MatchedEvents != g.Events {
+						t.Errorf("%s %s %s: group %s is %s (%d events), alone %s (%d events)", agg.agg, st.Backend(), e,
+							g.Key, fmtValue(g.Value), g.Events, fmtValue(one.Total), one.MatchedEvents)
+					}
+				}
+			}
+		}
+	}
+}

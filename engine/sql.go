@@ -24,7 +24,7 @@ func plan(st storage.Store, vs []Version, w Window) (sqlgen.Dialect, *sqlgen.Pla
 	}
 	p, err := sqlgen.Query(d, spans, sqlgen.Window{
 		FromMs: w.From.UnixMilli(), ToMs: w.To.UnixMilli(), BucketMs: w.bucketMs(),
-		Limit: max(w.Top, w.buckets()), Group: w.Group, GroupBuckets: w.GroupBuckets,
+		Limit: w.rowLimit(), Group: w.Group, GroupBuckets: w.GroupBuckets,
 	})
 	return d, p, err
 }
@@ -93,7 +93,7 @@ func runSQL(ctx context.Context, st storage.Store, vs []Version, w Window) (*Res
 	}
 	sortBuckets(res.Buckets)
 	sortGroupBuckets(res.GroupBuckets)
-	res.Groups = topGroups(res.Groups, w.Top)
+	res.Groups = w.keepGroups(res.Groups)
 	return res, nil
 }
 

@@ -65,7 +65,7 @@ func runVM(ctx context.Context, st storage.Store, vs []Version, w Window) (*Resu
 	for _, row := range byGroup.Totals() {
 		res.Groups = append(res.Groups, Group{Key: row.Group, Value: valuePtr(row.Value, row.HasValue), Events: row.Matched})
 	}
-	res.Groups = topGroups(res.Groups, w.Top)
+	res.Groups = w.keepGroups(res.Groups)
 	if byGroupBucket != nil {
 		for _, row := range byGroupBucket.Buckets() {
 			res.GroupBuckets = append(res.GroupBuckets, GroupBucket{Group: row.Group, Start: time.UnixMilli(row.Bucket).UTC(), Value: valuePtr(row.Value, row.HasValue), Events: row.Matched})

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -35,6 +36,28 @@ type Window struct {
 	// the same query (the billing worker reads all customers of a meter
 	// at once).
 	GroupBuckets bool `json:"-"`
+	// AllGroups makes Result.Groups list every group, not only the Top
+	// largest (the billing worker reads every customer's period value of a
+	// max, min or unique meter at once).
+	AllGroups bool `json:"-"`
+}
+
+// keepGroups sorts groups largest first and keeps the Top of them, or
+// all with AllGroups.
+func (w Window) keepGroups(gs []Group) []Group {
+	if w.AllGroups {
+		return topGroups(gs, len(gs))
+	}
+	return topGroups(gs, w.Top)
+}
+
+// rowLimit is the rows the query keeps per grouping set: enough for the
+// buckets and the top groups, or everything with AllGroups.
+func (w Window) rowLimit() int {
+	if w.AllGroups {
+		return math.MaxInt32
+	}
+	return max(w.Top, w.buckets())
 }
 
 // WindowError is an invalid window, naming the field at fault.

@@ -258,35 +258,40 @@ func (s *countingStore) count() int {
 	return s.queries
 }
 
-// A cycle computes an additive meter for every customer whose period is
-// the same with one query, not one per customer; customers of another
-// period get their own.
+// A cycle computes a meter for every customer whose period is the same
+// with one query, not one per customer (hour buckets of additive meters,
+// period values of the others); customers of another period get their
+// own.
 func TestCycleQueriesPerMeterAndPeriod(t *testing.T) {
-	cs := &countingStore{Store: open(t, "duckdb://"+t.TempDir()+"/m.duckdb")}
-	w := newWorld(t, cs, billing.ModeUsageRecords)
-	price := w.fake.AddLegacyPrice()
-	items := w.customers(price) // acme and globex share a period
-	m := w.meter(price, rules.AggSum)
-	// initech subscribes an hour later: another period.
-	if s := w.webhook(w.fake.Customer("cus_7", map[string]string{"company_id": "initech"}), secret); s != 200 {
-		t.Fatalf("webhook: %d", s)
-	}
-	var ev []byte
-	_, items["initech"], ev = w.fake.Subscription("cus_7", price, w.start.Add(time.Hour), w.start.Add(time.Hour).AddDate(0, 1, 0), nil)
-	if s := w.webhook(ev, secret); s != 200 {
-		t.Fatalf("webhook: %d", s)
-	}
-	w.traffic(1, 600, w.start.Add(-time.Hour), w.now.Add(-2*time.Hour))
-	before := cs.count()
-	cycle(t, w.worker())
-	if n := cs.count() - before; n != 2 {
-		t.Fatalf("a cycle over three customers of two periods ran %d queries, want 2", n)
-	}
-	for co, from := range map[string]time.Time{"acme": w.start, "globex": w.start, "initech": w.start.Add(time.Hour)} {
-		exp := w.expectedFrom(m, co, from, w.now)
-		if got := w.fake.ItemTotal(items[co]); got != exp || exp == 0 {
-			t.Fatalf("Stripe bills %s %d, the backtest says %d", co, got, exp)
-		}
+	for _, agg := range []string{rules.AggSum, rules.AggMax, rules.AggUnique} {
+		t.Run(agg, func(t *testing.T) {
+			cs := &countingStore{Store: open(t, "duckdb://"+t.TempDir()+"/m.duckdb")}
+			w := newWorld(t, cs, billing.ModeUsageRecords)
+			price := w.fake.AddLegacyPrice()
+			items := w.customers(price) // acme and globex share a period
+			m := w.meter(price, agg)
+			// initech subscribes an hour later: another period.
+			if s := w.webhook(w.fake.Customer("cus_7", map[string]string{"company_id": "initech"}), secret); s != 200 {
+				t.Fatalf("webhook: %d", s)
+			}
+			var ev []byte
+			_, items["initech"], ev = w.fake.Subscription("cus_7", price, w.start.Add(time.Hour), w.start.Add(time.Hour).AddDate(0, 1, 0), nil)
+			if s := w.webhook(ev, secret); s != 200 {
+				t.Fatalf("webhook: %d", s)
+			}
+			w.traffic(1, 600, w.start.Add(-time.Hour), w.now.Add(-2*time.Hour))
+			before := cs.count()
+			cycle(t, w.worker())
+			if n := cs.count() - before; n != 2 {
+				t.Fatalf("a cycle over three customers of two periods ran %d queries, want 2", n)
+			}
+			for co, from := range map[string]time.Time{"acme": w.start, "globex": w.start, "initech": w.start.Add(time.Hour)} {
+				exp := w.expectedFrom(m, co, from, w.now)
+				if got := w.fake.ItemTotal(items[co]); got != exp || exp == 0 {
+					t.Fatalf("Stripe bills %s %d, the backtest says %d", co, got, exp)
+				}
+			}
+		})
 	}
 }
 

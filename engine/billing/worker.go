@@ -109,6 +109,7 @@ type cycle struct {
 	meters   map[string]meterInfo    // Stripe billing meter per price
 	blocked  map[string]bool         // see blockKey
 	buckets  map[string]groupBuckets // see customerBuckets
+	totals   map[string]groupTotals  // see customerTotal
 }
 
 type meterInfo struct {
@@ -129,7 +130,7 @@ func (w *Worker) Cycle(ctx context.Context) (Stats, error) {
 	if w.limiter == nil || w.rate != s.RateLimit {
 		w.limiter, w.rate = NewLimiter(s.RateLimit, w.clock()), s.RateLimit
 	}
-	c := &cycle{w: w, api: NewAPI(*s, w.Timeout), settings: *s, now: w.now(), meters: map[string]meterInfo{}, blocked: map[string]bool{}, buckets: map[string]groupBuckets{}}
+	c := &cycle{w: w, api: NewAPI(*s, w.Timeout), settings: *s, now: w.now(), meters: map[string]meterInfo{}, blocked: map[string]bool{}, buckets: map[string]groupBuckets{}, totals: map[string]groupTotals{}}
 	reports, err := LoadReports(ctx, w.Store, c.now.Add(-60*24*time.Hour))
 	if err != nil {
 		return c.stats, err
@@ -263,13 +264,13 @@ func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Peri
 			us = append(us, unit{at: at, value: v, version: versionAt(at), closed: !b.Start.Add(time.Hour).After(c.now) || !p.End.After(c.now)})
 		}
 	default: // not additive over buckets: the period's value, at its start
-		res, err := engine.Usage(ctx, c.w.Store, vs, engine.Window{From: p.Start, To: to, Bucket: engine.BucketHour, Top: 1, Group: key})
+		g, err := c.customerTotal(ctx, m.ID, vs, p.Start, to, key)
 		if err != nil {
 			return nil, "", err
 		}
 		var v float64
-		if res.Total != nil {
-			v = *res.Total
+		if g.Value != nil {
+			v = *g.Value
 		}
 		us = append(us, unit{at: p.Start, value: v, version: spans[len(spans)-1].Version, closed: true})
 	}
@@ -305,6 +306,34 @@ func (c *cycle) customerBuckets(ctx context.Context, meterID string, vs []engine
 		}
 	}
 	return b.by[key], b.err
+}
+
+// customerTotal is one customer's value of a meter over [from, to): for
+// max, min and unique, which do not add up over hours. Like
+// customerBuckets, one query per cycle gives every customer's value
+// (engine.Window.AllGroups).
+func (c *cycle) customerTotal(ctx context.Context, meterID string, vs []engine.Version, from, to time.Time, key string) (engine.Group, error) {
+	k := fmt.Sprintf("%s|%d|%d", meterID, from.UnixMilli(), to.UnixMilli())
+	b, ok := c.totals[k]
+	if !ok {
+		res, err := engine.Usage(ctx, c.w.Store, vs, engine.Window{From: from, To: to, Bucket: engine.BucketDay, Top: 1, AllGroups: true})
+		b = groupTotals{err: err, by: map[string]engine.Group{}}
+		if err == nil {
+			for _, g := range res.Groups {
+				b.by[g.Key] = g
+			}
+		}
+		if ctx.Err() == nil {
+			c.totals[k] = b
+		}
+	}
+	return b.by[key], b.err // a customer without events: no value
+}
+
+// groupTotals is one query's values by customer, or its error.
+type groupTotals struct {
+	by  map[string]engine.Group
+	err error
 }
 
 // groupBuckets is one query's buckets by customer, or its error.
