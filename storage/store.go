@@ -34,6 +34,7 @@ type Store interface {
 	ScanEvents(ctx context.Context, f EventFilter, fn func(*Event) error) error
 	MeterLog
 	Journal
+	Beats
 	// SchemaVersion is the newest applied migration.
 	SchemaVersion(ctx context.Context) (int, error)
 	Close() error

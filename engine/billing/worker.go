@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"time"
 
@@ -44,6 +45,11 @@ type Worker struct {
 	// Clock is what pacing, backoff and the pause between cycles wait on
 	// (the wall clock by default; tests inject a virtual one).
 	Clock Clock
+	// ID names this worker among the workers sharing the store (replicas
+	// of 'meterd serve', a 'meterd billing' next to them): Run marks it
+	// alive and only the oldest live worker runs cycles. Empty: the start
+	// time, host and process, so that IDs sort by age.
+	ID string
 
 	limiter *Limiter
 	rate    float64
@@ -75,27 +81,102 @@ func (w *Worker) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// Run runs cycles until ctx ends. Errors are logged, never fatal: an
-// outage delays reports until a later cycle.
+// Run runs cycles until ctx ends, while this worker leads (see leads).
+// Errors are logged, never fatal: an outage delays reports until a later
+// cycle.
 func (w *Worker) Run(ctx context.Context) error {
 	interval := w.Interval
 	if interval <= 0 {
 		interval = time.Minute
 	}
+	if w.ID == "" {
+		w.ID = newWorkerID(w.now())
+	}
+	beats, stop := context.WithCancel(ctx)
+	beating := make(chan struct{})
+	go func() { defer close(beating); w.beat(beats, interval) }()
+	defer func() { // let another worker lead at once
+		stop()
+		<-beating
+		retire, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := w.Store.Retire(retire, w.ID); err != nil {
+			w.log().Error("billing: cannot retire this worker's mark", "err", err)
+		}
+	}()
+	leader := ""
 	for {
-		st, err := w.Cycle(ctx)
+		lead, who, err := w.leads(ctx, interval)
 		switch {
-		case errors.Is(err, ErrNotConfigured):
 		case err != nil && ctx.Err() == nil:
-			w.log().Error("billing cycle failed", "err", err)
-		case err == nil:
-			w.log().Info("billing cycle", "sent", st.Sent, "failed", st.Failed, "rejected", st.Rejected,
-				"flagged", st.Flagged, "replayed", st.Replayed, "query_errors", st.QueryErrors, "unmapped", st.Unmapped)
+			w.log().Error("billing: cannot tell which worker leads; running the cycle", "err", err)
+		case who != leader:
+			leader = who
+			if lead {
+				w.log().Info("billing: this worker runs the cycles", "worker", w.ID)
+			} else {
+				w.log().Info("billing: standby; another worker runs the cycles", "worker", w.ID, "leader", who)
+			}
+		}
+		if lead {
+			w.runCycle(ctx)
 		}
 		if err := w.clock().Sleep(ctx, interval); err != nil {
 			return nil
 		}
 	}
+}
+
+func (w *Worker) runCycle(ctx context.Context) {
+	st, err := w.Cycle(ctx)
+	switch {
+	case errors.Is(err, ErrNotConfigured):
+	case err != nil && ctx.Err() == nil:
+		w.log().Error("billing cycle failed", "err", err)
+	case err == nil:
+		w.log().Info("billing cycle", "sent", st.Sent, "failed", st.Failed, "rejected", st.Rejected,
+			"flagged", st.Flagged, "replayed", st.Replayed, "query_errors", st.QueryErrors, "unmapped", st.Unmapped)
+	}
+}
+
+// liveFor is how many intervals a worker's last mark keeps it live: a
+// stopped leader is replaced within that, and a slow store or a long
+// cycle (the marks come from their own goroutine) does not lose the lead.
+const liveFor = 3
+
+// beat marks the worker alive every half interval until ctx ends.
+func (w *Worker) beat(ctx context.Context, interval time.Duration) {
+	for {
+		if err := w.Store.Beat(ctx, w.ID, w.now()); err != nil && ctx.Err() == nil {
+			w.log().Error("billing: cannot mark this worker alive", "err", err)
+		}
+		if err := w.clock().Sleep(ctx, interval/2); err != nil {
+			return
+		}
+	}
+}
+
+// leads says whether this worker is the oldest live one on the store,
+// the one that runs the cycles, and names that one. Two workers may
+// overlap for a cycle while one starts or stops; that is safe (idempotency
+// keys, meter event identifiers), one leader just avoids doing it all
+// twice. Without an answer from the store the worker runs the cycle.
+func (w *Worker) leads(ctx context.Context, interval time.Duration) (bool, string, error) {
+	now := w.now()
+	if err := w.Store.Beat(ctx, w.ID, now); err != nil {
+		return true, w.ID, err
+	}
+	live, err := w.Store.LiveWorkers(ctx, now.Add(-liveFor*interval))
+	if err != nil || len(live) == 0 {
+		return true, w.ID, err
+	}
+	return live[0] == w.ID, live[0], nil
+}
+
+// newWorkerID is the start time (sortable), host and process id.
+func newWorkerID(start time.Time) string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%s/%d", start.UTC().Format("20060102T150405.000000Z"), host, os.Getpid())
 }
 
 // cycle is one cycle's context.

@@ -52,6 +52,14 @@ var migrations = [][]string{
 		) ENGINE = MergeTree
 		ORDER BY (stream, key)`,
 	},
+	// 4: billing workers' liveness marks (storage.Beats). Merges keep the
+	// newest row per worker; reads take max(at_ms) meanwhile.
+	{
+		`CREATE TABLE IF NOT EXISTS worker_beats (
+			worker String, at_ms Int64
+		) ENGINE = ReplacingMergeTree(at_ms)
+		ORDER BY worker`,
+	},
 }
 
 // insertColumns is the events table's columns in the order eventBlock fills

@@ -42,4 +42,6 @@ var migrations = []string{
 		stream VARCHAR NOT NULL, key VARCHAR NOT NULL, at_ms BIGINT NOT NULL, body VARCHAR NOT NULL,
 		PRIMARY KEY (stream, key)
 	);`,
+	// 4: billing workers' liveness marks (storage.Beats), newest per worker.
+	`CREATE TABLE worker_beats (worker VARCHAR PRIMARY KEY, at_ms BIGINT NOT NULL);`,
 }

@@ -23,6 +23,7 @@ type Store struct {
 	db        *sql.DB
 	connector *duckdb.Connector
 	columns   sync.Pool // *eventColumns
+	beatMu    sync.Mutex
 }
 
 var _ storage.Store = (*Store)(nil)

@@ -37,6 +37,7 @@ func Run(t *testing.T, open Opener) {
 		{"ScanEventsAndQuery", testScanAndQuery},
 		{"MeterLog", testMeterLog},
 		{"Journal", testJournal},
+		{"WorkerBeats", testBeats},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -513,5 +514,49 @@ func testJournal(t *testing.T, s storage.Store) {
 	}
 	if got, err := s.JournalEntries(ctx, storage.JournalQuery{Stream: storage.StreamBillingSettings}); err != nil || len(got) != 0 {
 		t.Fatalf("empty stream: %+v, %v", got, err)
+	}
+}
+
+func testBeats(t *testing.T, s storage.Store) {
+	live := func(since time.Time) []string {
+		t.Helper()
+		ws, err := s.LiveWorkers(ctx, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ws
+	}
+	if ws := live(time.Time{}); len(ws) != 0 {
+		t.Fatalf("live workers of a new store: %v", ws)
+	}
+	for _, b := range []struct {
+		w  string
+		at time.Duration
+	}{{"b", 0}, {"a", time.Second}, {"c", 2 * time.Second}, {"b", 3 * time.Second}, {"c", time.Second}} {
+		if err := s.Beat(ctx, b.w, t0.Add(b.at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// c's later mark stands although an earlier one came after it.
+	for since, want := range map[time.Duration][]string{
+		0: {"a", "b", "c"}, time.Second: {"a", "b", "c"}, 1500 * time.Millisecond: {"b", "c"},
+		2 * time.Second: {"b", "c"}, 3 * time.Second: {"b"}, 4 * time.Second: nil,
+	} {
+		if got := live(t0.Add(since)); !reflect.DeepEqual(got, want) {
+			t.Errorf("live since +%v: %v, want %v", since, got, want)
+		}
+	}
+	if err := s.Retire(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	// ClickHouse applies the delete in the background.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got := live(time.Time{})
+		if reflect.DeepEqual(got, []string{"a", "c"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after retiring b: %v, want [a c]", got)
+		}
 	}
 }

@@ -1,0 +1,21 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// Beats is where processes sharing a store say they are alive: each
+// billing worker marks itself every cycle, and the oldest live one runs
+// the cycles (engine/billing). The store keeps each worker's newest mark
+// only, so the table stays as small as the number of workers.
+type Beats interface {
+	// Beat records that worker is alive at at.
+	Beat(ctx context.Context, worker string, at time.Time) error
+	// Retire removes worker's marks, for a worker that stops: the next
+	// one need not wait for them to age.
+	Retire(ctx context.Context, worker string) error
+	// LiveWorkers lists the workers whose newest mark is at or after
+	// since, sorted.
+	LiveWorkers(ctx context.Context, since time.Time) ([]string, error)
+}
