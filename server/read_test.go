@@ -64,7 +64,7 @@ func TestCallFilters(t *testing.T) {
 		{"status=503", "s2"}, {"verb=post", "s1,s3"}, {"verb=GET&status=2xx", "s0"}, {"status=0", ""},
 	} {
 		var got []string
-		for _, e := range h.admin("/v1/events?"+c.q).json(t)["events"].([]any) {
+		for _, e := range h.admin("/v1/events?" + c.q).json(t)["events"].([]any) {
 			got = append(got, e.(map[string]any)["external_id"].(string))
 		}
 		if strings.Join(got, ",") != c.want {
@@ -74,7 +74,7 @@ func TestCallFilters(t *testing.T) {
 		if c.want != "" {
 			want = len(strings.Split(c.want, ","))
 		}
-		if n := h.admin("/v1/events/stats?"+c.q).json(t)["count"]; n != float64(want) {
+		if n := h.admin("/v1/events/stats?" + c.q).json(t)["count"]; n != float64(want) {
 			t.Errorf("GET /v1/events/stats?%s: count %v, want %d", c.q, n, want)
 		}
 	}
