@@ -144,18 +144,22 @@ func serve(args []string) error {
 		return err
 	}
 	defer st.Close()
+	billingInterval := envDuration("METERD_BILLING_INTERVAL", time.Minute)
 	srv, err := server.New(server.Config{
 		Store: st, AdminToken: k.AdminToken, IngestKey: k.IngestKey,
 		KeepBodies: *keepBodies, MaxBodyBytes: int64(*maxBody), MaxBatchEvents: *maxBatch,
-		MaxEventAge: *maxAge, MaxClockSkew: *maxSkew, Logger: log,
+		MaxEventAge: *maxAge, MaxClockSkew: *maxSkew, Logger: log, BillingInterval: billingInterval,
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 	// The billing worker idles until Stripe is configured (docs/billing.md).
+	// It stops, retiring its mark, before the store closes.
 	if *billingWorker {
-		go (&billing.Worker{Store: st, Logger: log, Interval: envDuration("METERD_BILLING_INTERVAL", time.Minute)}).Run(ctx)
+		worker, done := &billing.Worker{Store: st, Logger: log, Interval: billingInterval}, make(chan struct{})
+		go func() { defer close(done); worker.Run(ctx) }()
+		defer func() { stop(); <-done }()
 	}
 	httpSrv := &http.Server{Addr: *addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)

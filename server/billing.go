@@ -26,6 +26,7 @@ func (s *Server) billingRoutes(e *echo.Echo) {
 	e.GET("/v1/billing/stripe", s.getStripeSettings, adm)
 	e.POST("/v1/billing/stripe/check", s.checkStripe, adm)
 	e.GET("/v1/billing/state", s.billingState, adm)
+	e.GET("/v1/billing/workers", s.billingWorkers, adm)
 	e.GET("/v1/billing/reports", s.billingReports, adm)
 	e.GET("/v1/billing/customers/:id/reports", s.billingReports, adm)
 	// Stripe calls the webhook: the signature is its credential.
@@ -175,6 +176,28 @@ func (s *Server) billingState(c echo.Context) error {
 		return s.writeError(err)
 	}
 	return c.JSON(http.StatusOK, stripestate.Fold(evs))
+}
+
+// billingWorkers lists the billing workers live on this store, the one
+// that runs the cycles first; none means nothing reports to Stripe.
+func (s *Server) billingWorkers(c echo.Context) error {
+	live, err := billing.LiveWorkers(c.Request().Context(), s.cfg.Store, s.cfg.Now(), s.cfg.BillingInterval)
+	if err != nil {
+		return s.writeError(err)
+	}
+	type workerJSON struct {
+		Worker   string    `json:"worker"`
+		LastSeen time.Time `json:"last_seen"`
+		Leader   bool      `json:"leader"`
+	}
+	out := struct {
+		IntervalSeconds float64      `json:"interval_seconds"`
+		Workers         []workerJSON `json:"workers"`
+	}{IntervalSeconds: s.cfg.BillingInterval.Seconds(), Workers: []workerJSON{}}
+	for i, w := range live {
+		out.Workers = append(out.Workers, workerJSON{Worker: w.Worker, LastSeen: w.At, Leader: i == 0})
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // billingReports lists the ledger, newest first, filtered by customer,

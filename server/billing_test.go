@@ -286,3 +286,46 @@ func TestBillingReportFilters(t *testing.T) {
 	wantError(t, h.admin("/v1/billing/reports?from=yesterday"), 400, "invalid_value", "from", -1)
 	wantError(t, h.admin("/v1/billing/reports?status=done"), 400, "invalid_value", "status", -1)
 }
+
+// GET /v1/billing/workers lists the workers live within three intervals,
+// the oldest (the one that runs the cycles) first.
+func TestBillingWorkers(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.BillingInterval = 10 * time.Second })
+	type workers struct {
+		IntervalSeconds float64 `json:"interval_seconds"`
+		Workers         []struct {
+			Worker   string    `json:"worker"`
+			LastSeen time.Time `json:"last_seen"`
+			Leader   bool      `json:"leader"`
+		} `json:"workers"`
+	}
+	var w workers
+	get := func() {
+		t.Helper()
+		a := h.admin("/v1/billing/workers")
+		w = workers{}
+		if err := json.Unmarshal(a.body, &w); a.status != 200 || err != nil {
+			t.Fatalf("GET /v1/billing/workers: %d %s", a.status, a.body)
+		}
+	}
+	get()
+	if w.IntervalSeconds != 10 || w.Workers == nil || len(w.Workers) != 0 {
+		t.Fatalf("no worker yet: %+v", w)
+	}
+	for _, b := range []struct {
+		who string
+		ago time.Duration
+	}{{"2026-b", time.Second}, {"2026-a", 20 * time.Second}, {"2025-dead", 31 * time.Second}} {
+		if err := h.store.Beat(t.Context(), b.who, testNow.Add(-b.ago)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get()
+	if len(w.Workers) != 2 || w.Workers[0].Worker != "2026-a" || !w.Workers[0].Leader ||
+		w.Workers[1].Worker != "2026-b" || w.Workers[1].Leader || !w.Workers[1].LastSeen.Equal(testNow.Add(-time.Second)) {
+		t.Fatalf("workers: %+v", w)
+	}
+	if a := h.do("GET", "/v1/billing/workers", nil); a.status != 401 {
+		t.Fatalf("without the admin token: %d", a.status)
+	}
+}

@@ -28,6 +28,7 @@ type Config struct {
 	MaxClockSkew          time.Duration // 1 hour
 	MaxInflight           int           // bodies decoded at once; 64 (then 429)
 	MaxQueuedEvents       int           // group-commit queue; 200,000 (then 503)
+	BillingInterval       time.Duration // between billing cycles, to tell live workers; 1 minute
 	Now                   func() time.Time
 	Logger                *slog.Logger
 }
@@ -44,6 +45,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxClockSkew <= 0 {
 		c.MaxClockSkew = time.Hour
+	}
+	if c.BillingInterval <= 0 {
+		c.BillingInterval = time.Minute
 	}
 	if c.MaxInflight <= 0 {
 		c.MaxInflight = 64

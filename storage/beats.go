@@ -16,6 +16,27 @@ type Beats interface {
 	// one need not wait for them to age.
 	Retire(ctx context.Context, worker string) error
 	// LiveWorkers lists the workers whose newest mark is at or after
-	// since, sorted.
-	LiveWorkers(ctx context.Context, since time.Time) ([]string, error)
+	// since, sorted by Worker.
+	LiveWorkers(ctx context.Context, since time.Time) ([]WorkerBeat, error)
+}
+
+// WorkerBeat is a worker's newest mark.
+type WorkerBeat struct {
+	Worker string
+	At     time.Time
+}
+
+// ScanWorkerBeats reads rows of (worker, at_ms).
+func ScanWorkerBeats(rows Rows) ([]WorkerBeat, error) {
+	var out []WorkerBeat
+	for rows.Next() {
+		var b WorkerBeat
+		var at int64
+		if err := rows.Scan(&b.Worker, &at); err != nil {
+			return nil, err
+		}
+		b.At = time.UnixMilli(at).UTC()
+		out = append(out, b)
+	}
+	return out, rows.Err()
 }

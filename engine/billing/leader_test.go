@@ -70,7 +70,7 @@ func TestOneWorkerRunsTheCycles(t *testing.T) {
 			<-olderDone
 			waitFor(t, "the stopped worker's mark to be retired", func() bool {
 				live, err := st.LiveWorkers(t.Context(), time.Time{})
-				return err == nil && len(live) == 1 && live[0] == "20261130T000001.000000Z/b/2"
+				return err == nil && len(live) == 1 && live[0].Worker == "20261130T000001.000000Z/b/2"
 			})
 			waitFor(t, "the newer worker to take over", func() bool { return newer.count("billing cycle") > 0 })
 			if newer.count("billing: this worker runs the cycles") != 1 {

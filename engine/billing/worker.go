@@ -166,11 +166,17 @@ func (w *Worker) leads(ctx context.Context, interval time.Duration) (bool, strin
 	if err := w.Store.Beat(ctx, w.ID, now); err != nil {
 		return true, w.ID, err
 	}
-	live, err := w.Store.LiveWorkers(ctx, now.Add(-liveFor*interval))
+	live, err := LiveWorkers(ctx, w.Store, now, interval)
 	if err != nil || len(live) == 0 {
 		return true, w.ID, err
 	}
-	return live[0] == w.ID, live[0], nil
+	return live[0].Worker == w.ID, live[0].Worker, nil
+}
+
+// LiveWorkers lists the workers live on st at now, oldest (the leader)
+// first, for workers whose cycles are interval apart.
+func LiveWorkers(ctx context.Context, st storage.Store, now time.Time, interval time.Duration) ([]storage.WorkerBeat, error) {
+	return st.LiveWorkers(ctx, now.Add(-liveFor*interval))
 }
 
 // newWorkerID is the start time (sortable), host and process id.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/meterd/meterd/storage"
 )
 
 // Beat implements storage.Beats.
@@ -24,19 +26,15 @@ func (s *Store) Retire(ctx context.Context, worker string) error {
 }
 
 // LiveWorkers implements storage.Beats.
-func (s *Store) LiveWorkers(ctx context.Context, since time.Time) ([]string, error) {
-	rows, err := s.conn.Query(ctx, `SELECT worker FROM worker_beats GROUP BY worker HAVING max(at_ms) >= ? ORDER BY worker`, since.UnixMilli())
+func (s *Store) LiveWorkers(ctx context.Context, since time.Time) ([]storage.WorkerBeat, error) {
+	rows, err := s.conn.Query(ctx, `SELECT worker, max(at_ms) AS at FROM worker_beats GROUP BY worker HAVING at >= ? ORDER BY worker`, since.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("worker beats: %w", unavailable(err))
 	}
 	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var w string
-		if err := rows.Scan(&w); err != nil {
-			return nil, fmt.Errorf("worker beats: %w", unavailable(err))
-		}
-		out = append(out, w)
+	out, err := storage.ScanWorkerBeats(rows)
+	if err != nil {
+		return nil, fmt.Errorf("worker beats: %w", unavailable(err))
 	}
-	return out, unavailable(rows.Err())
+	return out, nil
 }

@@ -3,6 +3,8 @@ package duckdb
 import (
 	"context"
 	"time"
+
+	"github.com/meterd/meterd/storage"
 )
 
 // Beat implements storage.Beats. Upserts of one row from two connections
@@ -25,19 +27,12 @@ func (s *Store) Retire(ctx context.Context, worker string) error {
 }
 
 // LiveWorkers implements storage.Beats.
-func (s *Store) LiveWorkers(ctx context.Context, since time.Time) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT worker FROM worker_beats WHERE at_ms >= ? ORDER BY worker`, since.UnixMilli())
+func (s *Store) LiveWorkers(ctx context.Context, since time.Time) ([]storage.WorkerBeat, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT worker, at_ms FROM worker_beats WHERE at_ms >= ? ORDER BY worker`, since.UnixMilli())
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var w string
-		if err := rows.Scan(&w); err != nil {
-			return nil, err
-		}
-		out = append(out, w)
-	}
-	return out, unavailable(rows.Err())
+	out, err := storage.ScanWorkerBeats(rows)
+	return out, unavailable(err)
 }

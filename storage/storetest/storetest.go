@@ -524,7 +524,14 @@ func testBeats(t *testing.T, s storage.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ws
+		var names []string
+		for _, w := range ws {
+			names = append(names, w.Worker)
+			if w.At.Before(since) {
+				t.Errorf("%s last seen %v, before %v", w.Worker, w.At, since)
+			}
+		}
+		return names
 	}
 	if ws := live(time.Time{}); len(ws) != 0 {
 		t.Fatalf("live workers of a new store: %v", ws)
@@ -538,6 +545,9 @@ func testBeats(t *testing.T, s storage.Store) {
 		}
 	}
 	// c's later mark stands although an earlier one came after it.
+	if ws, err := s.LiveWorkers(ctx, t0.Add(2*time.Second)); err != nil || len(ws) != 2 || !ws[1].At.Equal(t0.Add(2*time.Second)) {
+		t.Fatalf("newest marks since +2s: %+v, %v; want c at +2s", ws, err)
+	}
 	for since, want := range map[time.Duration][]string{
 		0: {"a", "b", "c"}, time.Second: {"a", "b", "c"}, 1500 * time.Millisecond: {"b", "c"},
 		2 * time.Second: {"b", "c"}, 3 * time.Second: {"b"}, 4 * time.Second: nil,

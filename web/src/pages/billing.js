@@ -108,9 +108,29 @@ export function billingPage(main, _params, query) {
         h("dd", h("code", st.customer_id_source), h("span.dim", " — where each Stripe customer carries your customer id")),
         h("dt", "API"),
         h("dd", h("code", st.api_base), h("span.dim", ` · ${fmtNum(st.rate_limit)} requests/s`)),
+        h("dt", "Worker"),
+        workerStatus(),
       ),
       webhookBox(st),
     );
+  }
+
+  // workerStatus says which billing worker runs the cycles, or that none
+  // does (then nothing reaches Stripe).
+  function workerStatus() {
+    const dd = h("dd.worker-status", spinner());
+    get("/v1/billing/workers", { signal: ctl.signal }).then(
+      (r) => {
+        const [lead, ...standby] = r.workers;
+        if (!lead) {
+          replace(dd, h("span.err-text", "no billing worker is running: nothing is reported to Stripe"), h("span.dim", " — start meterd serve without --billing=false, or meterd billing"));
+          return;
+        }
+        replace(dd, h("code", lead.worker), h("span.dim", ` runs the cycles · seen ${fmtAgo(lead.last_seen)}${standby.length ? ` · ${standby.length} on standby` : ""}`));
+      },
+      (e) => !isAbort(e) && replace(dd, h("span.err-text", "unknown: " + e.message)),
+    );
+    return dd;
   }
 
   function showForm(st) {
