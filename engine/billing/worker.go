@@ -193,10 +193,10 @@ type cycle struct {
 	ledger   *ledger
 	stats    Stats
 	now      time.Time
-	meters   map[string]meterInfo    // Stripe billing meter per price
-	blocked  map[string]bool         // see blockKey
-	buckets  map[string]groupBuckets // see customerBuckets
-	totals   map[string]groupTotals  // see customerTotal
+	meters   map[string]meterInfo                        // Stripe billing meter per price
+	blocked  map[string]bool                             // see blockKey
+	buckets  map[string]byCustomer[[]engine.GroupBucket] // see customerBuckets
+	totals   map[string]byCustomer[engine.Group]         // see customerTotal
 }
 
 type meterInfo struct {
@@ -217,7 +217,7 @@ func (w *Worker) Cycle(ctx context.Context) (Stats, error) {
 	if w.limiter == nil || w.rate != s.RateLimit {
 		w.limiter, w.rate = NewLimiter(s.RateLimit, w.clock()), s.RateLimit
 	}
-	c := &cycle{w: w, api: NewAPI(*s, w.Timeout), settings: *s, now: w.now(), meters: map[string]meterInfo{}, blocked: map[string]bool{}, buckets: map[string]groupBuckets{}, totals: map[string]groupTotals{}}
+	c := &cycle{w: w, api: NewAPI(*s, w.Timeout), settings: *s, now: w.now(), meters: map[string]meterInfo{}, blocked: map[string]bool{}, buckets: map[string]byCustomer[[]engine.GroupBucket]{}, totals: map[string]byCustomer[engine.Group]{}}
 	reports, err := LoadReports(ctx, w.Store, c.now.Add(-60*24*time.Hour))
 	if err != nil {
 		return c.stats, err
@@ -378,55 +378,56 @@ func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Peri
 // once per cycle: a cycle costs a query per meter and distinct period,
 // not per customer. A failed query fails each of them.
 func (c *cycle) customerBuckets(ctx context.Context, meterID string, vs []engine.Version, from, to time.Time, key string) ([]engine.GroupBucket, error) {
-	k := fmt.Sprintf("%s|%d|%d", meterID, from.UnixMilli(), to.UnixMilli())
-	b, ok := c.buckets[k]
-	if !ok {
+	return perCustomer(ctx, c.buckets, meterID, from, to, key, func() (map[string][]engine.GroupBucket, error) {
 		res, err := engine.Usage(ctx, c.w.Store, vs, engine.Window{From: from, To: to, Bucket: engine.BucketHour, Top: 1, GroupBuckets: true})
-		b = groupBuckets{err: err, by: map[string][]engine.GroupBucket{}}
-		if err == nil {
-			for _, gb := range res.GroupBuckets { // by group, then time
-				b.by[gb.Group] = append(b.by[gb.Group], gb)
-			}
+		if err != nil {
+			return nil, err
 		}
-		if ctx.Err() == nil {
-			c.buckets[k] = b
+		by := map[string][]engine.GroupBucket{}
+		for _, gb := range res.GroupBuckets { // by group, then time
+			by[gb.Group] = append(by[gb.Group], gb)
 		}
-	}
-	return b.by[key], b.err
+		return by, nil
+	})
 }
 
 // customerTotal is one customer's value of a meter over [from, to): for
 // max, min and unique, which do not add up over hours. Like
 // customerBuckets, one query per cycle gives every customer's value
-// (engine.Window.AllGroups).
+// (engine.Window.AllGroups); a customer without events has no value.
 func (c *cycle) customerTotal(ctx context.Context, meterID string, vs []engine.Version, from, to time.Time, key string) (engine.Group, error) {
-	k := fmt.Sprintf("%s|%d|%d", meterID, from.UnixMilli(), to.UnixMilli())
-	b, ok := c.totals[k]
-	if !ok {
+	return perCustomer(ctx, c.totals, meterID, from, to, key, func() (map[string]engine.Group, error) {
 		res, err := engine.Usage(ctx, c.w.Store, vs, engine.Window{From: from, To: to, Bucket: engine.BucketDay, Top: 1, AllGroups: true})
-		b = groupTotals{err: err, by: map[string]engine.Group{}}
-		if err == nil {
-			for _, g := range res.Groups {
-				b.by[g.Key] = g
-			}
+		if err != nil {
+			return nil, err
 		}
+		by := map[string]engine.Group{}
+		for _, g := range res.Groups {
+			by[g.Key] = g
+		}
+		return by, nil
+	})
+}
+
+// byCustomer is one query's answer by customer, or its error.
+type byCustomer[V any] struct {
+	by  map[string]V
+	err error
+}
+
+// perCustomer answers key's share of the query for (meter, from, to),
+// running query once per cycle (an answer cut short by ctx is not kept).
+func perCustomer[V any](ctx context.Context, cache map[string]byCustomer[V], meterID string, from, to time.Time, key string,
+	query func() (map[string]V, error)) (V, error) {
+	k := fmt.Sprintf("%s|%d|%d", meterID, from.UnixMilli(), to.UnixMilli())
+	b, ok := cache[k]
+	if !ok {
+		b.by, b.err = query()
 		if ctx.Err() == nil {
-			c.totals[k] = b
+			cache[k] = b
 		}
 	}
-	return b.by[key], b.err // a customer without events: no value
-}
-
-// groupTotals is one query's values by customer, or its error.
-type groupTotals struct {
-	by  map[string]engine.Group
-	err error
-}
-
-// groupBuckets is one query's buckets by customer, or its error.
-type groupBuckets struct {
-	by  map[string][]engine.GroupBucket
-	err error
+	return b.by[key], b.err
 }
 
 // report brings one (meter, item, period) up to date, or flags it late.
