@@ -57,8 +57,17 @@ func TestOneWorkerRunsTheCycles(t *testing.T) {
 				t.Cleanup(func() { cancel(); <-done })
 				return log, cancel, done
 			}
+			// A worker that crashed two days ago left its mark: the first
+			// worker to start removes it.
+			if err := st.Beat(t.Context(), "20261128T000000.000000Z/crashed/9", time.Now().Add(-48*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
 			older, stopOlder, olderDone := run("20261130T000000.000000Z/a/1")
 			waitFor(t, "the older worker's first cycle", func() bool { return older.count("billing cycle") > 0 })
+			waitFor(t, "the stale mark to be removed", func() bool {
+				all, err := st.LiveWorkers(t.Context(), time.Time{})
+				return err == nil && len(all) == 1 && all[0].Worker == "20261130T000000.000000Z/a/1"
+			})
 			newer, _, _ := run("20261130T000001.000000Z/b/2")
 			waitFor(t, "the newer worker to stand by", func() bool { return newer.count("billing: standby; another worker runs the cycles") > 0 })
 			cycles := older.count("billing cycle")

@@ -92,6 +92,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.ID == "" {
 		w.ID = newWorkerID(w.now())
 	}
+	w.pruneMarks(ctx)
 	beats, stop := context.WithCancel(ctx)
 	beating := make(chan struct{})
 	go func() { defer close(beating); w.beat(beats, interval) }()
@@ -152,6 +153,25 @@ func (w *Worker) beat(ctx context.Context, interval time.Duration) {
 		}
 		if err := w.clock().Sleep(ctx, interval/2); err != nil {
 			return
+		}
+	}
+}
+
+// staleMark is how old a mark must be for pruneMarks to remove it.
+const staleMark = 24 * time.Hour
+
+// pruneMarks removes the marks of workers not seen for a day: a process
+// that crashed leaves its mark behind.
+func (w *Worker) pruneMarks(ctx context.Context) {
+	all, err := w.Store.LiveWorkers(ctx, time.Time{})
+	if err != nil {
+		return // the next start prunes
+	}
+	for _, b := range all {
+		if b.At.Before(w.now().Add(-staleMark)) {
+			if err := w.Store.Retire(ctx, b.Worker); err != nil {
+				w.log().Error("billing: cannot remove a stale worker mark", "worker", b.Worker, "err", err)
+			}
 		}
 	}
 }
