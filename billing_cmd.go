@@ -29,6 +29,9 @@ func runBilling(args []string) error {
 	once := fs.Bool("once", false, "run one cycle and exit")
 	_ = fs.Parse(args)
 	resolveStore(dataDir, dsn)
+	if err := billing.CheckSecretKey(); err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -134,6 +134,9 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("keys: %w", err)
 	}
+	if err := billing.CheckSecretKey(); err != nil {
+		return err
+	}
 	if len(k.IngestKey) < keys.MinAgentKeyLength {
 		log.Warn("the ingest key is shorter than Moesif agents accept (moesif-nodejs refuses application ids under 50 characters); fine for curl, not for the middleware", "length", len(k.IngestKey))
 	}

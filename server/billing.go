@@ -63,8 +63,10 @@ func (s *Server) putStripeSettings(c echo.Context) error {
 	defer billingMu.Unlock()
 	ctx := c.Request().Context()
 	prev, err := billing.LoadSettings(ctx, s.cfg.Store)
-	if err != nil {
-		return s.writeError(err)
+	// Secrets sealed with a lost key can be replaced by entering both.
+	recovering := errors.Is(err, billing.ErrSecretKey) && b.APIKey != nil && b.WebhookSecret != nil
+	if err != nil && !recovering {
+		return s.billingError(err)
 	}
 	var st billing.Settings
 	if prev != nil {
@@ -106,7 +108,7 @@ func actorOr(a string) string {
 func (s *Server) loadStripeSettings(c echo.Context) (*billing.Settings, error) {
 	st, err := billing.LoadSettings(c.Request().Context(), s.cfg.Store)
 	if err != nil {
-		return nil, s.writeError(err)
+		return nil, s.billingError(err)
 	}
 	if st == nil {
 		return nil, apiError(http.StatusNotFound, "not_configured", "Stripe is not configured yet: PUT /v1/billing/stripe with api_key and webhook_secret")
@@ -145,7 +147,7 @@ func (s *Server) stripeWebhook(c echo.Context) error {
 	}
 	st, err := billing.LoadSettings(c.Request().Context(), s.cfg.Store)
 	if err != nil {
-		return s.writeError(err)
+		return s.billingError(err)
 	}
 	if st == nil || st.WebhookSecret == "" {
 		return apiError(http.StatusServiceUnavailable, "not_configured", "no webhook signing secret is configured: PUT /v1/billing/stripe with webhook_secret")
@@ -176,6 +178,16 @@ func (s *Server) billingState(c echo.Context) error {
 		return s.writeError(err)
 	}
 	return c.JSON(http.StatusOK, stripestate.Fold(evs))
+}
+
+// billingError maps a settings error: sealed secrets this process cannot
+// open are a configuration fault (500 secret_key), the rest as writeError.
+func (s *Server) billingError(err error) error {
+	if errors.Is(err, billing.ErrSecretKey) {
+		return apiError(http.StatusInternalServerError, "secret_key", err.Error()+
+			"; or PUT /v1/billing/stripe with both api_key and webhook_secret to replace them")
+	}
+	return s.writeError(err)
 }
 
 // billingWorkers lists the billing workers live on this store, the one

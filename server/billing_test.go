@@ -329,3 +329,27 @@ func TestBillingWorkers(t *testing.T) {
 		t.Fatalf("without the admin token: %d", a.status)
 	}
 }
+
+// Settings sealed with METERD_SECRET_KEY, read by a process without it:
+// 500 secret_key saying what to do, and entering both secrets recovers.
+func TestSealedStripeSettingsWithoutTheKey(t *testing.T) {
+	h := newHarness(t, nil)
+	t.Setenv(billing.SecretKeyEnv, "0123456789abcdef0123456789abcdef-server")
+	if a := h.putStripe(`{"api_key":"` + testStripeKey + `","webhook_secret":"` + testWhsec + `"}`); a.status != 200 {
+		t.Fatalf("put: %d %s", a.status, a.body)
+	}
+	t.Setenv(billing.SecretKeyEnv, "")
+	a := h.admin("/v1/billing/stripe")
+	if m := a.json(t); a.status != 500 || m["code"] != "secret_key" || !strings.Contains(m["message"].(string), "METERD_SECRET_KEY is not set here") {
+		t.Fatalf("GET without the key: %d %s", a.status, a.body)
+	}
+	if a := h.putStripe(`{"mode":"usage_records"}`); a.status != 500 {
+		t.Fatalf("a PUT keeping the sealed secrets without the key: %d %s", a.status, a.body)
+	}
+	if a := h.putStripe(`{"api_key":"sk_test_replaced00key1234","webhook_secret":"whsec_new"}`); a.status != 200 {
+		t.Fatalf("replacing both secrets: %d %s", a.status, a.body)
+	}
+	if m := h.admin("/v1/billing/stripe").json(t); m["api_key_last4"] != "1234" || m["version"] != float64(2) {
+		t.Fatalf("after replacing: %v", m)
+	}
+}

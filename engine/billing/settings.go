@@ -7,6 +7,7 @@ package billing
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -115,8 +116,32 @@ func (s Settings) Public() Public {
 		APIBase: s.APIBase, RateLimit: s.RateLimit, UpdatedAt: s.UpdatedAt, UpdatedBy: s.UpdatedBy}
 }
 
-// LoadSettings returns the latest settings, nil when never set.
+// LoadSettings returns the latest settings, nil when never set. When its
+// secrets are sealed with a key this process does not have (see
+// SecretKeyEnv), it returns them cleared along with an ErrSecretKey error.
 func LoadSettings(ctx context.Context, j storage.Journal) (*Settings, error) {
+	latest, err := latestSettings(ctx, j)
+	if err != nil || latest == nil {
+		return latest, err
+	}
+	sl, err := newSealer()
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, f := range []struct {
+		name  string
+		value *string
+	}{{"api_key", &latest.APIKey}, {"webhook_secret", &latest.WebhookSecret}} {
+		v, err := sl.open(f.name, *f.value)
+		*f.value = v
+		errs = append(errs, err)
+	}
+	return latest, errors.Join(errs...)
+}
+
+// latestSettings is the latest settings version as stored.
+func latestSettings(ctx context.Context, j storage.Journal) (*Settings, error) {
 	es, err := j.JournalEntries(ctx, storage.JournalQuery{Stream: storage.StreamBillingSettings})
 	if err != nil {
 		return nil, err
@@ -135,9 +160,14 @@ func LoadSettings(ctx context.Context, j storage.Journal) (*Settings, error) {
 }
 
 // SaveSettings appends s as the next version (callers serialise saves; a
-// racing save is refused with storage.ErrConflict).
+// racing save is refused with storage.ErrConflict). Its secrets are
+// sealed when SecretKeyEnv is set.
 func SaveSettings(ctx context.Context, j storage.Journal, s Settings, now time.Time) (Settings, error) {
-	prev, err := LoadSettings(ctx, j)
+	prev, err := latestSettings(ctx, j)
+	if err != nil {
+		return s, err
+	}
+	sl, err := newSealer()
 	if err != nil {
 		return s, err
 	}
@@ -146,7 +176,9 @@ func SaveSettings(ctx context.Context, j storage.Journal, s Settings, now time.T
 		s.Version = prev.Version + 1
 	}
 	s.UpdatedAt = now.UTC().Truncate(time.Millisecond)
-	body, _ := json.Marshal(s)
+	stored := s
+	stored.APIKey, stored.WebhookSecret = sl.seal("api_key", s.APIKey), sl.seal("webhook_secret", s.WebhookSecret)
+	body, _ := json.Marshal(stored)
 	err = j.AppendJournal(ctx, storage.JournalEntry{Stream: storage.StreamBillingSettings,
 		Key: fmt.Sprintf("%08d", s.Version), At: s.UpdatedAt, Body: string(body)})
 	return s, err
