@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/meterd/meterd/engine/billing"
@@ -29,16 +27,12 @@ func runBilling(args []string) error {
 	once := fs.Bool("once", false, "run one cycle and exit")
 	_ = fs.Parse(args)
 	resolveStore(dataDir, dsn)
-	if err := billing.CheckSecretKey(); err != nil {
-		return err
-	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	st, err := backends.Open(ctx, *dsn)
+	ctx, stop, st, err := openStore(*dsn)
 	if err != nil {
 		return err
 	}
+	defer stop()
 	defer st.Close()
 	if resync {
 		s, err := billing.LoadSettings(ctx, st)

@@ -30,6 +30,7 @@ import (
 	"github.com/meterd/meterd/server"
 	"github.com/meterd/meterd/server/bench"
 	"github.com/meterd/meterd/server/keys"
+	"github.com/meterd/meterd/storage"
 	"github.com/meterd/meterd/storage/backends"
 )
 
@@ -134,18 +135,14 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("keys: %w", err)
 	}
-	if err := billing.CheckSecretKey(); err != nil {
-		return err
-	}
 	if len(k.IngestKey) < keys.MinAgentKeyLength {
 		log.Warn("the ingest key is shorter than Moesif agents accept (moesif-nodejs refuses application ids under 50 characters); fine for curl, not for the middleware", "length", len(k.IngestKey))
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	st, err := backends.Open(ctx, *dsn)
+	ctx, stop, st, err := openStore(*dsn)
 	if err != nil {
 		return err
 	}
+	defer stop()
 	defer st.Close()
 	billingInterval := envDuration("METERD_BILLING_INTERVAL", time.Minute)
 	srv, err := server.New(server.Config{
@@ -235,6 +232,22 @@ func resolveStore(dataDir, dsn *string) {
 	if *dsn == "" {
 		*dsn = "duckdb://" + filepath.Join(*dataDir, "meterd.duckdb")
 	}
+}
+
+// openStore is what serve and billing do before their work: refuse a bad
+// METERD_SECRET_KEY, then open the store under a context that SIGINT and
+// SIGTERM cancel. The caller defers stop and st.Close.
+func openStore(dsn string) (context.Context, context.CancelFunc, storage.Store, error) {
+	if err := billing.CheckSecretKey(); err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	st, err := backends.Open(ctx, dsn)
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return ctx, stop, st, nil
 }
 
 // localURL is how a client on this machine reaches a listen address:
