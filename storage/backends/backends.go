@@ -20,11 +20,16 @@ import (
 //	duckdb://                      an in-memory DuckDB (tests, demos)
 //	clickhouse://host:9000/db      ClickHouse over the native protocol
 func Open(ctx context.Context, dsn string) (storage.Store, error) {
+	return OpenWith(ctx, dsn, storage.Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, dsn string, o storage.Options) (storage.Store, error) {
 	switch {
 	case strings.HasPrefix(dsn, "duckdb://"):
-		return duckdb.Open(ctx, strings.TrimPrefix(dsn, "duckdb://"))
+		return duckdb.OpenWith(ctx, strings.TrimPrefix(dsn, "duckdb://"), o)
 	case strings.HasPrefix(dsn, "clickhouse://"):
-		return clickhouse.Open(ctx, dsn)
+		return clickhouse.OpenWith(ctx, dsn, o)
 	}
 	return nil, fmt.Errorf("store %q: unknown scheme (want duckdb://PATH or clickhouse://HOST:PORT/DB)", Redact(dsn))
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,9 +34,12 @@ func freshDSN(tb testing.TB) string {
 	return storetest.FreshClickHouseDSN(tb, "meterd_test")
 }
 
-func openFresh(tb testing.TB) *Store {
+func openFresh(tb testing.TB) *Store { return openWith(tb, freshDSN(tb), storage.Options{}) }
+
+// openWith opens the store at dsn, closed when tb ends.
+func openWith(tb testing.TB, dsn string, o storage.Options) *Store {
 	tb.Helper()
-	s, err := Open(context.Background(), freshDSN(tb))
+	s, err := OpenWith(context.Background(), dsn, o)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -43,7 +48,7 @@ func openFresh(tb testing.TB) *Store {
 }
 
 func TestSuite(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storage.Store { return openFresh(t) })
+	storetest.Run(t, func(t *testing.T, o storage.Options) storage.Store { return openWith(t, freshDSN(t), o) })
 }
 
 // Reopening applies no migration twice and keeps the data.
@@ -77,69 +82,137 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	}
 }
 
-// A second writer (another meterd process) can leave a duplicate row until
-// ClickHouse merges parts; no read may count or list it twice.
-func TestDuplicateRowsFromTwoWriters(t *testing.T) {
+// A writer that died between its insert and its settle (identity.go)
+// leaves two live copies of an identity: reads count both until the sweep
+// (or a retry's lookup) settles them, and then every read counts it once.
+func TestSweepSettlesCopiesADeadWriterLeft(t *testing.T) {
 	ctx := context.Background()
 	s := openFresh(t)
 	t0 := time.Date(2026, 3, 31, 23, 59, 0, 0, time.UTC) // the batch spans two partitions
 	evs := eventgen.Generate(7, 50, t0, t0.Add(2*time.Minute))
+	for i := range evs {
+		evs[i].ReceivedAt = time.Now()
+	}
 	if _, err := s.Insert(ctx, evs); err != nil {
 		t.Fatal(err)
 	}
-	// What a racing process would write: the same rows again, bypassing the
-	// dedup lookup.
-	cols, err := eventColumns([]*storage.Event{&evs[10], &evs[40]})
-	if err != nil {
+	// What the dead writer left: evs[10] again at its time, and evs[40] at
+	// another time (a CloudEvent without time gets its arrival), never
+	// settled.
+	again := []*storage.Event{&evs[10], &evs[40]}
+	other := *again[1]
+	other.Time = t0.Add(5 * time.Minute)
+	again[1] = &other
+	if err := s.insertEvents(ctx, again, newCopyTags(2)); err != nil {
 		t.Fatal(err)
 	}
-	batch, err := s.conn.PrepareBatch(ctx, insertQuery)
-	if err != nil {
+	if st, err := s.Stats(ctx, storage.EventFilter{}); err != nil || st.Count != 52 {
+		t.Fatalf("precondition: Stats counts %d (%v), want 52 before the sweep", st.Count, err)
+	}
+	if err := s.Sweep(ctx, time.Now().Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	for i, c := range cols {
-		if err := batch.Column(i).Append(c); err != nil {
-			t.Fatal(err)
-		}
+	checkCountsOnce(t, s, evs)
+	// The first copies won: evs[40] is still at its first time.
+	got, err := s.ListEvents(ctx, storage.EventFilter{From: t0.Add(4 * time.Minute)})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("the later copy of evs[40] is still listed: %d events, %v", len(got), err)
 	}
-	if err := batch.Send(); err != nil {
-		t.Fatal(err)
+	// And the next insert still sees them all as stored.
+	if r, err := s.Insert(ctx, evs); err != nil || r.Inserted != 0 || r.Duplicates != 50 {
+		t.Fatalf("re-insert: %+v, %v", r, err)
 	}
-	var rows uint64
-	if err := s.conn.QueryRow(ctx, `SELECT count() FROM events`).Scan(&rows); err != nil || rows != 52 {
-		t.Fatalf("precondition: table holds %d rows (%v), want 52 (50 + 2 unmerged duplicates)", rows, err)
-	}
+}
 
+// A retry settles what a dead writer left too, without waiting for a sweep.
+func TestRetrySettlesCopiesADeadWriterLeft(t *testing.T) {
+	ctx := context.Background()
+	s := openFresh(t)
+	now := time.Now().UTC()
+	evs := eventgen.Generate(3, 20, now.Add(-time.Hour), now)
+	if _, err := s.Insert(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.insertEvents(ctx, []*storage.Event{&evs[3]}, newCopyTags(1)); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Insert(ctx, evs[3:4]); err != nil || r.Duplicates != 1 {
+		t.Fatalf("retry: %+v, %v", r, err)
+	}
+	checkCountsOnce(t, s, evs)
+}
+
+// Two processes given the same batch at once both find nothing stored and
+// both insert (the race is forced here: each waits for the other's lookup);
+// their settles agree on one copy, and every read counts each event once.
+func TestTwoWritersRacingCountOnce(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshDSN(t)
+	a, b := openWith(t, dsn, storage.Options{}), openWith(t, dsn, storage.Options{})
+	now := time.Now().UTC()
+	evs := eventgen.Generate(5, 300, now.Add(-time.Hour), now)
+	var looked sync.WaitGroup
+	looked.Add(2)
+	for _, s := range []*Store{a, b} {
+		s.afterLookup = func() { looked.Done(); looked.Wait() }
+	}
+	results := make([]storage.InsertResult, 2)
+	var wg sync.WaitGroup
+	for i, s := range []*Store{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			batch := slices.Clone(evs)
+			for j := range batch { // each process stamps its own arrival
+				batch[j].ReceivedAt = now.Add(time.Duration(i) * time.Millisecond)
+			}
+			r, err := s.Insert(ctx, batch)
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = r
+		}()
+	}
+	wg.Wait()
+	var raw uint64
+	if err := a.conn.QueryRow(ctx, `SELECT count() FROM events`).Scan(&raw); err != nil || raw != 600 {
+		t.Fatalf("precondition: %d rows stored (%v), want 600: both processes inserted", raw, err)
+	}
+	// a stamped the earlier arrival: its copies are the first ones.
+	if results[0].Inserted != 300 || results[1].Inserted != 0 || results[1].Duplicates != 300 {
+		t.Errorf("answers: first %d accepted %d duplicates, second %d/%d; want 300/0, then 0/300",
+			results[0].Inserted, results[0].Duplicates, results[1].Inserted, results[1].Duplicates)
+	}
+	checkCountsOnce(t, a, evs)
+	checkCountsOnce(t, b, evs)
+}
+
+// checkCountsOnce checks that every read of s counts each of evs once.
+func checkCountsOnce(t *testing.T, s *Store, evs []storage.Event) {
+	t.Helper()
+	ctx := context.Background()
+	n := int64(len(evs))
 	st, err := s.Stats(ctx, storage.EventFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Count != 50 {
-		t.Errorf("Stats.Count = %d, want 50", st.Count)
+	if st.Count != n {
+		t.Errorf("Stats.Count = %d, want %d", st.Count, n)
 	}
-	var keyTotal, traitTotal int64
+	var keyTotal, want int64
 	for _, k := range st.MetadataKeys {
 		keyTotal += k.Count
 	}
-	for _, k := range st.TraitKeys {
-		traitTotal += k.Count
-	}
-	var want, wantTraits int64
 	for i := range evs {
 		f, _ := evs[i].Flatten()
 		want += int64(len(f.Meta.Keys))
-		wantTraits += int64(len(f.Traits.Keys))
 	}
 	if keyTotal != want {
 		t.Errorf("metadata key counts add up to %d, want %d", keyTotal, want)
 	}
-	if wantTraits == 0 || traitTotal != wantTraits {
-		t.Errorf("trait key counts add up to %d, want %d (and more than 0)", traitTotal, wantTraits)
-	}
-
 	all, err := s.ListEvents(ctx, storage.EventFilter{})
-	if err != nil || len(all) != 50 {
-		t.Fatalf("ListEvents without limit: %d events, %v; want 50", len(all), err)
+	if err != nil || int64(len(all)) != n {
+		t.Fatalf("ListEvents without limit: %d events, %v; want %d", len(all), err, n)
 	}
 	var paged []string
 	f := storage.EventFilter{Limit: 7}
@@ -156,21 +229,17 @@ func TestDuplicateRowsFromTwoWriters(t *testing.T) {
 		}
 		f.BeforeTime, f.BeforeID = page[len(page)-1].Time, page[len(page)-1].ID
 	}
-	if len(paged) != 50 {
-		t.Fatalf("pages of 7 returned %d events, want 50", len(paged))
+	if int64(len(paged)) != n {
+		t.Fatalf("pages of 7 returned %d events, want %d", len(paged), n)
 	}
 	for i, e := range all {
 		if paged[i] != e.ID {
 			t.Fatalf("page order differs from the full listing at %d", i)
 		}
 	}
-	n := 0
-	if err := s.ScanEvents(ctx, storage.EventFilter{}, func(*storage.Event) error { n++; return nil }); err != nil || n != 50 {
-		t.Fatalf("ScanEvents saw %d events (%v), want 50", n, err)
-	}
-	// And the next insert still sees them all as stored.
-	if r, err := s.Insert(ctx, evs); err != nil || r.Inserted != 0 || r.Duplicates != 50 {
-		t.Fatalf("re-insert: %+v, %v", r, err)
+	scanned := int64(0)
+	if err := s.ScanEvents(ctx, storage.EventFilter{}, func(*storage.Event) error { scanned++; return nil }); err != nil || scanned != n {
+		t.Fatalf("ScanEvents saw %d events (%v), want %d", scanned, err, n)
 	}
 }
 

@@ -3,10 +3,10 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
 
 	"github.com/meterd/meterd/storage"
@@ -15,119 +15,121 @@ import (
 var insertQuery = "INSERT INTO events (" + strings.Join(insertColumns, ", ") + ")"
 
 // Insert implements storage.Store. Duplicates (within the batch, or already
-// stored) are dropped first, then the new events go to the server as ONE
-// INSERT block, which ClickHouse writes atomically per partition (month).
-// The check and the insert are not one transaction (ClickHouse has none):
-// one writer per process (server/ingest) keeps them from racing, and the
-// ReplacingMergeTree is the backstop between processes.
+// stored, whatever their time) are dropped first, then the new events go
+// to the server as ONE INSERT block, which ClickHouse writes atomically per
+// partition (month), and the identities are settled against copies another
+// process may have inserted meanwhile (identity.go).
 func (s *Store) Insert(ctx context.Context, events []storage.Event) (storage.InsertResult, error) {
 	var res storage.InsertResult
 	if len(events) == 0 {
 		return res, nil
 	}
-	fresh, isNew, err := s.newEvents(ctx, events)
+	horizon := s.opts.Horizon(events)
+	stored, err := s.findStored(ctx, storage.BatchIDs(events), horizon)
 	if err != nil {
 		return res, err
 	}
+	if _, err := s.markLosers(ctx, losers(stored)); err != nil { // a race a dead writer left
+		return res, err
+	}
+	storedIDs := make([]string, len(stored))
+	for i, c := range stored {
+		storedIDs[i] = c.id
+	}
+	fresh, isNew := storage.NewEvents(events, storedIDs)
+	if s.afterLookup != nil {
+		s.afterLookup()
+	}
 	if len(fresh) > 0 {
-		cols, err := eventColumns(fresh)
+		copies := newCopyTags(len(fresh))
+		if err := s.insertEvents(ctx, fresh, copies); err != nil {
+			return res, err
+		}
+		fps := make([]uint64, len(fresh)) // fresh ids are distinct
+		for i, e := range fresh {
+			fps[i] = storage.Fingerprint(e.ID)
+		}
+		lost, err := s.settle(ctx, fps, horizon)
 		if err != nil {
 			return res, err
 		}
-		if err := ctx.Err(); err != nil { // a canceled caller must not get a late write
-			return res, err
-		}
-		batch, err := s.conn.PrepareBatch(ctx, insertQuery)
-		if err != nil {
-			return res, fmt.Errorf("insert events: %w", unavailable(err))
-		}
-		for i, c := range cols {
-			if err := batch.Column(i).Append(c); err != nil {
-				batch.Abort()
-				return res, fmt.Errorf("insert events: column %s: %w", insertColumns[i], err)
-			}
-		}
-		if err := batch.Send(); err != nil {
-			return res, fmt.Errorf("insert events: %w", unavailable(err))
+		dropLost(events, isNew, copies, lost)
+	}
+	res.New = isNew
+	for _, n := range isNew {
+		if n {
+			res.Inserted++
 		}
 	}
-	res.Inserted = len(fresh)
-	res.Duplicates = len(events) - len(fresh)
-	res.New = isNew
+	res.Duplicates = len(events) - res.Inserted
 	return res, nil
 }
 
-// newEvents drops events repeated within the batch or already stored.
-// Stored ids are looked up within the batch's time range (a retry carries
-// the same time, and the primary key starts with time_ms); the ids travel
-// as an external table, bound data rather than SQL text.
-func (s *Store) newEvents(ctx context.Context, events []storage.Event) ([]*storage.Event, []bool, error) {
-	seen := make(map[string]struct{}, len(events))
-	lo, hi := events[0].Time.UnixMilli(), events[0].Time.UnixMilli()
-	ids := make([]string, 0, len(events))
-	for i := range events {
-		ms := events[i].Time.UnixMilli()
-		lo, hi = min(lo, ms), max(hi, ms)
-		if _, dup := seen[events[i].ID]; !dup {
-			seen[events[i].ID] = struct{}{}
-			ids = append(ids, events[i].ID)
-		}
-	}
-	stored, err := s.storedIDs(ctx, lo, hi, ids)
+// insertEvents writes events, tagged with copies, as one block.
+func (s *Store) insertEvents(ctx context.Context, events []*storage.Event, copies []uint64) error {
+	cols, err := eventColumns(events)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	out := make([]*storage.Event, 0, len(events))
-	isNew := make([]bool, len(events))
-	for i := range events {
-		id := events[i].ID
-		if _, old := stored[id]; old {
-			continue
+	cols = append(cols, copies)
+	if err := ctx.Err(); err != nil { // a canceled caller must not get a late write
+		return err
+	}
+	batch, err := s.conn.PrepareBatch(ctx, insertQuery)
+	if err != nil {
+		return fmt.Errorf("insert events: %w", unavailable(err))
+	}
+	for i, c := range cols {
+		if err := batch.Column(i).Append(c); err != nil {
+			batch.Abort()
+			return fmt.Errorf("insert events: column %s: %w", insertColumns[i], err)
 		}
-		stored[id] = struct{}{} // later repeats in the batch are duplicates
-		out = append(out, &events[i])
-		isNew[i] = true
 	}
-	return out, isNew, nil
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("insert events: %w", unavailable(err))
+	}
+	return nil
 }
 
-// storedIDs returns which of ids are stored with lo <= time_ms <= hi.
-func (s *Store) storedIDs(ctx context.Context, lo, hi int64, ids []string) (map[string]struct{}, error) {
-	tbl, err := idTable(ids)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.conn.Query(ch.Context(ctx, ch.WithExternalTable(tbl)),
-		`SELECT DISTINCT id FROM events WHERE time_ms BETWEEN ? AND ? AND id IN (SELECT id FROM batch_ids)`, lo, hi)
-	if err != nil {
-		return nil, fmt.Errorf("dedup lookup: %w", unavailable(err))
-	}
-	defer rows.Close()
-	stored := map[string]struct{}{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
+// newCopyTags returns n copy tags: consecutive from a random start, never 0.
+func newCopyTags(n int) []uint64 {
+	tags := make([]uint64, n)
+	base := rand.Uint64()
+	for i := range tags {
+		if base == 0 {
+			base++
 		}
-		stored[id] = struct{}{}
+		tags[i] = base
+		base++
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("dedup lookup: %w", unavailable(err))
+	return tags
+}
+
+// dropLost marks as not new the events of this insert whose copy lost a
+// race to another process's copy of their identity.
+func dropLost(events []storage.Event, isNew []bool, copies []uint64, lost []storedCopy) {
+	if len(lost) == 0 {
+		return
 	}
-	return stored, nil
+	ours := make(map[uint64]struct{}, len(copies))
+	for _, c := range copies {
+		ours[c] = struct{}{}
+	}
+	lostIDs := map[string]struct{}{}
+	for _, l := range lost {
+		if _, mine := ours[l.copy]; mine {
+			lostIDs[l.id] = struct{}{}
+		}
+	}
+	for i := range events {
+		if _, gone := lostIDs[events[i].ID]; gone && isNew[i] {
+			isNew[i] = false
+		}
+	}
 }
 
 // idTable is ids as the external table batch_ids (id String).
-func idTable(ids []string) (*ext.Table, error) {
-	tbl, err := ext.NewTable("batch_ids", ext.Column("id", "String"))
-	if err != nil {
-		return nil, err
-	}
-	if _, err := tbl.Block().Columns[0].Append(ids); err != nil {
-		return nil, err
-	}
-	return tbl, nil
-}
+func idTable(ids []string) (*ext.Table, error) { return oneColumn("batch_ids", "id", "String", ids) }
 
 // eventColumns turns events into one slice per insertColumns entry:
 // columnar appends are far cheaper than row appends in clickhouse-go.

@@ -1,14 +1,23 @@
 package clickhouse
 
-// migrations are applied in order; each is a list of statements (ClickHouse
-// runs one statement per query) and is recorded in schema_migrations once
-// all of them succeeded. Never edit a released migration: append a new one.
-// Every statement must be idempotent and work on ClickHouse 18.16.
-var migrations = [][]string{
+import "context"
+
+// migration is one schema step: statements (ClickHouse runs one per
+// query), then, when statements alone cannot do it, Go code. Both must be
+// idempotent: a migration cut short is run again from the start.
+type migration struct {
+	stmts []string
+	then  func(ctx context.Context, s *Store) error
+}
+
+// migrations are applied in order; each is recorded in schema_migrations
+// once all its steps succeeded. Never edit a released migration: append a
+// new one. Every statement must work on ClickHouse 18.16.
+var migrations = []migration{
 	// 1: events and profiles (docs/architecture.md describes every column).
 	// ReplacingMergeTree on (time_ms, id) is the dedup backstop when several
 	// meterd processes write to one database: merges drop repeated rows.
-	{
+	{stmts: []string{
 		`CREATE TABLE IF NOT EXISTS events (
 			id String, external_id String, format String,
 			day Date, time_ms Int64, received_ms Int64,
@@ -35,32 +44,71 @@ var migrations = [][]string{
 			modified_ms Int64, received_ms Int64, raw String
 		) ENGINE = MergeTree
 		ORDER BY (modified_ms, received_ms)`,
-	},
+	}},
 	// 2: the meters' append-only audit trail (storage.MeterRecord).
-	{
+	{stmts: []string{
 		`CREATE TABLE IF NOT EXISTS meter_log (
 			meter_id String, seq Int32, kind String, at_ms Int64, actor String,
 			version Int32, effective_from_ms Int64, body String
 		) ENGINE = MergeTree
 		ORDER BY (meter_id, seq)`,
-	},
+	}},
 	// 3: the append-only journal (storage.JournalEntry): billing settings,
 	// Stripe webhook events and the billing ledger.
-	{
+	{stmts: []string{
 		`CREATE TABLE IF NOT EXISTS journal (
 			stream String, key String, at_ms Int64, body String
 		) ENGINE = MergeTree
 		ORDER BY (stream, key)`,
-	},
+	}},
 	// 4: billing workers' liveness marks (storage.Beats). Merges keep the
 	// newest row per worker; reads take max(at_ms) meanwhile.
-	{
+	{stmts: []string{
 		`CREATE TABLE IF NOT EXISTS worker_beats (
 			worker String, at_ms Int64
 		) ENGINE = ReplacingMergeTree(at_ms)
 		ORDER BY worker`,
-	},
+	}},
+	// 5: identities (storage.Fingerprint): events become a plain MergeTree
+	// whose rows carry a copy tag (a ReplacingMergeTree could merge away
+	// the copy that must count), event_ids indexes them by fingerprint
+	// (filled by a materialised view, so no insert can skip it), and
+	// event_losers lists the copies that lost a race between processes
+	// (see identity.go).
+	{stmts: []string{
+		`CREATE TABLE IF NOT EXISTS event_ids (fp UInt64, time_ms Int64, received_ms Int64)
+		ENGINE = MergeTree
+		PARTITION BY toYYYYMM(toDateTime(intDiv(received_ms, 1000)))
+		ORDER BY fp`,
+		`CREATE TABLE IF NOT EXISTS event_losers (copy UInt64, id String, time_ms Int64, at_ms Int64)
+		ENGINE = MergeTree ORDER BY copy`,
+	}, then: migrateToCopies},
 }
+
+// eventsV5 is the events table from schema 5 on: migration 1's columns plus
+// copy, in a MergeTree.
+const eventsV5 = `CREATE TABLE IF NOT EXISTS %s (
+	id String, external_id String, format String,
+	day Date, time_ms Int64, received_ms Int64,
+	type String, source String, subject String,
+	verb String, uri String, route String, host String, ip String, api_version String,
+	req_header_keys Array(String), req_header_values Array(String),
+	req_size Int64, req_body String,
+	has_response UInt8, resp_time_ms Int64, status Int32,
+	resp_header_keys Array(String), resp_header_values Array(String),
+	resp_size Int64, resp_body String, duration_ms Int64,
+	user_id String, company_id String, session_token String,
+	subscription_id String, direction String, weight Int64,
+	metadata String,
+	meta_keys Array(String), meta_types Array(UInt8),
+	meta_strs Array(String), meta_nums Array(Float64),
+	user_traits String, company_traits String,
+	trait_keys Array(String), trait_types Array(UInt8),
+	trait_strs Array(String), trait_nums Array(Float64),
+	copy UInt64
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(day)
+ORDER BY (time_ms, id)`
 
 // insertColumns is the events table's columns in the order eventBlock fills
 // them; the batch INSERT names them (ClickHouse 18.16 needs the list).
@@ -71,7 +119,7 @@ var insertColumns = []string{
 	"resp_header_values", "resp_size", "resp_body", "duration_ms", "user_id", "company_id",
 	"session_token", "subscription_id", "direction", "weight", "metadata",
 	"meta_keys", "meta_types", "meta_strs", "meta_nums", "user_traits", "company_traits",
-	"trait_keys", "trait_types", "trait_strs", "trait_nums",
+	"trait_keys", "trait_types", "trait_strs", "trait_nums", "copy",
 }
 
 // readColumns is what scanEvent reads: the event without its derived

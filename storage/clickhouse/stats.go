@@ -8,21 +8,15 @@ import (
 	"github.com/meterd/meterd/storage"
 )
 
-// Stats implements storage.Store. Distinct users and companies leave out
-// anonymous calls (empty id).
-//
-// It reads "events FINAL": ClickHouse merges the parts on the fly, so a
-// duplicate row two writers left behind (same time_ms and id) counts once.
-// On 18.16 that costs about 0.2 s per 3M rows, 4x less than uniqExact(id)
-// and without its hash set of every id; plain count() would count the
-// duplicates until a background merge drops them.
+// Stats implements storage.Store, over live rows (identity.go). Distinct
+// users and companies leave out anonymous calls (empty id).
 func (s *Store) Stats(ctx context.Context, f storage.EventFilter) (storage.Stats, error) {
 	w, args := f.Where(false)
 	var st storage.Stats
 	var first, last int64
 	err := s.conn.QueryRow(ctx, `SELECT toInt64(count()), min(time_ms), max(time_ms),
 		toInt64(uniqExactIf(user_id, user_id != '')), toInt64(uniqExactIf(company_id, company_id != ''))
-		FROM events FINAL`+w, args...).Scan(&st.Count, &first, &last, &st.DistinctUsers, &st.DistinctCompanies)
+		FROM events`+liveWhere(w), args...).Scan(&st.Count, &first, &last, &st.DistinctUsers, &st.DistinctCompanies)
 	if err != nil {
 		return st, fmt.Errorf("stats: %w", unavailable(err))
 	}
@@ -39,8 +33,8 @@ func (s *Store) Stats(ctx context.Context, f storage.EventFilter) (storage.Stats
 // keyStats counts, per key and JSON type, the events whose flattened
 // keys/types array columns (meta_* or trait_*) hold them.
 func (s *Store) keyStats(ctx context.Context, keys, types, w string, args []any) ([]storage.KeyStat, error) {
-	rows, err := s.conn.Query(ctx, `SELECT k, t, toInt64(count()) FROM events FINAL
-		ARRAY JOIN `+keys+` AS k, `+types+` AS t`+w+`
+	rows, err := s.conn.Query(ctx, `SELECT k, t, toInt64(count()) FROM events
+		ARRAY JOIN `+keys+` AS k, `+types+` AS t`+liveWhere(w)+`
 		GROUP BY k, t ORDER BY k, t`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("stats: %w", unavailable(err))

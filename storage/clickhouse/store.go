@@ -37,7 +37,12 @@ import (
 type Store struct {
 	conn      driver.Conn
 	database  string
+	opts      storage.Options
 	journalMu sync.Mutex // serialises AppendJournal's check and insert
+	// afterLookup, when set (tests), runs between an insert's duplicate
+	// lookup and its write: where two processes race.
+	afterLookup func()
+	stopSweep   func()
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -52,6 +57,12 @@ var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // Options are clickhouse-go's (dial_timeout, compress, max_open_conns, ...).
 // Without a database the store uses "default".
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return OpenWith(ctx, dsn, storage.Options{})
+}
+
+// OpenWith is Open with options. The store settles identities that raced
+// into storage once a minute (see sweep) until it is closed.
+func OpenWith(ctx context.Context, dsn string, o storage.Options) (*Store, error) {
 	opts, err := ch.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse dsn: %w", err)
@@ -71,11 +82,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %s: %w", opts.Addr, err)
 	}
-	s := &Store{conn: conn, database: db}
+	s := &Store{conn: conn, database: db, opts: o}
 	if err := s.migrate(ctx); err != nil {
 		conn.Close()
 		return nil, err
 	}
+	s.stopSweep = s.sweepEvery(time.Minute)
 	return s, nil
 }
 
@@ -107,7 +119,10 @@ func (s *Store) Conn() driver.Conn { return s.conn }
 func (s *Store) Database() string { return s.database }
 
 // Close implements storage.Store.
-func (s *Store) Close() error { return s.conn.Close() }
+func (s *Store) Close() error {
+	s.stopSweep()
+	return s.conn.Close()
+}
 
 // ServerVersion reports the server's version, for gating newer features.
 func (s *Store) ServerVersion() (*driver.ServerVersion, error) { return s.conn.ServerVersion() }
@@ -122,10 +137,15 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	for v := have + 1; v <= len(migrations); v++ {
-		// ClickHouse has no DDL transactions: every statement is idempotent
-		// (IF NOT EXISTS), so a migration cut short is simply run again.
-		for _, stmt := range migrations[v-1] {
+		// ClickHouse has no DDL transactions: every step is idempotent (IF
+		// NOT EXISTS), so a migration cut short is simply run again.
+		for _, stmt := range migrations[v-1].stmts {
 			if err := s.conn.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("migration %d: %w", v, unavailable(err))
+			}
+		}
+		if then := migrations[v-1].then; then != nil {
+			if err := then(ctx, s); err != nil {
 				return fmt.Errorf("migration %d: %w", v, unavailable(err))
 			}
 		}

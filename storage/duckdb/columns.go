@@ -63,11 +63,12 @@ func writeStrings(vec mapping.Vector, v []string, p *runtime.Pinner) {
 
 // fixed are the Go types whose memory layout is DuckDB's for typ.
 type fixed interface {
-	~bool | ~uint8 | ~int32 | ~int64 | ~float64
+	~bool | ~uint8 | ~int32 | ~int64 | ~uint64 | ~float64
 }
 
 // fixedCol is a fixed-width column: BOOLEAN (bool), UTINYINT (uint8),
-// INTEGER or DATE (int32, days since 1970), BIGINT (int64), DOUBLE.
+// INTEGER or DATE (int32, days since 1970), BIGINT (int64), UBIGINT
+// (uint64), DOUBLE.
 type fixedCol[T fixed] struct {
 	typ mapping.Type
 	v   []T

@@ -12,9 +12,11 @@ import (
 )
 
 // open opens a store at path ("" for in memory), closed when tb ends.
-func open(tb testing.TB, path string) *Store {
+func open(tb testing.TB, path string) *Store { return openWith(tb, path, storage.Options{}) }
+
+func openWith(tb testing.TB, path string, o storage.Options) *Store {
 	tb.Helper()
-	s, err := Open(context.Background(), path)
+	s, err := OpenWith(context.Background(), path, o)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -23,11 +25,13 @@ func open(tb testing.TB, path string) *Store {
 }
 
 func TestSuiteInMemory(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storage.Store { return open(t, "") })
+	storetest.Run(t, func(t *testing.T, o storage.Options) storage.Store { return openWith(t, "", o) })
 }
 
 func TestSuiteFile(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storage.Store { return open(t, filepath.Join(t.TempDir(), "m.duckdb")) })
+	storetest.Run(t, func(t *testing.T, o storage.Options) storage.Store {
+		return openWith(t, filepath.Join(t.TempDir(), "m.duckdb"), o)
+	})
 }
 
 func TestReopenKeepsDataAndSchema(t *testing.T) {
@@ -52,8 +56,7 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	if err != nil || st.Count != 100 {
 		t.Fatalf("after reopen: %d events, %v", st.Count, err)
 	}
-	// A retry after the restart is still recognised (the store relearns
-	// the newest stored time, which decides whether to look ids up).
+	// A retry after the restart is still recognised.
 	if r, err := s.Insert(ctx, evs[50:]); err != nil || r.Duplicates != 50 {
 		t.Fatalf("retry after reopen: %+v, %v", r, err)
 	}
@@ -75,4 +78,39 @@ func BenchmarkInsert(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestMigrationIndexesStoredIdentities: a store from before the identity
+// index (schema 4) gets every stored event indexed when it opens, so that a
+// repeat of an old event with another time is still a duplicate.
+func TestMigrationIndexesStoredIdentities(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.duckdb")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	evs := eventgen.Generate(1, 250_000, now.Add(-time.Hour), now) // more than one backfill page
+	if _, err := s.Insert(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DROP TABLE event_ids`, `DELETE FROM schema_migrations WHERE version = 5`} {
+		if _, err := s.DB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s = open(t, path)
+	var indexed int
+	if err := s.DB().QueryRow(`SELECT count(*) FROM event_ids`).Scan(&indexed); err != nil || indexed != len(evs) {
+		t.Fatalf("event_ids holds %d rows after the migration, want %d (%v)", indexed, len(evs), err)
+	}
+	retry := []storage.Event{evs[0], evs[len(evs)-1]}
+	for i := range retry {
+		retry[i].Time = now.Add(-10 * time.Minute * time.Duration(i+1))
+	}
+	if r, err := s.Insert(ctx, retry); err != nil || r.Duplicates != 2 {
+		t.Fatalf("old events again with other times: %+v, %v; want 2 duplicates", r, err)
+	}
 }

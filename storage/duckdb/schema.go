@@ -1,10 +1,22 @@
 package duckdb
 
+import (
+	"context"
+	"database/sql"
+)
+
+// migration is one schema step: its SQL, then, when SQL alone cannot do
+// it, Go code in the same transaction.
+type migration struct {
+	sql  string
+	then func(ctx context.Context, conn *sql.Conn) error
+}
+
 // migrations are applied in order; each runs once and is recorded in
 // schema_migrations. Never edit a released migration: append a new one.
-var migrations = []string{
+var migrations = []migration{
 	// 1: events and profiles (docs/architecture.md describes every column).
-	`CREATE TABLE events (
+	{sql: `CREATE TABLE events (
 		id VARCHAR NOT NULL, external_id VARCHAR NOT NULL, format VARCHAR NOT NULL,
 		day DATE NOT NULL, time_ms BIGINT NOT NULL, received_ms BIGINT NOT NULL,
 		type VARCHAR NOT NULL, source VARCHAR NOT NULL, subject VARCHAR NOT NULL,
@@ -28,20 +40,24 @@ var migrations = []string{
 		kind VARCHAR NOT NULL, id VARCHAR NOT NULL, company_id VARCHAR NOT NULL,
 		metadata VARCHAR NOT NULL, modified_ms BIGINT NOT NULL, received_ms BIGINT NOT NULL,
 		raw VARCHAR NOT NULL
-	);`,
+	);`},
 	// 2: the meters' append-only audit trail (storage.MeterRecord).
-	`CREATE TABLE meter_log (
+	{sql: `CREATE TABLE meter_log (
 		meter_id VARCHAR NOT NULL, seq INTEGER NOT NULL, kind VARCHAR NOT NULL,
 		at_ms BIGINT NOT NULL, actor VARCHAR NOT NULL, version INTEGER NOT NULL,
 		effective_from_ms BIGINT NOT NULL, body VARCHAR NOT NULL,
 		PRIMARY KEY (meter_id, seq)
-	);`,
+	);`},
 	// 3: the append-only journal (storage.JournalEntry): billing settings,
 	// Stripe webhook events and the billing ledger.
-	`CREATE TABLE journal (
+	{sql: `CREATE TABLE journal (
 		stream VARCHAR NOT NULL, key VARCHAR NOT NULL, at_ms BIGINT NOT NULL, body VARCHAR NOT NULL,
 		PRIMARY KEY (stream, key)
-	);`,
+	);`},
 	// 4: billing workers' liveness marks (storage.Beats), newest per worker.
-	`CREATE TABLE worker_beats (worker VARCHAR PRIMARY KEY, at_ms BIGINT NOT NULL);`,
+	{sql: `CREATE TABLE worker_beats (worker VARCHAR PRIMARY KEY, at_ms BIGINT NOT NULL);`},
+	// 5: the identity index (storage.Fingerprint), so that a duplicate is
+	// found whatever time it carries; filled from the events stored so far.
+	{sql: `CREATE TABLE event_ids (fp UBIGINT NOT NULL, time_ms BIGINT NOT NULL, received_ms BIGINT NOT NULL);`,
+		then: backfillIdentities},
 }

@@ -14,8 +14,9 @@ import (
 	"github.com/meterd/meterd/storage/eventgen"
 )
 
-// Opener returns a fresh, empty store and registers its cleanup on t.
-type Opener func(t *testing.T) storage.Store
+// Opener returns a fresh, empty store opened with o and registers its
+// cleanup on t.
+type Opener func(t *testing.T, o storage.Options) storage.Store
 
 // Run runs the whole suite; each subtest gets its own store.
 func Run(t *testing.T, open Opener) {
@@ -26,6 +27,7 @@ func Run(t *testing.T, open Opener) {
 		{"RoundTrip", testRoundTrip},
 		{"Dedup", testDedup},
 		{"DedupOddIDs", testDedupOddIDs},
+		{"DedupWhateverTheTime", testDedupWhateverTheTime},
 		{"ListOrderFiltersAndPages", testListPages},
 		{"CallFilters", testCallFilters},
 		{"Stats", testStats},
@@ -40,8 +42,9 @@ func Run(t *testing.T, open Opener) {
 		{"WorkerBeats", testBeats},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t, storage.Options{})) })
 	}
+	t.Run("DedupWindow", func(t *testing.T) { testDedupWindow(t, open) })
 }
 
 var (
@@ -171,6 +174,62 @@ func testDedupOddIDs(t *testing.T, s storage.Store) {
 	}
 	if n := count(t, s); n != int64(len(odd)+len(near)) {
 		t.Fatalf("count %d, want %d", n, len(odd)+len(near))
+	}
+}
+
+// testDedupWhateverTheTime: an identity is stored once, whatever times its
+// repeats carry (a CloudEvent without time is stamped with its arrival, a
+// client may resend a transaction_id with another request.time): the first
+// stored copy wins, in a later batch as within one.
+func testDedupWhateverTheTime(t *testing.T, s storage.Store) {
+	first := full("a", t0)
+	if r := insert(t, s, first, full("b", t0.Add(time.Second))); r.Inserted != 2 {
+		t.Fatalf("first insert %+v, want 2 inserted", r)
+	}
+	later, earlier := full("a", t0.Add(26*time.Hour)), full("a", t0.Add(-40*24*time.Hour))
+	later.Metadata, earlier.Metadata = `{"tokens":1000}`, `{"tokens":1000}`
+	r := insert(t, s, later, full("c", t0.Add(26*time.Hour)), earlier)
+	if r.Inserted != 1 || r.Duplicates != 2 || !reflect.DeepEqual(r.New, []bool{false, true, false}) {
+		t.Fatalf("repeats of a at other times %+v, want only c new", r)
+	}
+	// Within one batch, the first copy wins too.
+	in := []storage.Event{full("d", t0.Add(time.Hour)), full("d", t0.Add(3*time.Hour))}
+	if r := insert(t, s, in...); r.Inserted != 1 || !reflect.DeepEqual(r.New, []bool{true, false}) {
+		t.Fatalf("one batch with d twice at two times %+v, want the first new", r)
+	}
+	got := list(t, s, storage.EventFilter{})
+	if len(got) != 4 {
+		t.Fatalf("%d events stored, want 4 (a, b, c, d): %v", len(got), ids(got))
+	}
+	for _, e := range got {
+		switch e.ID {
+		case "a":
+			if !e.Time.Equal(t0) || e.Metadata != normal(first).Metadata {
+				t.Errorf("a stored as %v %s, want the first copy (%v)", e.Time, e.Metadata, t0)
+			}
+		case "d":
+			if !e.Time.Equal(t0.Add(time.Hour)) {
+				t.Errorf("d stored at %v, want the first copy's time", e.Time)
+			}
+		}
+	}
+}
+
+// testDedupWindow: with a DedupWindow, an identity is remembered for that
+// long after its first copy arrived, whatever the times carried.
+func testDedupWindow(t *testing.T, open Opener) {
+	s := open(t, storage.Options{DedupWindow: time.Hour})
+	at := func(id string, eventTime, received time.Time) storage.Event {
+		e := full(id, eventTime)
+		e.ReceivedAt = received
+		return e
+	}
+	insert(t, s, at("a", t0, t0))
+	if r := insert(t, s, at("a", t0.Add(50*time.Minute), t0.Add(50*time.Minute))); r.Duplicates != 1 {
+		t.Fatalf("repeat within the window %+v, want a duplicate", r)
+	}
+	if r := insert(t, s, at("a", t0.Add(90*time.Minute), t0.Add(90*time.Minute))); r.Inserted != 1 {
+		t.Fatalf("repeat after the window %+v, want it stored (the identity is forgotten)", r)
 	}
 }
 
