@@ -268,11 +268,11 @@ GROUP BY b, company_id`, from, to)
 	case "clickhouse":
 		q = fmt.Sprintf(`SELECT toInt64(time_ms - time_ms %% 3600000) AS b, company_id, toInt64(count()),
   toInt64(countIf((meta_types[indexOf(meta_keys, 'tokens')] AS t) != 2)), sumIf(meta_nums[indexOf(meta_keys, 'tokens')], t = 2),
-  toInt64((SELECT count() FROM events WHERE time_ms >= %[1]d AND time_ms < %[2]d))
+  toInt64((SELECT count() FROM events WHERE time_ms >= %[1]d AND time_ms < %[2]d AND %[3]s))
 FROM events
-WHERE time_ms >= %[1]d AND time_ms < %[2]d AND has_response AND status = 200 AND startsWith(route, '/v1/')
+WHERE time_ms >= %[1]d AND time_ms < %[2]d AND %[3]s AND has_response AND status = 200 AND startsWith(route, '/v1/')
   AND meta_types[indexOf(meta_keys, 'region')] = 3 AND meta_strs[indexOf(meta_keys, 'region')] = 'eu-west'
-GROUP BY b, company_id`, from, to)
+GROUP BY b, company_id`, from, to, storage.ClickHouseLive)
 	default:
 		return handResult{}, fmt.Errorf("no hand-written query for %s", st.Backend())
 	}

@@ -4,6 +4,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/meterd/meterd/storage"
 )
 
 // ClickHouse is the dialect of storage/clickhouse (18.16 and later: no
@@ -11,6 +13,7 @@ import (
 type ClickHouse struct{}
 
 func (ClickHouse) Name() string  { return "clickhouse" }
+func (ClickHouse) Live() string  { return storage.ClickHouseLive }
 func (ClickHouse) True() string  { return "1" }
 func (ClickHouse) False() string { return "0" }
 

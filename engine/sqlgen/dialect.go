@@ -14,6 +14,9 @@ import (
 type Dialect interface {
 	// Name is the store's backend name: "duckdb" or "clickhouse".
 	Name() string
+	// Live is the condition that keeps the events rows that count (each
+	// identity once), "" when every row does.
+	Live() string
 
 	True() string
 	False() string

@@ -9,6 +9,7 @@ import (
 type DuckDB struct{}
 
 func (DuckDB) Name() string  { return "duckdb" }
+func (DuckDB) Live() string  { return "" }
 func (DuckDB) True() string  { return "true" }
 func (DuckDB) False() string { return "false" }
 

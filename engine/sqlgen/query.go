@@ -82,7 +82,16 @@ type queryParts struct {
 	outs    [][2]string // alias, expr
 	agg     string
 	w       Window
-	scope   string // extra row predicate (Window.Group), "" for none
+	scope   string // extra row predicates (Dialect.Live, Window.Group), "" for none
+}
+
+// liveScope is the scope every query over events starts from: the rows
+// that count (Dialect.Live).
+func liveScope(d Dialect) string {
+	if live := d.Live(); live != "" {
+		return " AND " + live
+	}
+	return ""
 }
 
 // Query translates meter versions into one backtest query for d. It
@@ -128,9 +137,9 @@ func Query(d Dialect, spans []Span, w Window) (*Plan, error) {
 	if len(t.unc) > 0 {
 		unc = t.or(t.unc...)
 	}
-	p := queryParts{agg: def.Aggregation, w: w, certain: len(t.unc) == 0}
+	p := queryParts{agg: def.Aggregation, w: w, certain: len(t.unc) == 0, scope: liveScope(d)}
 	if w.Group != "" {
-		p.scope = " AND " + group + " = " + d.Str(w.Group)
+		p.scope += " AND " + group + " = " + d.Str(w.Group)
 	}
 	p.outs = [][2]string{
 		{outBucket, "(" + t.col("time_ms") + " - (" + t.col("time_ms") + " % " + d.Int(w.BucketMs) + "))"},
@@ -367,5 +376,5 @@ func (ClickHouse) query(p queryParts) string {
 
 // CountQuery counts the events in [fromMs, toMs) as one Int64.
 func CountQuery(d Dialect, fromMs, toMs int64) string {
-	return "SELECT " + d.Int64("count(*)") + " FROM events WHERE " + queryParts{w: Window{FromMs: fromMs, ToMs: toMs}}.timeRange()
+	return "SELECT " + d.Int64("count(*)") + " FROM events WHERE " + queryParts{w: Window{FromMs: fromMs, ToMs: toMs}, scope: liveScope(d)}.timeRange()
 }
