@@ -11,6 +11,7 @@ import (
 
 	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/billing/stripestate"
+	"github.com/meterd/meterd/storage"
 	"github.com/meterd/meterd/storage/backends"
 )
 
@@ -28,7 +29,7 @@ func runBilling(args []string) error {
 	_ = fs.Parse(args)
 	resolveStore(dataDir, dsn)
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop, st, err := openStore(*dsn)
+	ctx, stop, st, err := openStore(*dsn, storage.Options{})
 	if err != nil {
 		return err
 	}

@@ -138,7 +138,13 @@ func serve(args []string) error {
 	if len(k.IngestKey) < keys.MinAgentKeyLength {
 		log.Warn("the ingest key is shorter than Moesif agents accept (moesif-nodejs refuses application ids under 50 characters); fine for curl, not for the middleware", "length", len(k.IngestKey))
 	}
-	ctx, stop, st, err := openStore(*dsn)
+	// An identity is remembered for the whole acceptance window: a repeat
+	// inside it is a duplicate, whatever time it carries (docs/api.md).
+	dedup := storage.Options{}
+	if *maxAge >= 0 {
+		dedup.DedupWindow = *maxAge + *maxSkew
+	}
+	ctx, stop, st, err := openStore(*dsn, dedup)
 	if err != nil {
 		return err
 	}
@@ -237,12 +243,12 @@ func resolveStore(dataDir, dsn *string) {
 // openStore is what serve and billing do before their work: refuse a bad
 // METERD_SECRET_KEY, then open the store under a context that SIGINT and
 // SIGTERM cancel. The caller defers stop and st.Close.
-func openStore(dsn string) (context.Context, context.CancelFunc, storage.Store, error) {
+func openStore(dsn string, o storage.Options) (context.Context, context.CancelFunc, storage.Store, error) {
 	if err := billing.CheckSecretKey(); err != nil {
 		return nil, nil, nil, err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	st, err := backends.Open(ctx, dsn)
+	st, err := backends.OpenWith(ctx, dsn, o)
 	if err != nil {
 		stop()
 		return nil, nil, nil, err
