@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -295,4 +296,74 @@ func BenchmarkInsert(b *testing.B) {
 			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
+}
+
+// TestMigrationToCopies: a store from before schema 5 (a ReplacingMergeTree
+// of events, no identity index) is rewritten at start: every event once
+// (rows repeated in (time_ms, id) that no merge had dropped yet too), each
+// identity indexed, so that an old event sent again with another time is a
+// duplicate.
+func TestMigrationToCopies(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshDSN(t)
+	s := openWith(t, dsn, storage.Options{})
+	// Back to schema 4: migration 1's events table, no index.
+	for _, q := range []string{`DROP TABLE event_ids_mv`, `DROP TABLE event_ids`, `DROP TABLE event_losers`,
+		`DROP TABLE events`, migrations[0].stmts[0], `TRUNCATE TABLE schema_migrations`} {
+		if err := s.conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for v := 1; v <= 4; v++ {
+		if err := s.insertRow(ctx, `INSERT INTO schema_migrations (version, applied_ms)`, uint32(v), int64(0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC()
+	evs := eventgen.Generate(9, 40, now.Add(-time.Hour), now)
+	old := append(slices.Clone(evs), evs[5], evs[6]) // two repeats, as two racing writers left them
+	cols, err := eventColumns(ptrs(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range [][2]int{{0, 40}, {40, 42}} { // two inserts: two parts, not merged
+		batch, err := s.conn.PrepareBatch(ctx, `INSERT INTO events (`+strings.Join(insertColumns[:len(insertColumns)-1], ", ")+`)`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range cols {
+			if err := batch.Column(i).Append(sliceOf(c, part[0], part[1])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := batch.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	s = openWith(t, dsn, storage.Options{})
+	var engine string
+	if err := s.conn.QueryRow(ctx, `SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = 'events'`).Scan(&engine); err != nil || engine != "MergeTree" {
+		t.Fatalf("events engine %q (%v), want MergeTree", engine, err)
+	}
+	checkCountsOnce(t, s, evs)
+	again := []storage.Event{evs[0], evs[39]}
+	again[0].Time, again[1].Time = now.Add(-3*time.Hour), now.Add(-2*time.Hour)
+	if r, err := s.Insert(ctx, again); err != nil || r.Duplicates != 2 {
+		t.Fatalf("old events again at other times: %+v, %v; want 2 duplicates", r, err)
+	}
+}
+
+func ptrs(evs []storage.Event) []*storage.Event {
+	out := make([]*storage.Event, len(evs))
+	for i := range evs {
+		out[i] = &evs[i]
+	}
+	return out
+}
+
+// sliceOf is v[from:to] for a column slice of any element type.
+func sliceOf(v any, from, to int) any {
+	return reflect.ValueOf(v).Slice(from, to).Interface()
 }
