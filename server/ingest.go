@@ -97,7 +97,7 @@ func (s *Server) writeError(err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return apiError(499, "canceled", "the request was canceled before its events were committed; retry (duplicates are dropped)")
 	}
-	s.cfg.Logger.Error("store insert failed", "err", err)
+	s.cfg.Logger.Error("store write failed", "err", err)
 	return retryAfter{apiError(http.StatusServiceUnavailable, "store_unavailable",
 		"the event store failed; nothing of this request was stored: "+err.Error()), 5}
 }
