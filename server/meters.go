@@ -35,10 +35,14 @@ type meterJSON struct {
 func renderMeter(m *registry.Meter) meterJSON { return meterJSON{Meter: m, Current: m.Latest()} }
 
 // decodeJSON reads a JSON body into v, refusing unknown fields so a typo
-// ("filtre") is an error, not a silently ignored field.
+// ("filtre") is an error, not a silently ignored field. A body that is not
+// one JSON value is invalid_json with its position, as on ingestion.
 func decodeJSON(c echo.Context, v any) error {
 	body, err := readBody(c, 1<<20)
 	if err != nil {
+		return err
+	}
+	if err := wire.SyntaxError(body); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))
