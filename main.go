@@ -174,10 +174,12 @@ func serve(args []string) error {
 	fmt.Printf(`meterd %s listening on %s
   store:       %s (%s)
   data dir:    %s
-  admin token: %s   (Authorization: Bearer ...; read API and UI)
-  ingest key:  %s   (X-Moesif-Application-Id or Authorization: Bearer; event ingestion)
+  admin token: %s   (%s; Authorization: Bearer ...; read API and UI)
+  ingest key:  %s   (%s; X-Moesif-Application-Id or Authorization: Bearer; event ingestion)
 Point moesif-nodejs at it with { applicationId: "<ingest key>", baseUri: "%s" }.
-`, versionString(), *addr, backends.Redact(*dsn), st.Backend(), *dataDir, k.AdminToken, k.IngestKey, localURL(*addr))
+`, versionString(), *addr, backends.Redact(*dsn), st.Backend(), *dataDir,
+		k.AdminToken, keySource(k.AdminFixed, "--admin-token or METERD_ADMIN_TOKEN", k.File),
+		k.IngestKey, keySource(k.IngestFixed, "--ingest-key or METERD_INGEST_KEY", k.File), localURL(*addr))
 
 	select {
 	case err := <-errc:
@@ -254,6 +256,14 @@ func openStore(dsn string, o storage.Options) (context.Context, context.CancelFu
 		return nil, nil, nil, err
 	}
 	return ctx, stop, st, nil
+}
+
+// keySource says where a key in force comes from, for the start-up banner.
+func keySource(fixed bool, setting, file string) string {
+	if fixed {
+		return "set by " + setting
+	}
+	return "generated, kept in " + file
 }
 
 // localURL is how a client on this machine reaches a listen address:

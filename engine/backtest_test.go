@@ -87,7 +87,7 @@ func TestWindowValidate(t *testing.T) {
 		{Window{To: from, Bucket: BucketHour}, "from"},
 		{Window{From: from, Bucket: BucketHour}, "to"},
 		{Window{From: from, To: from, Bucket: BucketHour}, "to"},
-		{Window{From: from, To: from.Add(401 * 24 * time.Hour), Bucket: BucketHour}, "to"},
+		{Window{From: from, To: from.Add(401 * 24 * time.Hour), Bucket: BucketHour}, "from"},
 		{Window{From: from, To: from.Add(time.Hour)}, "bucket"},
 		{Window{From: from, To: from.Add(time.Hour), Bucket: "week"}, "bucket"},
 		{Window{From: from, To: from.Add(time.Hour), Bucket: BucketDay, Top: 1001}, "top"},

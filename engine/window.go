@@ -80,8 +80,8 @@ func (w *Window) Validate() error {
 		return &WindowError{"from", "from must not be before 1970-01-01"}
 	case !w.To.After(w.From):
 		return &WindowError{"to", "to must be after from"}
-	case w.To.Sub(w.From) > MaxSpan:
-		return &WindowError{"to", fmt.Sprintf("the window is longer than %d days", int(MaxSpan/(24*time.Hour)))}
+	case w.To.Sub(w.From) > MaxSpan: // to defaults to now: from is what reaches too far
+		return &WindowError{"from", fmt.Sprintf("from is more than %d days before to: a window spans at most %[1]d days", int(MaxSpan/(24*time.Hour)))}
 	}
 	switch w.Bucket {
 	case BucketHour, BucketDay:

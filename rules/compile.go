@@ -29,8 +29,9 @@ const (
 // parse, allow-list walk, type check, result type, VM program. The
 // returned tree is the checked one (types on every node); the program is
 // compiled from that same tree, without expr's optimiser, so the VM runs
-// exactly what the SQL translator reads.
-func compileExpr(field, src string, want result) (*parser.Tree, *vm.Program, *Error) {
+// exactly what the SQL translator reads. saved skips the checks that only
+// protect the stores (see CompileSaved).
+func compileExpr(field, src string, want result, saved bool) (*parser.Tree, *vm.Program, *Error) {
 	s := exprSource{field: field, src: file.NewSource(src)}
 	if strings.TrimSpace(src) == "" {
 		return nil, nil, fieldError(field, CodeInvalidValue, "%s is required", field)
@@ -47,7 +48,7 @@ func compileExpr(field, src string, want result) (*parser.Tree, *vm.Program, *Er
 	if err != nil {
 		return nil, nil, s.fromExprError(err, CodeSyntax)
 	}
-	w := walker{s: s}
+	w := walker{s: s, saved: saved}
 	w.node(tree.Node, 0)
 	if w.err != nil {
 		return nil, nil, w.err

@@ -57,6 +57,9 @@ func TestExpressionErrors(t *testing.T) {
 		{"value", `response.status == 200`, AggMax, CodeNotNumeric, 1, 1, "got bool"},
 		{"value", `true`, AggUnique, CodeType, 1, 1, "number or a string"},
 		{"filter", `request.route matches "("`, "", CodeInvalidRegex, 1, 23, "missing closing )"},
+		// The stores' RE2 refuses this program ("pattern too large").
+		{"filter", `request.route matches "\\pL{1000}"`, "", CodeTooLarge, 1, 23, "too large for the event stores' regular expressions"},
+		{"filter", `true and request.route matches "(?i)x" and request.host matches "[\\pL\\pN]{1,200}"`, "", CodeTooLarge, 1, 65, "the limit is 349525"},
 		{"filter", `request.route matches request.host`, "", CodeForbidden, 1, 31, "constant string"},
 		{"filter", `response.status in 200..299`, "", CodeForbidden, 1, 23, "range"},
 		{"filter", `repeat("a", 1000000) == ""`, "", CodeForbidden, 1, 1, "repeat() is not allowed"},

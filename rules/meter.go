@@ -89,7 +89,15 @@ type Meter struct {
 
 // Compile validates a definition and compiles its expressions. On failure
 // the error is an Errors listing every problem found.
-func Compile(d Definition) (*Meter, error) {
+func Compile(d Definition) (*Meter, error) { return compile(d, false) }
+
+// CompileSaved compiles a version that is already saved. It skips the
+// checks that only protect the stores (the size of matches patterns),
+// which versions saved before they existed may fail: such a version keeps
+// running, on the VM, where the SQL translation refuses it.
+func CompileSaved(d Definition) (*Meter, error) { return compile(d, true) }
+
+func compile(d Definition, saved bool) (*Meter, error) {
 	var errs Errors
 	add := func(e *Error) {
 		if e != nil {
@@ -117,7 +125,7 @@ func Compile(d Definition) (*Meter, error) {
 
 	m := &Meter{Def: d}
 	var e *Error
-	m.FilterTree, m.filter, e = compileExpr("filter", d.Filter, wantBool)
+	m.FilterTree, m.filter, e = compileExpr("filter", d.Filter, wantBool, saved)
 	add(e)
 
 	want := wantNumber
@@ -132,7 +140,7 @@ func Compile(d Definition) (*Meter, error) {
 			add(fieldError("value", CodeInvalidValue, "a unique meter counts distinct values of value: set value, e.g. user_id"))
 		}
 	}
-	m.ValueTree, m.value, e = compileExpr("value", d.Value, want)
+	m.ValueTree, m.value, e = compileExpr("value", d.Value, want, saved)
 	add(e)
 
 	if len(errs) > 0 {

@@ -5,14 +5,17 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr/ast"
+
+	"github.com/meterd/meterd/rules/re2"
 )
 
 // walker enforces the allow-list (Language) on a parsed tree. node runs
 // before type checking (structure, names, fields, constant patterns);
 // typed runs after it (rules that need types). The first error wins.
 type walker struct {
-	s   exprSource
-	err *Error
+	s     exprSource
+	saved bool // skip the checks that only protect the stores
+	err   *Error
 }
 
 func (w *walker) fail(n ast.Node, code, format string, args ...any) {
@@ -118,6 +121,9 @@ func (w *walker) binary(n *ast.BinaryNode, depth int) {
 		}
 		if err := compileRegex(p.Value); err != nil {
 			w.fail(n.Right, CodeInvalidRegex, "invalid regular expression: %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		} else if size, _ := re2.ProgramSize(p.Value); size > re2.MaxProgram && !w.saved {
+			w.fail(n.Right, CodeTooLarge, "the pattern is too large for the event stores' regular expressions (RE2): it compiles to about %d instructions, the limit is %d "+
+				"(x{n} copies x n times, and a Unicode class such as \\pL takes thousands)", size, re2.MaxProgram)
 		}
 		return
 	}

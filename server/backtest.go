@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -202,7 +201,7 @@ func (s *Server) meterUsage(c echo.Context) error {
 	ctx := c.Request().Context()
 	m, err := s.meters.Get(ctx, c.Param("id"))
 	if err != nil {
-		return s.meterError(err)
+		return s.meterReadError(err)
 	}
 	spans, err := m.Spans(w.From, w.To)
 	if err != nil {
@@ -224,7 +223,8 @@ func (s *Server) meterUsage(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// backtestError maps engine errors to API errors.
+// backtestError maps engine errors to API errors; the rest are store
+// reads that failed.
 func (s *Server) backtestError(err error) error {
 	var we *engine.WindowError
 	var ue *sqlgen.ErrUntranslatable
@@ -235,12 +235,8 @@ func (s *Server) backtestError(err error) error {
 	case errors.As(err, &ue), errors.As(err, &unc):
 		return &wire.Error{Status: http.StatusUnprocessableEntity, Code: "not_translatable", Field: "engine",
 			Message: "engine sql cannot answer this exactly: " + err.Error() + " (use engine auto or vm)"}
-	case errors.Is(err, context.Canceled):
-		return apiError(499, "canceled", "the client went away")
-	case errors.Is(err, context.DeadlineExceeded):
-		return apiError(http.StatusGatewayTimeout, "timeout", "the backtest took too long; narrow the window")
 	}
-	return s.writeError(err)
+	return s.readError(err)
 }
 
 // Samples: how many of each kind at most, and how many events are read
@@ -287,7 +283,7 @@ func (s *Server) postSamples(c echo.Context) error {
 	for out.Scanned < sampleScan && (len(out.Matched) < limit || len(out.Unmatched) < limit) {
 		events, err := s.cfg.Store.ListEvents(ctx, f)
 		if err != nil {
-			return s.writeError(err)
+			return s.readError(err)
 		}
 		for i := range events {
 			e := &events[i]

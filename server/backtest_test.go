@@ -161,6 +161,7 @@ func TestBacktestErrors(t *testing.T) {
 		{`{"filter":"true","aggregation":"count",` + window(testNow, testNow.Add(-time.Hour), "hour") + `}`, "invalid_window", "to"},
 		{`{"filter":"true","aggregation":"count",` + window(testNow.Add(-time.Hour), testNow, "week") + `}`, "invalid_window", "bucket"},
 		{`{"filter":"true","aggregation":"count","from":"yesterday"}`, "invalid_value", "from"},
+		{`{"filter":"true","aggregation":"count","from":"2020-01-01T00:00:00Z"}`, "invalid_window", "from"}, // to is now: from reaches too far
 		{`{"filter":"true","aggregation":"count","top":5000}`, "invalid_window", "top"},
 		{`{"filter":"true","aggregation":"count","engine":"gpu"}`, "invalid_value", "engine"},
 		{`{"filter":"true","aggregation":"count","meter":{"filter":"true","aggregation":"count"}}`, "ambiguous_meter", "meter"},
@@ -203,6 +204,7 @@ func TestMeterUsageFollowsVersions(t *testing.T) {
 	}
 	wantError(t, h.admin("/v1/meters/nope/usage"), 404, "not_found", "", -1)
 	wantError(t, h.admin("/v1/meters/"+id+"/usage?bucket=minute"), 400, "invalid_window", "bucket", -1)
+	wantError(t, h.admin("/v1/meters/"+id+"/usage?from=2020-01-01T00:00:00Z"), 400, "invalid_window", "from", -1)
 }
 
 func TestBacktestSamples(t *testing.T) {

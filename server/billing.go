@@ -175,19 +175,20 @@ func (s *Server) stripeWebhook(c echo.Context) error {
 func (s *Server) billingState(c echo.Context) error {
 	evs, err := s.cfg.Store.JournalEntries(c.Request().Context(), storage.JournalQuery{Stream: storage.StreamStripeEvents})
 	if err != nil {
-		return s.writeError(err)
+		return s.readError(err)
 	}
 	return c.JSON(http.StatusOK, stripestate.Fold(evs))
 }
 
-// billingError maps a settings error: sealed secrets this process cannot
-// open are a configuration fault (500 secret_key), the rest as writeError.
+// billingError maps a failed settings read: sealed secrets this process
+// cannot open are a configuration fault (500 secret_key), the rest as
+// readError.
 func (s *Server) billingError(err error) error {
 	if errors.Is(err, billing.ErrSecretKey) {
 		return apiError(http.StatusInternalServerError, "secret_key", err.Error()+
 			"; or PUT /v1/billing/stripe with both api_key and webhook_secret to replace them")
 	}
-	return s.writeError(err)
+	return s.readError(err)
 }
 
 // billingWorkers lists the billing workers live on this store, the one
@@ -195,7 +196,7 @@ func (s *Server) billingError(err error) error {
 func (s *Server) billingWorkers(c echo.Context) error {
 	live, err := billing.LiveWorkers(c.Request().Context(), s.cfg.Store, s.cfg.Now(), s.cfg.BillingInterval)
 	if err != nil {
-		return s.writeError(err)
+		return s.readError(err)
 	}
 	type workerJSON struct {
 		Worker   string    `json:"worker"`
@@ -241,7 +242,7 @@ func (s *Server) billingReports(c echo.Context) error {
 	}
 	rs, err := billing.LoadReports(c.Request().Context(), s.cfg.Store, from)
 	if err != nil {
-		return s.writeError(err)
+		return s.readError(err)
 	}
 	out := []billing.Report{}
 	counts := map[string]int{}

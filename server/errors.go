@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -28,6 +29,20 @@ type retryAfter struct {
 
 func (r retryAfter) Error() string { return r.err.Error() }
 func (r retryAfter) Unwrap() error { return r.err }
+
+// readError maps a failed store read: nothing changed, and a retry may
+// answer (Retry-After).
+func (s *Server) readError(err error) error {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return apiError(499, "canceled", "the client went away")
+	case errors.Is(err, context.DeadlineExceeded):
+		return apiError(http.StatusGatewayTimeout, "timeout", "the store took too long to answer; narrow the window")
+	}
+	s.cfg.Logger.Error("store read failed", "err", err)
+	return retryAfter{apiError(http.StatusServiceUnavailable, "store_unavailable",
+		"the event store failed to answer; retry: "+err.Error()), 5}
+}
 
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {

@@ -28,12 +28,10 @@ func (s *Server) limits() wire.Limits {
 		MaxBatch: s.cfg.MaxBatchEvents, KeepBodies: s.cfg.KeepBodies}
 }
 
-func (s *Server) postMoesifEvents(single bool) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		return s.ingestEvents(c, func(body []byte) ([]storage.Event, *wire.Error) {
-			return wire.DecodeMoesifEvents(body, single, s.limits())
-		})
-	}
+func (s *Server) postMoesifEvents(c echo.Context) error {
+	return s.ingestEvents(c, func(body []byte) ([]storage.Event, *wire.Error) {
+		return wire.DecodeMoesifEvents(body, s.limits())
+	})
 }
 
 func (s *Server) postCloudEvents(c echo.Context) error {
@@ -97,12 +95,12 @@ func (s *Server) writeError(err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return apiError(499, "canceled", "the request was canceled before its events were committed; retry (duplicates are dropped)")
 	}
-	s.cfg.Logger.Error("store insert failed", "err", err)
+	s.cfg.Logger.Error("store write failed", "err", err)
 	return retryAfter{apiError(http.StatusServiceUnavailable, "store_unavailable",
 		"the event store failed; nothing of this request was stored: "+err.Error()), 5}
 }
 
-func (s *Server) postProfiles(kind string, single bool) echo.HandlerFunc {
+func (s *Server) postProfiles(kind string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		release, err := s.acquire()
 		if err != nil {
@@ -113,7 +111,7 @@ func (s *Server) postProfiles(kind string, single bool) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		ps, werr := wire.DecodeProfiles(body, single, kind, s.limits())
+		ps, werr := wire.DecodeProfiles(body, kind, s.limits())
 		if werr != nil {
 			return werr
 		}

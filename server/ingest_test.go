@@ -79,7 +79,7 @@ func TestBadInputIsRejectedAndHarmsNothing(t *testing.T) {
 	}{
 		{"malformed JSON", "/v1/events/batch", `[{"request": {]`, nil, 400, "invalid_json", "", 0},
 		{"trailing garbage", "/v1/events", event("x", 0) + "}", nil, 400, "invalid_json", "", -1},
-		{"not an array", "/v1/events/batch", event("x", 0), nil, 400, "invalid_type", "", -1},
+		{"not an object or an array", "/v1/events/batch", `"x"`, nil, 400, "invalid_type", "", -1},
 		{"wrong type", "/v1/events/batch", batch(event("a", 1), strings.Replace(event("b", 2), `"verb":"GET"`, `"verb":7`, 1)), nil, 400, "invalid_type", "request.verb", 1},
 		{"wrong status type", "/v1/events", strings.Replace(event("b", 2), `"status":200`, `"status":"ok"`, 1), nil, 400, "invalid_type", "response.status", -1},
 		{"missing request", "/v1/events/batch", batch(event("a", 1), `{"user_id":"u"}`), nil, 400, "missing_field", "request", 1},

@@ -35,10 +35,14 @@ type meterJSON struct {
 func renderMeter(m *registry.Meter) meterJSON { return meterJSON{Meter: m, Current: m.Latest()} }
 
 // decodeJSON reads a JSON body into v, refusing unknown fields so a typo
-// ("filtre") is an error, not a silently ignored field.
+// ("filtre") is an error, not a silently ignored field. A body that is not
+// one JSON value is invalid_json with its position, as on ingestion.
 func decodeJSON(c echo.Context, v any) error {
 	body, err := readBody(c, 1<<20)
 	if err != nil {
+		return err
+	}
+	if err := wire.SyntaxError(body); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))
@@ -57,12 +61,13 @@ func decodeJSON(c echo.Context, v any) error {
 	return nil
 }
 
-// meterError maps registry and language errors to API errors.
+// meterError maps the errors of a meter change: registry and language
+// errors, the rest as a failed write.
 func (s *Server) meterError(err error) error {
 	var ce *registry.ChangeError
 	switch {
 	case errors.Is(err, registry.ErrNotFound):
-		return apiError(http.StatusNotFound, "not_found", "no such meter")
+		return errNoMeter()
 	case errors.Is(err, registry.ErrArchived):
 		return apiError(http.StatusConflict, "archived", "the meter is archived: it cannot change any more (its history stays readable)")
 	case errors.As(err, &ce):
@@ -73,6 +78,16 @@ func (s *Server) meterError(err error) error {
 	}
 	return s.writeError(err)
 }
+
+// meterReadError maps the errors of reading meters.
+func (s *Server) meterReadError(err error) error {
+	if errors.Is(err, registry.ErrNotFound) {
+		return errNoMeter()
+	}
+	return s.readError(err)
+}
+
+func errNoMeter() error { return apiError(http.StatusNotFound, "not_found", "no such meter") }
 
 // ruleErrors is a 400 naming the first problem, with all of them listed.
 type ruleErrorsBody struct {
@@ -107,7 +122,7 @@ func (s *Server) createMeter(c echo.Context) error {
 func (s *Server) listMeters(c echo.Context) error {
 	ms, err := s.meters.List(c.Request().Context())
 	if err != nil {
-		return s.meterError(err)
+		return s.meterReadError(err)
 	}
 	out := make([]meterJSON, len(ms))
 	for i, m := range ms {
@@ -119,7 +134,7 @@ func (s *Server) listMeters(c echo.Context) error {
 func (s *Server) getMeter(c echo.Context) error {
 	m, err := s.meters.Get(c.Request().Context(), c.Param("id"))
 	if err != nil {
-		return s.meterError(err)
+		return s.meterReadError(err)
 	}
 	return c.JSON(http.StatusOK, renderMeter(m))
 }
@@ -128,7 +143,7 @@ func (s *Server) getMeter(c echo.Context) error {
 func (s *Server) meterHistory(c echo.Context) error {
 	m, err := s.meters.Get(c.Request().Context(), c.Param("id"))
 	if err != nil {
-		return s.meterError(err)
+		return s.meterReadError(err)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"id": m.ID, "versions": m.Versions, "changes": m.Changes})
 }

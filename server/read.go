@@ -94,7 +94,7 @@ func (s *Server) listEvents(c echo.Context) error {
 	}
 	events, err := s.cfg.Store.ListEvents(c.Request().Context(), f)
 	if err != nil {
-		return s.writeError(err)
+		return s.readError(err)
 	}
 	out := struct {
 		Events     []eventJSON `json:"events"`
@@ -135,7 +135,7 @@ func (s *Server) eventStats(c echo.Context) error {
 	}
 	st, err := s.cfg.Store.Stats(c.Request().Context(), f)
 	if err != nil {
-		return s.writeError(err)
+		return s.readError(err)
 	}
 	return c.JSON(http.StatusOK, statsJSON{Count: st.Count, FirstTime: timeOrNil(st.First), LastTime: timeOrNil(st.Last),
 		DistinctUsers: st.DistinctUsers, DistinctCompanies: st.DistinctCompanies,

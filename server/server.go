@@ -108,13 +108,13 @@ func (s *Server) routes() *echo.Echo {
 	e.HTTPErrorHandler = s.handleError
 
 	ing := s.ingestAuth
-	e.POST("/v1/events", s.postMoesifEvents(true), ing)
-	e.POST("/v1/events/batch", s.postMoesifEvents(false), ing)
+	e.POST("/v1/events", s.postMoesifEvents, ing) // each takes an object or an array
+	e.POST("/v1/events/batch", s.postMoesifEvents, ing)
 	e.POST("/api/v1/events", s.postCloudEvents, ing)
-	e.POST("/v1/users", s.postProfiles(storage.KindUser, true), ing)
-	e.POST("/v1/users/batch", s.postProfiles(storage.KindUser, false), ing)
-	e.POST("/v1/companies", s.postProfiles(storage.KindCompany, true), ing)
-	e.POST("/v1/companies/batch", s.postProfiles(storage.KindCompany, false), ing)
+	e.POST("/v1/users", s.postProfiles(storage.KindUser), ing)
+	e.POST("/v1/users/batch", s.postProfiles(storage.KindUser), ing)
+	e.POST("/v1/companies", s.postProfiles(storage.KindCompany), ing)
+	e.POST("/v1/companies/batch", s.postProfiles(storage.KindCompany), ing)
 	e.GET("/v1/config", s.getMoesifConfig, ing)
 	e.GET("/v1/rules", s.getMoesifRules, ing)
 

@@ -17,6 +17,10 @@ func (ClickHouse) Live() string  { return storage.ClickHouseLive }
 func (ClickHouse) True() string  { return "1" }
 func (ClickHouse) False() string { return "0" }
 
+// maxQueryBytes is ClickHouse's default max_query_size: a longer query is
+// a syntax error ("Max query size exceeded").
+func (ClickHouse) maxQueryBytes() int { return 256 << 10 }
+
 func (ClickHouse) Int(v int64) string { return "toInt64(" + strconv.FormatInt(v, 10) + ")" }
 
 // Float: ClickHouse parses float literals exactly, except subnormals (a

@@ -82,6 +82,8 @@ type Dialect interface {
 
 	// Query builds the backtest's aggregation over per-row expressions.
 	query(p queryParts) string
+	// maxQueryBytes is the longest query the store parses, 0 for no limit.
+	maxQueryBytes() int
 }
 
 // Dialects by backend name.

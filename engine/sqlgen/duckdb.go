@@ -13,6 +13,8 @@ func (DuckDB) Live() string  { return "" }
 func (DuckDB) True() string  { return "true" }
 func (DuckDB) False() string { return "false" }
 
+func (DuckDB) maxQueryBytes() int { return 0 }
+
 func (DuckDB) Int(v int64) string { return sprintf("CAST(%d AS BIGINT)", v) }
 
 // Float goes through DuckDB's string-to-double conversion, which is

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr/ast"
+
+	"github.com/meterd/meterd/rules/re2"
 )
 
 func (t *tr) binary(n *ast.BinaryNode) (val, error) {
@@ -269,9 +271,13 @@ func (t *tr) matches(n *ast.BinaryNode) (val, error) {
 	if !ok {
 		return val{}, untranslatable("matches", "the pattern must be a constant string")
 	}
-	pattern, err := normalizeRegexp(p.Value)
+	pattern, err := re2.Normalize(p.Value)
 	if err != nil {
 		return val{}, untranslatable("matches", "%v", err)
+	}
+	// Only versions saved before rules checked this get here.
+	if size, _ := re2.ProgramSize(p.Value); size > re2.MaxProgram {
+		return val{}, untranslatable("matches", "the pattern is too large for the stores' RE2 (about %d instructions, at most %d)", size, re2.MaxProgram)
 	}
 	a, err := t.node(n.Left)
 	if err != nil {

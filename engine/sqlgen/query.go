@@ -158,7 +158,11 @@ func Query(d Dialect, spans []Span, w Window) (*Plan, error) {
 	}
 	p.binds = t.binds
 	p.cols = sortedKeys(t.usesCols)
-	return &Plan{SQL: d.query(p), Uncertain: t.uncWhy, CountSQL: "SELECT " + d.Int64("count(*)") + " FROM events WHERE " + p.timeRange()}, nil
+	q := d.query(p)
+	if max := d.maxQueryBytes(); max > 0 && len(q) > max {
+		return nil, untranslatable("meter", "its query is %d bytes, more than %s parses (%d)", len(q), d.Name(), max)
+	}
+	return &Plan{SQL: q, Uncertain: t.uncWhy, CountSQL: "SELECT " + d.Int64("count(*)") + " FROM events WHERE " + p.timeRange()}, nil
 }
 
 func (p queryParts) timeRange() string {

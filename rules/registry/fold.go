@@ -83,7 +83,7 @@ func (m *Meter) Spans(from, to time.Time) ([]Span, error) {
 		if !start.Before(end) {
 			continue
 		}
-		cm, err := rules.Compile(m.Definition(v))
+		cm, err := rules.CompileSaved(m.Definition(v))
 		if err != nil {
 			return nil, fmt.Errorf("meter %s version %d no longer compiles: %w", m.ID, v.Version, err)
 		}

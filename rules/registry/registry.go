@@ -206,7 +206,7 @@ func (r *Registry) Patch(ctx context.Context, id string, name *string, active *b
 	if name != nil && *name != m.Name {
 		d := m.Definition(m.Latest())
 		d.Name = *name
-		if _, err := rules.Compile(d); err != nil {
+		if _, err := rules.CompileSaved(d); err != nil { // checks the name
 			return nil, err
 		}
 		body, _ := json.Marshal(map[string]string{"name": *name, "previous": m.Name})

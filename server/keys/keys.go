@@ -13,10 +13,15 @@ import (
 	"path/filepath"
 )
 
-// Keys are the credentials in force.
+// Keys are the credentials in force, and where each came from.
 type Keys struct {
-	AdminToken string `json:"admin_token"`
-	IngestKey  string `json:"ingest_key"`
+	AdminToken string `json:"admin_token,omitempty"`
+	IngestKey  string `json:"ingest_key,omitempty"`
+	// AdminFixed and IngestFixed say which keys configuration fixed; File
+	// is the keys file holding the others, "" when both are fixed.
+	AdminFixed  bool   `json:"-"`
+	IngestFixed bool   `json:"-"`
+	File        string `json:"-"`
 }
 
 // FileName is the keys file inside the data directory.
@@ -24,7 +29,15 @@ const FileName = "keys.json"
 
 // Load returns the keys: a non-empty fixed value wins; otherwise the value
 // kept in dataDir/keys.json; otherwise a new random one, saved there (0600).
+// Only keys that are not fixed are generated and written, and with both
+// fixed the file is neither read nor written (nor the directory created):
+// so a fixed key never comes with an unused generated one. A file from an
+// earlier start may still hold a key now fixed; Keys says which is used.
 func Load(dataDir, fixedAdmin, fixedIngest string) (Keys, error) {
+	k := Keys{AdminToken: fixedAdmin, IngestKey: fixedIngest, AdminFixed: fixedAdmin != "", IngestFixed: fixedIngest != ""}
+	if k.AdminFixed && k.IngestFixed {
+		return k, nil
+	}
 	path := filepath.Join(dataDir, FileName)
 	var kept Keys
 	b, err := os.ReadFile(path)
@@ -36,14 +49,10 @@ func Load(dataDir, fixedAdmin, fixedIngest string) (Keys, error) {
 	case !os.IsNotExist(err):
 		return Keys{}, err
 	}
-	changed := false
-	if kept.AdminToken == "" {
-		kept.AdminToken, changed = "mdadm_"+random(), true
-	}
-	if kept.IngestKey == "" {
-		kept.IngestKey, changed = "mding_"+random(), true
-	}
-	if changed {
+	var newAdmin, newIngest bool
+	k.AdminToken, newAdmin = inForce(fixedAdmin, &kept.AdminToken, "mdadm_")
+	k.IngestKey, newIngest = inForce(fixedIngest, &kept.IngestKey, "mding_")
+	if newAdmin || newIngest {
 		if err := os.MkdirAll(dataDir, 0o700); err != nil {
 			return Keys{}, err
 		}
@@ -52,13 +61,20 @@ func Load(dataDir, fixedAdmin, fixedIngest string) (Keys, error) {
 			return Keys{}, err
 		}
 	}
-	if fixedAdmin != "" {
-		kept.AdminToken = fixedAdmin
+	k.File = path
+	return k, nil
+}
+
+// inForce is the fixed value, else the kept one, generated (prefix and 64
+// hex digits) when there is none yet.
+func inForce(fixed string, kept *string, prefix string) (key string, generated bool) {
+	if fixed != "" {
+		return fixed, false
 	}
-	if fixedIngest != "" {
-		kept.IngestKey = fixedIngest
+	if *kept == "" {
+		*kept, generated = prefix+random(), true
 	}
-	return kept, nil
+	return *kept, generated
 }
 
 // MinAgentKeyLength is the shortest application id Moesif's agents accept

@@ -5,29 +5,47 @@ import (
 	"unicode/utf8"
 )
 
-// decodeElements reads a body holding one JSON object (single) or an array
-// of objects, calling fn with the scanner positioned on each object; fn
-// must consume it. Invalid UTF-8 is reported with the element it is in,
-// more than max elements as batch_too_large, syntax errors with their line,
-// column and byte offset.
-func decodeElements(body []byte, single bool, max int, fn func(s *scanner) *Error) *Error {
+// shape is what a body may hold: one object, an array of objects, or
+// either (then an array's errors carry the element's index, an object's
+// none).
+type shape int
+
+const (
+	oneObject      shape = 1 << iota // CloudEvents' structured mode
+	arrayOfObjects                   // CloudEvents' batch mode
+	objectOrArray  = oneObject | arrayOfObjects
+)
+
+// decodeElements reads a body holding one JSON object or an array of
+// objects, as shape allows, calling fn with the scanner positioned on each
+// object; fn must consume it. Invalid UTF-8 is reported with the element
+// it is in, more than max elements as batch_too_large. A body that is not
+// JSON is invalid_json, with line, column and byte offset, whatever else
+// is wrong with it.
+func decodeElements(body []byte, sh shape, max int, fn func(s *scanner) *Error) *Error {
 	if !utf8.Valid(body) {
-		return invalidUTF8(body, single)
+		return invalidUTF8(body)
 	}
 	s := &scanner{b: body, src: string(body)}
-	switch c := s.peek(); {
-	case c == 0:
-		return badRequest(CodeInvalidJSON, "", nil, "request body is empty")
-	case single && c != '{':
-		return badRequest(CodeInvalidType, "", nil, "expected a JSON object, got %s", s.kind())
-	case !single && c != '[':
-		return badRequest(CodeInvalidType, "", nil, "expected a JSON array of objects, got %s", s.kind())
+	err := s.elements(sh, max, fn)
+	if err != nil && err.Code != CodeInvalidJSON {
+		if serr := SyntaxError(body); serr != nil {
+			return serr // found past the first problem, or the cause of it
+		}
 	}
-	var err *Error
-	if single {
-		err = fn(s)
-	} else {
-		err = s.array(func(i int) *Error {
+	return err
+}
+
+func (s *scanner) elements(sh shape, max int, fn func(s *scanner) *Error) *Error {
+	switch c := s.peek(); {
+	case s.i == len(s.b):
+		return badRequest(CodeInvalidJSON, "", nil, "request body is empty")
+	case c == '{' && sh&oneObject != 0:
+		if err := fn(s); err != nil {
+			return err
+		}
+	case c == '[' && sh&arrayOfObjects != 0:
+		err := s.array(func(i int) *Error {
 			if i >= max {
 				return newError(http.StatusRequestEntityTooLarge, CodeBatchTooLarge, "", intp(i),
 					"a batch holds at most %d elements; split it", max)
@@ -42,14 +60,48 @@ func decodeElements(body []byte, single bool, max int, fn func(s *scanner) *Erro
 			s.index = nil // a bad separator after it is not its fault
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+	default:
+		want := map[shape]string{oneObject: "a JSON object", arrayOfObjects: "a JSON array of objects",
+			objectOrArray: "a JSON object or an array of them"}[sh]
+		return badRequest(CodeInvalidType, "", nil, "expected %s, got %s", want, s.kind())
+	}
+	return s.end()
+}
+
+// end checks that nothing but white space follows the value read (peek
+// cannot tell a NUL byte from the end).
+func (s *scanner) end() *Error {
+	if s.ws(); s.i < len(s.b) {
+		return s.syntaxErr(s.i, "unexpected data after the JSON value")
+	}
+	return nil
+}
+
+// SyntaxError is the first JSON syntax error of body (with the index of
+// the top-level array element holding it, if any), or nil when body is
+// one JSON value.
+func SyntaxError(body []byte) *Error {
+	s := &scanner{b: body}
+	var err *Error
+	if s.peek() == '[' {
+		err = s.array(func(i int) *Error {
+			s.index = intp(i)
+			if err := s.skipValue(1); err != nil {
+				return err
+			}
+			s.index = nil
+			return nil
+		})
+	} else {
+		err = s.skipValue(0)
 	}
 	if err != nil {
 		return err
 	}
-	if s.peek() != 0 {
-		return s.syntaxErr(s.i, "unexpected data after the JSON value")
-	}
-	return nil
+	return s.end()
 }
 
 func intp(i int) *int { return &i }
@@ -85,7 +137,7 @@ func lineCol(b []byte, off int64) (line, col int) {
 }
 
 // invalidUTF8 names the batch element holding the first invalid byte.
-func invalidUTF8(body []byte, single bool) *Error {
+func invalidUTF8(body []byte) *Error {
 	off := 0
 	for off < len(body) {
 		r, n := utf8.DecodeRune(body[off:])
@@ -95,7 +147,7 @@ func invalidUTF8(body []byte, single bool) *Error {
 		off += n
 	}
 	var index *int
-	if !single {
+	if (&scanner{b: body}).peek() == '[' {
 		// Count the top-level elements that start before the bad byte.
 		depth, inStr, esc, i := 0, false, false, -1
 		for _, c := range body[:off] {

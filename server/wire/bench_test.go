@@ -39,7 +39,7 @@ func benchDecode(b *testing.B, withIDs bool) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := DecodeMoesifEvents(body, false, l); err != nil {
+		if _, err := DecodeMoesifEvents(body, l); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -28,7 +28,11 @@ type CloudEvent struct {
 // metadata; a missing time is the time meterd received the event.
 func DecodeCloudEvents(body []byte, single bool, l Limits) ([]storage.Event, *Error) {
 	var out []storage.Event
-	err := decodeElements(body, single, l.MaxBatch, func(s *scanner) *Error {
+	sh := arrayOfObjects
+	if single {
+		sh = oneObject
+	}
+	err := decodeElements(body, sh, l.MaxBatch, func(s *scanner) *Error {
 		var c CloudEvent
 		if err := s.cloudEvent(&c); err != nil {
 			return err

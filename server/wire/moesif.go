@@ -57,17 +57,15 @@ type MoesifResponse struct {
 // also be numbers, booleans or arrays (see scanner.headers).
 type Headers map[string]string
 
-// DecodeMoesifEvents decodes one event (single) or a JSON array of events.
+// DecodeMoesifEvents decodes one event or a JSON array of events (both
+// /v1/events and /v1/events/batch take either).
 // Any invalid event rejects the whole body: the caller stores all or none.
 // The events' strings share one copy of body (see scanner); body itself is
 // not retained.
-func DecodeMoesifEvents(body []byte, single bool, l Limits) ([]storage.Event, *Error) {
-	var out []storage.Event
-	if !single {
-		out = make([]storage.Event, 0, estimateEvents(body, l.MaxBatch))
-	}
+func DecodeMoesifEvents(body []byte, l Limits) ([]storage.Event, *Error) {
+	out := make([]storage.Event, 0, estimateEvents(body, l.MaxBatch))
 	var scratch []byte
-	err := decodeElements(body, single, l.MaxBatch, func(s *scanner) *Error {
+	err := decodeElements(body, objectOrArray, l.MaxBatch, func(s *scanner) *Error {
 		var w MoesifEvent
 		if err := s.moesifEvent(&w); err != nil {
 			return err

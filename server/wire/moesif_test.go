@@ -26,7 +26,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		body = append(body, b...)
 	}
 	body = append(body, ']')
-	got, werr := DecodeMoesifEvents(body, false, Limits{Now: now, MaxAge: time.Hour * 2, MaxSkew: time.Hour, MaxBatch: 1000})
+	got, werr := DecodeMoesifEvents(body, Limits{Now: now, MaxAge: time.Hour * 2, MaxSkew: time.Hour, MaxBatch: 1000})
 	if werr != nil {
 		t.Fatal(werr)
 	}
@@ -57,7 +57,7 @@ func TestContentIDIgnoresSpelling(t *testing.T) {
 	l := Limits{Now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), MaxAge: time.Hour, MaxSkew: time.Hour, MaxBatch: 10}
 	id := func(body string) string {
 		t.Helper()
-		evs, err := DecodeMoesifEvents([]byte(body), true, l)
+		evs, err := DecodeMoesifEvents([]byte(body), l)
 		if err != nil {
 			t.Fatalf("%s: %v", body, err)
 		}
@@ -119,8 +119,7 @@ func TestFieldErrors(t *testing.T) {
 		{ok + ` x`, CodeInvalidJSON, "", -1, "unexpected data after the JSON value"},
 	}
 	for _, c := range cases {
-		single := c.body[0] == '{'
-		_, err := DecodeMoesifEvents([]byte(c.body), single, l)
+		_, err := DecodeMoesifEvents([]byte(c.body), l)
 		if err == nil {
 			t.Errorf("%s: accepted", c.body)
 			continue
@@ -147,7 +146,7 @@ func TestHeadersAndSizes(t *testing.T) {
 		{"request":{"time":"2026-11-25T11:00:00Z","uri":"/p","verb":"GET","headers":{"host":"h2.example"},"body":"h\u00e9"},
 		 "response":{"time":"2026-11-25T11:00:00Z","status":200,"body":{"ok":true}}},
 		{"request":{"time":"2026-11-25T11:00:00Z","uri":"/p","verb":"GET","content_length":9,"headers":{"content-length":"4"}}}
-	]`), false, l)
+	]`), l)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,15 +19,16 @@ type profileWire struct {
 	Metadata     json.RawMessage `json:"metadata"`
 }
 
-// DecodeProfiles decodes one (single) or a batch of user or company
-// profile updates (kind is storage.KindUser or storage.KindCompany).
-func DecodeProfiles(body []byte, single bool, kind string, l Limits) ([]storage.Profile, *Error) {
+// DecodeProfiles decodes one or an array of user or company profile
+// updates (kind is storage.KindUser or storage.KindCompany); each endpoint
+// and its /batch twin take either.
+func DecodeProfiles(body []byte, kind string, l Limits) ([]storage.Profile, *Error) {
 	idField := "user_id"
 	if kind == storage.KindCompany {
 		idField = "company_id"
 	}
 	var out []storage.Profile
-	err := decodeElements(body, single, l.MaxBatch, func(s *scanner) *Error {
+	err := decodeElements(body, objectOrArray, l.MaxBatch, func(s *scanner) *Error {
 		index := s.index
 		raw, serr := s.skip()
 		if serr != nil {

@@ -31,7 +31,7 @@ export function signIn(done, notice) {
     h("h1", "Sign in to your console"),
     h("p.lead", "Usage billing from your API traffic, with every number auditable."),
     err,
-    h("label.field", { for: "token" }, h("span", "Admin token"), token, h("small", "Printed by ", h("code", "meterd serve"), " and kept in ", h("code", "data/keys.json"), ".")),
+    h("label.field", { for: "token" }, h("span", "Admin token"), token, h("small", "Printed by ", h("code", "meterd serve"), " at start: your ", h("code", "METERD_ADMIN_TOKEN"), " if you set one, else the generated token kept in ", h("code", "keys.json"), " in its data directory.")),
     h("label.field", { for: "actor" }, h("span", "Your name"), actor, h("small", "Recorded in the audit trail of every change you make.")),
     h("label.check", remember, h("span", "Keep me signed in on this device")),
     btn,

@@ -1,4 +1,9 @@
-package sqlgen
+// Package re2 prepares a meter's matches patterns for the event stores,
+// whose regular expressions are RE2 (DuckDB's regexp_matches, ClickHouse's
+// match): Normalize rewrites a pattern so that any RE2 build reads it as
+// Go's regexp (the VM) does, and ProgramSize bounds the program RE2
+// compiles from it, which RE2 refuses beyond its memory budget.
+package re2
 
 import (
 	"fmt"
@@ -8,14 +13,14 @@ import (
 	"unicode"
 )
 
-// normalizeRegexp rewrites a Go regular expression (as `matches` compiles
+// Normalize rewrites a Go regular expression (as `matches` compiles
 // it) into an RE2 pattern that means the same to any RE2 build: classes
 // become explicit code point ranges (Unicode tables and case folding are
 // resolved here, by Go's own tables), "." becomes an explicit class (so
 // the engine's dot-matches-newline default does not matter), ^ and $
 // become \A and \z unless multi-line, and groups become non-capturing.
 // Only match/no-match is needed, so greediness is kept but irrelevant.
-func normalizeRegexp(pattern string) (string, error) {
+func Normalize(pattern string) (string, error) {
 	re, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
 		return "", err
