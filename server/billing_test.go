@@ -167,11 +167,13 @@ func TestStripeWebhook(t *testing.T) {
 		payload []byte
 		sig     string
 	}{
-		"wrong secret": {ev, stripefake.Sign(ev, "whsec_other", now)},
-		"stale":        {ev, stripefake.Sign(ev, testWhsec, now.Add(-6*time.Minute))},
-		"altered body": {altered, stripefake.Sign(ev, testWhsec, now)},
-		"missing":      {ev, ""},
-		"garbage":      {ev, "t=1,v1=00"},
+		"wrong secret":    {ev, stripefake.Sign(ev, "whsec_other", now)},
+		"stale":           {ev, stripefake.Sign(ev, testWhsec, now.Add(-6*time.Minute))},
+		"an hour ahead":   {ev, stripefake.Sign(ev, testWhsec, now.Add(time.Hour))},
+		"6 minutes ahead": {ev, stripefake.Sign(ev, testWhsec, now.Add(6*time.Minute))},
+		"altered body":    {altered, stripefake.Sign(ev, testWhsec, now)},
+		"missing":         {ev, ""},
+		"garbage":         {ev, "t=1,v1=00"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			wantError(t, h.webhook(c.payload, c.sig), 400, "invalid_signature", "Stripe-Signature", -1)
@@ -197,11 +199,26 @@ func TestStripeWebhook(t *testing.T) {
 		c["metadata"].(map[string]any)["company_id"] != "acme" {
 		t.Fatalf("state %v", st)
 	}
-	// A signed body that is not a Stripe event: 400, nothing stored.
+	// A signed body that is not a Stripe event, or not JSON at all: 400
+	// saying so (the signature is fine), nothing stored.
 	junk := []byte(`{"hello":"world"}`)
 	wantError(t, h.webhook(junk, stripefake.Sign(junk, testWhsec, time.Now())), 400, "invalid_event", "", -1)
+	notJSON := []byte("id=evt_1&type=customer.created")
+	a := h.webhook(notJSON, stripefake.Sign(notJSON, testWhsec, time.Now()))
+	wantError(t, a, 400, "invalid_json", "", -1)
+	if msg := a.json(t)["message"].(string); !strings.Contains(msg, "line 1, column 1") {
+		t.Fatalf("a non-JSON body: %s", msg)
+	}
 	if n := len(h.journal(storage.StreamStripeEvents)); n != 1 {
 		t.Fatalf("a non-event was stored (%d entries)", n)
+	}
+	// A clock a few minutes off either way, within Stripe's 5 minutes, is
+	// fine.
+	for i, skew := range []time.Duration{4 * time.Minute, -4 * time.Minute} {
+		e := f.Customer(fmt.Sprintf("cus_skew%d", i), nil)
+		if a := h.webhook(e, stripefake.Sign(e, testWhsec, time.Now().Add(skew))); a.status != 200 {
+			t.Fatalf("a signature %v off: %d %s", skew, a.status, a.body)
+		}
 	}
 }
 
