@@ -94,6 +94,12 @@ func (s *Server) putStripeSettings(c echo.Context) error {
 		}
 		return err
 	}
+	// The stored key goes only to the host it was entered for: whoever
+	// may change the settings must not be able to have it sent elsewhere.
+	if prev != nil && b.APIKey == nil && st.APIBase != prev.APIBase {
+		return fieldError(wire.CodeMissingField, "api_key", fmt.Sprintf("api_key is required to change api_base (from %s to %s): "+
+			"the stored key is only ever sent to the API it was entered for", prev.APIBase, st.APIBase))
+	}
 	st, err = billing.SaveSettings(ctx, s.cfg.Store, st, s.cfg.Now())
 	if err != nil {
 		return s.writeError(err)

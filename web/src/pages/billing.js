@@ -168,7 +168,7 @@ export function billingPage(main, _params, query) {
         },
         h("div.grid2", f("api_key", "Secret key", key, "A restricted key needs write access to billing meter events or usage records."), f("webhook_secret", "Webhook signing secret", secret)),
         h("div.grid2", f("mode", "Reporting", mode), f("customer_id_source", "Customer id", source, "metadata.KEY of the Stripe customer, or subscription.metadata.KEY")),
-        f("api_base", "Stripe API", base, "Change only to test against stripe-mock."),
+        f("api_base", "Stripe API", base, "Change only to test against stripe-mock; a change needs the secret key again."),
         webhookBox(st),
         err,
         h("div.actions", st ? h("button.btn", { type: "button", onclick: () => loadSettings() }, "Cancel") : null, save),
