@@ -24,6 +24,10 @@ const (
 	// StatusLate marks usage measured after its period can no longer be
 	// reported (invoiced or closed): listed, never sent, never lost.
 	StatusLate = "late"
+	// StatusNotBilled marks usage of a subscription that ended (canceled)
+	// before it was reported: Stripe no longer bills it, so it is listed,
+	// never sent (docs/billing.md, "Which subscriptions are billed").
+	StatusNotBilled = "not_billed"
 	// StatusNeedsAdjustment marks a decrease meter events cannot express
 	// (Stripe only cancels an event within 24 h): a person decides.
 	StatusNeedsAdjustment = "needs_adjustment"
@@ -33,7 +37,7 @@ const (
 )
 
 // Statuses lists every report status, for validating filters.
-var Statuses = []string{StatusPending, StatusSent, StatusFailed, StatusRejected, StatusLate, StatusNeedsAdjustment, StatusNeedsReview}
+var Statuses = []string{StatusPending, StatusSent, StatusFailed, StatusRejected, StatusLate, StatusNotBilled, StatusNeedsAdjustment, StatusNeedsReview}
 
 // ValidStatus reports whether s is a report status.
 func ValidStatus(s string) bool { return slices.Contains(Statuses, s) }
@@ -167,7 +171,7 @@ func foldLedger(rs []Report) *ledger {
 	l := &ledger{last: map[string]Report{}, accepted: map[string][]Report{}, attempts: map[string][]Report{}, flagged: map[string]bool{}, sent: map[string]bool{}}
 	for _, r := range rs {
 		switch r.Status {
-		case StatusLate, StatusNeedsAdjustment, StatusNeedsReview:
+		case StatusLate, StatusNotBilled, StatusNeedsAdjustment, StatusNeedsReview:
 			l.flagged[r.Key+"/"+r.Status] = true
 			if r.Status != StatusNeedsReview {
 				continue

@@ -450,9 +450,31 @@ func perCustomer[V any](ctx context.Context, cache map[string]byCustomer[V], met
 	return b.by[key], b.err
 }
 
-// report brings one (meter, item, period) up to date, or flags it late.
+// report brings one (meter, item, period) up to date, or lists what can
+// no longer be sent (docs/billing.md, "Which subscriptions are billed").
 func (c *cycle) report(ctx context.Context, m *registry.Meter, sub *stripestate.Subscription, item stripestate.Item, p stripestate.Period, key string) error {
-	us, _, err := c.usage(ctx, m, p, key)
+	// A subscription's usage is what its customer used in its period
+	// until it ended: later usage is no part of it (the customer may be
+	// on another subscription by then).
+	measured := p
+	end, ended := sub.Ended()
+	if ended && end.Before(p.End) {
+		if !end.After(p.Start) {
+			return nil
+		}
+		measured.End = end
+	}
+	var hold unsent
+	switch {
+	case ended && p.End.After(end):
+		hold = unsent{StatusNotBilled, "meterd-notbilled-", fmt.Sprintf("before subscription %s ended (%s at %s): Stripe no longer bills it",
+			sub.ID, sub.Status, end.Format(time.RFC3339))}
+	case ended || !c.open(sub, p):
+		hold = unsent{StatusLate, "meterd-late-", "after the period closed"}
+	case !sub.Active():
+		return nil // paused, unpaid, incomplete: held, sent once it is billed again, listed if it ends
+	}
+	us, _, err := c.usage(ctx, m, measured, key)
 	if err != nil {
 		// No report of a bucket whose query failed: the next cycle retries.
 		c.stats.QueryErrors++
@@ -461,12 +483,29 @@ func (c *cycle) report(ctx context.Context, m *registry.Meter, sub *stripestate.
 	}
 	base := Report{Mode: c.settings.Mode, MeterID: m.ID, PriceID: item.PriceID, Customer: key, StripeCustomer: sub.Customer,
 		Subscription: sub.ID, SubscriptionItem: item.ID, PeriodStart: p.Start, PeriodEnd: p.End}
-	current := sub.Active() && p == sub.Current && c.now.Before(p.End)
 	if c.settings.Mode == ModeUsageRecords {
-		return c.reportUsageRecords(ctx, base, us, current)
+		return c.reportUsageRecords(ctx, base, us, hold)
 	}
-	open := (sub.Active() || p.End.After(c.now.Add(-c.grace()))) && c.now.Before(p.End.Add(c.grace()))
-	return c.reportMeterEvents(ctx, base, us, open)
+	return c.reportMeterEvents(ctx, base, us, hold)
+}
+
+// open reports whether Stripe still takes usage of period p: usage
+// records while p is the subscription's current period, meter events
+// until the invoice's grace after p ends.
+func (c *cycle) open(sub *stripestate.Subscription, p stripestate.Period) bool {
+	if c.settings.Mode == ModeUsageRecords {
+		return p == sub.Current && c.now.Before(p.End)
+	}
+	return c.now.Before(p.End.Add(c.grace()))
+}
+
+// unsent is why usage is listed in the ledger instead of sent (its zero
+// value sends): the status, the prefix of the listing's key and the
+// reason for its note.
+type unsent struct{ status, prefix, why string }
+
+func (u unsent) note(measured, had int64) string {
+	return fmt.Sprintf("measured %d %s; Stripe has %d", measured, u.why, had)
 }
 
 func (c *cycle) grace() time.Duration {
@@ -478,7 +517,7 @@ func (c *cycle) grace() time.Duration {
 
 // reportUsageRecords sets each bucket's quantity at its timestamp
 // (action=set: a repeat or a correction overwrites, never adds).
-func (c *cycle) reportUsageRecords(ctx context.Context, base Report, us []unit, current bool) error {
+func (c *cycle) reportUsageRecords(ctx context.Context, base Report, us []unit, hold unsent) error {
 	for _, u := range us {
 		r := base
 		r.Bucket, r.Quantity, r.Value, r.Total, r.MeterVersion = u.at, u.qty, u.value, u.cum, u.version
@@ -502,12 +541,12 @@ func (c *cycle) reportUsageRecords(ctx context.Context, base Report, us []unit, 
 		default:
 			r.Key = hashKey("meterd-ur-", r.SubscriptionItem, r.MeterID, r.Bucket.Unix(), r.Quantity, len(tried))
 		}
-		if !current {
+		if hold.status != "" {
 			var had int64
 			if len(acc) > 0 {
 				had = acc[len(acc)-1].Quantity
 			}
-			if err := c.flag(ctx, r, StatusLate, fmt.Sprintf("measured %d after the period closed; Stripe has %d", r.Quantity, had)); err != nil {
+			if err := c.flag(ctx, r, hold.status, hold.note(r.Quantity, had)); err != nil {
 				return err
 			}
 			continue
@@ -527,7 +566,7 @@ func (c *cycle) reportUsageRecords(ctx context.Context, base Report, us []unit, 
 // the sum of accepted events; the shortfall against the rounded running
 // total goes to the earliest buckets that lack it, so the events always
 // add up to the rounded total.
-func (c *cycle) reportMeterEvents(ctx context.Context, base Report, us []unit, open bool) error {
+func (c *cycle) reportMeterEvents(ctx context.Context, base Report, us []unit, hold unsent) error {
 	if c.blocked[blockKey(base)] {
 		return nil // an event of unknown outcome is retried first (replay)
 	}
@@ -558,11 +597,11 @@ func (c *cycle) reportMeterEvents(ctx context.Context, base Report, us []unit, o
 		r.Key = hashKey("meterd-adj-", r.SubscriptionItem, r.MeterID, r.PeriodStart.Unix(), total, sent)
 		return c.flag(ctx, r, StatusNeedsAdjustment, fmt.Sprintf("Stripe has %d, the meter now measures %d: cancel events (within 24 h) or credit the difference", sent, total))
 	}
-	if !open {
+	if hold.status != "" {
 		r := base
 		r.Bucket, r.Quantity, r.Total, r.Value, r.MeterVersion = last.at, remaining, total, last.value, last.version
-		r.Key = hashKey("meterd-late-", r.SubscriptionItem, r.MeterID, r.PeriodStart.Unix(), total, sent)
-		return c.flag(ctx, r, StatusLate, fmt.Sprintf("measured %d after the period closed; Stripe has %d", total, sent))
+		r.Key = hashKey(hold.prefix, r.SubscriptionItem, r.MeterID, r.PeriodStart.Unix(), total, sent)
+		return c.flag(ctx, r, hold.status, hold.note(total, sent))
 	}
 	info := c.meterFor(ctx, base.PriceID)
 	if info.err != nil && info.temporary {

@@ -171,7 +171,8 @@ func (f *Fake) SetStatus(subID, status string) []byte {
 	defer f.mu.Unlock()
 	s := f.subs[subID]
 	s["status"] = status
-	if status == "canceled" {
+	if status == "canceled" { // Stripe keeps the period; ended_at says when it stopped
+		s["canceled_at"], s["ended_at"] = f.now().Unix(), f.now().Unix()
 		return f.event("customer.subscription.deleted", s)
 	}
 	return f.event("customer.subscription.updated", s)

@@ -16,6 +16,7 @@ const statuses = {
   failed: "Failed",
   rejected: "Rejected",
   late: "Late",
+  not_billed: "Not billed",
   needs_adjustment: "Needs adjustment",
   needs_review: "Needs review",
 };
@@ -191,7 +192,7 @@ export function billingPage(main, _params, query) {
     const body = h("div");
     const customer = h("input#customer", { type: "search", value: f.customer, placeholder: "any customer", spellcheck: "false" });
     const meter = h("select#meter", h("option", { value: "" }, "any meter"), meters.map((m) => h("option", { value: m.id, selected: f.meter === m.id }, m.name)));
-    const status = segmented("Status", [["", "All"], ["sent", "Sent"], ["failed", "Failed"], ["rejected", "Rejected"], ["late", "Late"], ["needs_review", "Review"]], f.status, (k) => ((f.status = k), load()));
+    const status = segmented("Status", [["", "All"], ["sent", "Sent"], ["failed", "Failed"], ["rejected", "Rejected"], ["late", "Late"], ["not_billed", "Not billed"], ["needs_review", "Review"]], f.status, (k) => ((f.status = k), load()));
     const form = h(
       "form.filters",
       {
