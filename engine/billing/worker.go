@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	stripe "github.com/stripe/stripe-go/v76"
@@ -27,7 +29,8 @@ var ErrNotConfigured = errors.New("billing: Stripe is not configured (PUT /v1/bi
 //  1. resend every intent (a pending ledger entry without outcome) exactly
 //     as written, so a crash between writing it and learning Stripe's
 //     answer costs nothing: the idempotency key (and a meter event's
-//     identifier) make the repeat harmless;
+//     identifier) make the repeat harmless; a key that holds a definite
+//     5xx is renewed first (see send);
 //  2. fold the Stripe events into customers and subscriptions;
 //  3. for every active meter bound to a price and every subscription item
 //     with that price, compute the customer's usage per hour of the
@@ -537,7 +540,7 @@ func (c *cycle) reportUsageRecords(ctx context.Context, base Report, us []unit, 
 		case len(tried) > 0 && la.Quantity == r.Quantity && la.Status == StatusSent:
 			continue
 		case len(tried) > 0 && la.Quantity == r.Quantity:
-			r.Key = la.Key // the same request again: Stripe's idempotency covers it
+			r.Key, r.Generation = la.Key, la.Generation // the same request again: Stripe's idempotency covers it
 		default:
 			r.Key = hashKey("meterd-ur-", r.SubscriptionItem, r.MeterID, r.Bucket.Unix(), r.Quantity, len(tried))
 		}
@@ -633,7 +636,7 @@ func (c *cycle) reportMeterEvents(ctx context.Context, base Report, us []unit, h
 		if err := c.send(ctx, r, false); err != nil {
 			return err
 		}
-		if c.ledger.last[r.Key].Status != StatusSent {
+		if sent, _ := c.ledger.latest(r.Key); sent.Status != StatusSent {
 			return nil // the rest waits for the next cycle
 		}
 		cum += x
@@ -714,29 +717,71 @@ func (c *cycle) flag(ctx context.Context, r Report, status, note string) error {
 // send writes the intent (unless replaying one), makes the request with
 // pacing and retries, and records the outcome. Only a store error stops
 // the cycle; Stripe's errors are recorded.
+//
+// Retries reuse the idempotency key, whatever the outcome may have been
+// (a timeout, a network error): Stripe applies a key once. A definite 5xx
+// answer is different: Stripe saved it and replays it for the key for
+// 24 h, so the request goes again, at once or in a later cycle, under its
+// next key (renewed), journaled as a new intent before it is sent.
 func (c *cycle) send(ctx context.Context, r Report, replay bool) error {
-	if !replay {
-		r.Status, r.AttemptAt = StatusPending, c.w.now()
-		if err := appendReport(ctx, c.w.Store, r, false); err != nil {
+	retry := c.w.Retry.withDefaults()
+	left := retry.Attempts
+	for {
+		if spent(c.ledger.last[r.Key]) {
+			r, replay = r.renewed(), false
+			if left < retry.Attempts { // renewed within this send: back off first
+				if err := c.w.clock().Sleep(ctx, retry.pause(retry.Attempts-left)); err != nil {
+					return err
+				}
+			}
+		}
+		if !replay {
+			r.Status, r.AttemptAt = StatusPending, c.w.now()
+			if err := appendReport(ctx, c.w.Store, r, false); err != nil {
+				return err
+			}
+			c.ledger.note(r)
+		}
+		var answer string
+		try := retry
+		try.Attempts = left
+		attempts, err := do(ctx, c.w.limiter, try, func() error {
+			var e error
+			answer, e = c.call(ctx, r)
+			if definite5xx(e) {
+				return stop{e}
+			}
+			return e
+		})
+		if ctx.Err() != nil {
+			return ctx.Err() // the intent stays pending: the next start resends it
+		}
+		out := c.outcome(r, attempts, answer, err)
+		if err := appendReport(ctx, c.w.Store, out, false); err != nil {
 			return err
 		}
-		c.ledger.note(r)
+		c.ledger.note(out)
+		if left -= attempts; spent(out) && left > 0 {
+			continue
+		}
+		if out.Status != StatusSent && out.Mode == ModeMeterEvents {
+			c.blocked[blockKey(out)] = true
+		}
+		return nil
 	}
-	var answer string
-	attempts, err := do(ctx, c.w.limiter, c.w.Retry, func() error {
-		var e error
-		answer, e = c.call(ctx, r)
-		return e
-	})
-	if ctx.Err() != nil {
-		return ctx.Err() // the intent stays pending: the next start resends it
-	}
+}
+
+// outcome is the ledger entry of a request's answer.
+func (c *cycle) outcome(r Report, attempts int, answer string, err error) Report {
 	out := r
-	out.AttemptAt, out.Attempts, out.Answer, out.Error = c.w.now(), attempts, answer, ""
+	out.AttemptAt, out.Attempts, out.Answer, out.HTTPStatus, out.Error = c.w.now(), attempts, answer, 0, ""
 	var se *stripe.Error
 	switch {
 	case err == nil:
 		out.Status = StatusSent
+		c.stats.Sent++
+	case alreadyCounted(r, err):
+		out.Status, out.Note = StatusSent, "Stripe holds this identifier already (an earlier key's request was applied): counted once"
 		c.stats.Sent++
 	case Retryable(err):
 		out.Status = StatusFailed
@@ -754,14 +799,17 @@ func (c *cycle) send(ctx context.Context, r Report, replay bool) error {
 			}
 		}
 	}
-	if err := appendReport(ctx, c.w.Store, out, false); err != nil {
-		return err
-	}
-	c.ledger.note(out)
-	if out.Status != StatusSent && out.Mode == ModeMeterEvents {
-		c.blocked[blockKey(out)] = true
-	}
-	return nil
+	return out
+}
+
+// alreadyCounted reports whether Stripe refused a meter event because it
+// holds its identifier already, which a resend under a renewed key meets
+// when the request of an earlier key was applied: Stripe answers 400 "An
+// event already exists with identifier ..." and counts nothing more.
+func alreadyCounted(r Report, err error) bool {
+	var se *stripe.Error
+	return r.Mode == ModeMeterEvents && errors.As(err, &se) && se.HTTPStatusCode == http.StatusBadRequest &&
+		strings.HasPrefix(se.Msg, "An event already exists with identifier")
 }
 
 // blockKey names a (meter, item, period): while one of its meter events
