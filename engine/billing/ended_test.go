@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/meterd/meterd/engine/billing"
-	"github.com/meterd/meterd/rules"
 )
 
 // reports is a customer's ledger with one status, as the API lists it.
@@ -27,10 +26,7 @@ func (w *world) reports(customer, status string) []billing.Report {
 // nor listed, and sent once it is active again.
 func TestCanceledSubscriptionIsNotBilled(t *testing.T) {
 	inEveryWorld(t, func(t *testing.T, w *world, mode string) {
-		price := w.price(mode)
-		items := w.customers(price)
-		m := w.meter(price, rules.AggSum)
-		w.traffic(1, 600, w.start.Add(-time.Hour), w.now.Add(-2*time.Hour))
+		price, items, m := w.subscribed(mode)
 		wk := w.worker()
 		settle(t, wk, 3)
 		globexBefore := w.billed(mode, items, "globex")

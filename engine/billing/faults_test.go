@@ -13,6 +13,7 @@ import (
 	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/billing/stripefake"
 	"github.com/meterd/meterd/rules"
+	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -29,11 +30,32 @@ func (w *world) billed(mode string, items map[string]string, co string) int64 {
 // setUp is a world in mode with the two companies subscribed, a sum meter
 // bound to the price and traffic over the period.
 func setUp(t *testing.T, w *world, mode string) (items map[string]string, m func(co string) int64) {
-	price := w.price(mode)
-	items = w.customers(price)
-	meter := w.meter(price, rules.AggSum)
-	w.traffic(1, 600, w.start.Add(-time.Hour), w.now.Add(-2*time.Hour))
+	_, items, meter := w.subscribed(mode)
 	return items, func(co string) int64 { return w.expected(meter, co, w.now) }
+}
+
+// subscribed is setUp's world: the price, the companies' items and the
+// meter.
+func (w *world) subscribed(mode string) (price string, items map[string]string, m *registry.Meter) {
+	price = w.price(mode)
+	items = w.customers(price)
+	m = w.meter(price, rules.AggSum)
+	w.traffic(1, 600, w.start.Add(-time.Hour), w.now.Add(-2*time.Hour))
+	return price, items, m
+}
+
+// lastReports is the ledger's latest entry by idempotency key.
+func (w *world) lastReports() map[string]billing.Report {
+	w.t.Helper()
+	rs, err := billing.LoadReports(context.Background(), w.st, time.Time{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	last := map[string]billing.Report{}
+	for _, r := range rs {
+		last[r.Key] = r
+	}
+	return last
 }
 
 // settle runs cycles until one sends nothing (at most n).
@@ -184,15 +206,7 @@ func TestTimeoutsRetryToCorrectTotals(t *testing.T) {
 				t.Fatalf("after timeouts Stripe bills %s %d, the backtest says %d", co, got, exp)
 			}
 		}
-		rs, err := billing.LoadReports(t.Context(), w.st, time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		last := map[string]billing.Report{}
-		for _, r := range rs {
-			last[r.Key] = r
-		}
-		for k, r := range last {
+		for k, r := range w.lastReports() {
 			if r.Status != billing.StatusSent {
 				t.Fatalf("report %s ended %s: %s", k, r.Status, r.Error)
 			}
@@ -424,14 +438,7 @@ func TestDefinite5xxRenewsTheKey(t *testing.T) {
 		}
 		// The ledger: each request's newest key settled as sent; in meter
 		// events its sent quantities are what Stripe has.
-		reports, err := billing.LoadReports(t.Context(), w.st, time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		last := map[string]billing.Report{}
-		for _, r := range reports {
-			last[r.Key] = r
-		}
+		last := w.lastReports()
 		sent := map[string]int64{}
 		for k, r := range last {
 			if _, renewed := last[fmt.Sprintf("%s-%d", strings.TrimSuffix(k, fmt.Sprintf("-%d", r.Generation)), r.Generation+1)]; renewed {
