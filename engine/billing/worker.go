@@ -503,8 +503,9 @@ func (c *cycle) open(sub *stripestate.Subscription, p stripestate.Period) bool {
 }
 
 // unsent is why usage is listed in the ledger instead of sent (its zero
-// value sends): the status, the prefix of the listing's key and the
-// reason for its note.
+// value sends): the status, the prefix of a meter-event listing's key (a
+// usage record's listing keeps its request's key) and the reason for its
+// note.
 type unsent struct{ status, prefix, why string }
 
 func (u unsent) note(measured, had int64) string {
