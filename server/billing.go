@@ -1,7 +1,9 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/billing/stripestate"
+	"github.com/meterd/meterd/server/wire"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -91,6 +94,12 @@ func (s *Server) putStripeSettings(c echo.Context) error {
 		}
 		return err
 	}
+	// The stored key goes only to the host it was entered for: whoever
+	// may change the settings must not be able to have it sent elsewhere.
+	if prev != nil && b.APIKey == nil && st.APIBase != prev.APIBase {
+		return fieldError(wire.CodeMissingField, "api_key", fmt.Sprintf("api_key is required to change api_base (from %s to %s): "+
+			"the stored key is only ever sent to the API it was entered for", prev.APIBase, st.APIBase))
+	}
 	st, err = billing.SaveSettings(ctx, s.cfg.Store, st, s.cfg.Now())
 	if err != nil {
 		return s.writeError(err)
@@ -152,12 +161,19 @@ func (s *Server) stripeWebhook(c echo.Context) error {
 	if st == nil || st.WebhookSecret == "" {
 		return apiError(http.StatusServiceUnavailable, "not_configured", "no webhook signing secret is configured: PUT /v1/billing/stripe with webhook_secret")
 	}
-	if _, err := webhook.ConstructEventWithOptions(payload, c.Request().Header.Get("Stripe-Signature"), st.WebhookSecret,
-		webhook.ConstructEventOptions{IgnoreAPIVersionMismatch: true}); err != nil {
-		return fieldError("invalid_signature", "Stripe-Signature", "the Stripe-Signature header does not verify (wrong signing secret, altered body or a timestamp older than 5 minutes): "+err.Error())
+	if err := checkStripeSignature(payload, c.Request().Header.Get("Stripe-Signature"), st.WebhookSecret, time.Now()); err != nil {
+		return err
 	}
 	ev, err := stripestate.Decode(payload)
-	if err != nil {
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		off := se.Offset // after the byte at fault, or the end of the body
+		if strings.HasPrefix(se.Error(), "invalid character") {
+			off--
+		}
+		return wire.MalformedJSON(payload, off, "a Stripe event is a JSON object: "+se.Error())
+	case err != nil:
 		return fieldError("invalid_event", "", err.Error())
 	}
 	err = s.cfg.Store.AppendJournal(c.Request().Context(), storage.JournalEntry{Stream: storage.StreamStripeEvents,
@@ -169,6 +185,48 @@ func (s *Server) stripeWebhook(c echo.Context) error {
 		return s.writeError(err)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"received": true, "duplicate": false})
+}
+
+// checkStripeSignature verifies a delivery's Stripe-Signature: a v1 HMAC
+// of the body with the signing secret, under a timestamp within 5 minutes
+// of now either way. stripe-go refuses only timestamps too old; one from
+// the future would keep a captured delivery replayable until then. Only
+// the signature is checked here: the body is decoded after, so that a
+// signed body that is not JSON gets invalid_json, not invalid_signature.
+// now is the wall clock (the signer's, Stripe's), as stripe-go uses.
+func checkStripeSignature(payload []byte, header, secret string, now time.Time) error {
+	tolerance := webhook.DefaultTolerance
+	var why string
+	switch err := webhook.ValidatePayloadWithTolerance(payload, header, secret, tolerance); {
+	case errors.Is(err, webhook.ErrNotSigned):
+		why = "the Stripe-Signature header is missing"
+	case errors.Is(err, webhook.ErrInvalidHeader):
+		why = "the Stripe-Signature header is not t=TIMESTAMP,v1=SIGNATURE"
+	case errors.Is(err, webhook.ErrTooOld):
+		why = fmt.Sprintf("its timestamp is more than %v old (a replayed delivery, or this server's clock is ahead)", tolerance)
+	case err != nil:
+		why = "no v1 signature matches (wrong signing secret, or the body was altered)"
+	default:
+		if ahead := signedAt(header).Sub(now); ahead > tolerance {
+			why = fmt.Sprintf("its timestamp is %v ahead of this server's clock, more than %v (a forged delivery, or this server's clock is behind)", ahead.Round(time.Second), tolerance)
+		}
+	}
+	if why == "" {
+		return nil
+	}
+	return fieldError("invalid_signature", "Stripe-Signature", "the Stripe-Signature header does not verify: "+why)
+}
+
+// signedAt is the t= timestamp of a Stripe-Signature header that verified.
+func signedAt(header string) time.Time {
+	for _, pair := range strings.Split(header, ",") {
+		if v, ok := strings.CutPrefix(pair, "t="); ok {
+			if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
+				return time.Unix(sec, 0)
+			}
+		}
+	}
+	return time.Time{}
 }
 
 // billingState is the folded Stripe state: customers and subscriptions.

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -167,11 +169,13 @@ func TestStripeWebhook(t *testing.T) {
 		payload []byte
 		sig     string
 	}{
-		"wrong secret": {ev, stripefake.Sign(ev, "whsec_other", now)},
-		"stale":        {ev, stripefake.Sign(ev, testWhsec, now.Add(-6*time.Minute))},
-		"altered body": {altered, stripefake.Sign(ev, testWhsec, now)},
-		"missing":      {ev, ""},
-		"garbage":      {ev, "t=1,v1=00"},
+		"wrong secret":    {ev, stripefake.Sign(ev, "whsec_other", now)},
+		"stale":           {ev, stripefake.Sign(ev, testWhsec, now.Add(-6*time.Minute))},
+		"an hour ahead":   {ev, stripefake.Sign(ev, testWhsec, now.Add(time.Hour))},
+		"6 minutes ahead": {ev, stripefake.Sign(ev, testWhsec, now.Add(6*time.Minute))},
+		"altered body":    {altered, stripefake.Sign(ev, testWhsec, now)},
+		"missing":         {ev, ""},
+		"garbage":         {ev, "t=1,v1=00"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			wantError(t, h.webhook(c.payload, c.sig), 400, "invalid_signature", "Stripe-Signature", -1)
@@ -197,11 +201,26 @@ func TestStripeWebhook(t *testing.T) {
 		c["metadata"].(map[string]any)["company_id"] != "acme" {
 		t.Fatalf("state %v", st)
 	}
-	// A signed body that is not a Stripe event: 400, nothing stored.
+	// A signed body that is not a Stripe event, or not JSON at all: 400
+	// saying so (the signature is fine), nothing stored.
 	junk := []byte(`{"hello":"world"}`)
 	wantError(t, h.webhook(junk, stripefake.Sign(junk, testWhsec, time.Now())), 400, "invalid_event", "", -1)
+	notJSON := []byte("id=evt_1&type=customer.created")
+	a := h.webhook(notJSON, stripefake.Sign(notJSON, testWhsec, time.Now()))
+	wantError(t, a, 400, "invalid_json", "", -1)
+	if msg := a.json(t)["message"].(string); !strings.Contains(msg, "line 1, column 1") {
+		t.Fatalf("a non-JSON body: %s", msg)
+	}
 	if n := len(h.journal(storage.StreamStripeEvents)); n != 1 {
 		t.Fatalf("a non-event was stored (%d entries)", n)
+	}
+	// A clock a few minutes off either way, within Stripe's 5 minutes, is
+	// fine.
+	for i, skew := range []time.Duration{4 * time.Minute, -4 * time.Minute} {
+		e := f.Customer(fmt.Sprintf("cus_skew%d", i), nil)
+		if a := h.webhook(e, stripefake.Sign(e, testWhsec, time.Now().Add(skew))); a.status != 200 {
+			t.Fatalf("a signature %v off: %d %s", skew, a.status, a.body)
+		}
 	}
 }
 
@@ -351,5 +370,81 @@ func TestSealedStripeSettingsWithoutTheKey(t *testing.T) {
 	}
 	if m := h.admin("/v1/billing/stripe").json(t); m["api_key_last4"] != "1234" || m["version"] != float64(2) {
 		t.Fatalf("after replacing: %v", m)
+	}
+}
+
+// The stored key is only ever sent to the API it was entered for: a PUT
+// that changes api_base without api_key is refused (400 missing_field
+// api_key, nothing stored), so neither the check nor the worker can send
+// it to another host. A recording server stands in for that host.
+func TestStripeKeyStaysWithItsHost(t *testing.T) {
+	h := newHarness(t, nil)
+	home := stripefake.New(nil)
+	defer home.Close()
+	var mu sync.Mutex
+	var keys []string // the Authorization headers elsewhere received
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		keys = append(keys, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"object":"balance","livemode":false,"available":[],"pending":[]}`))
+	}))
+	defer elsewhere.Close()
+	received := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), keys...)
+	}
+	check := func() {
+		t.Helper()
+		if a := h.adminDo("POST", "/v1/billing/stripe/check", ""); a.status != 200 {
+			t.Fatalf("check: %d %s", a.status, a.body)
+		}
+	}
+	if a := h.putStripe(`{"api_key":"` + testStripeKey + `","api_base":"` + home.URL + `"}`); a.status != 200 {
+		t.Fatalf("put: %d %s", a.status, a.body)
+	}
+	for _, body := range []string{
+		`{"api_base":"` + elsewhere.URL + `"}`,
+		`{"api_base":"` + elsewhere.URL + `","mode":"usage_records"}`,
+		`{"api_base":"` + elsewhere.URL + `","webhook_secret":"` + testWhsec + `"}`,
+		`{"api_base":""}`, // the default, Stripe's API: not where the key was entered either
+	} {
+		a := h.putStripe(body)
+		wantError(t, a, 400, "missing_field", "api_key", -1)
+		if !strings.Contains(a.json(t)["message"].(string), elsewhere.URL) && !strings.Contains(body, `""`) {
+			t.Fatalf("the refusal does not name the new api_base: %s", a.body)
+		}
+	}
+	// The same host however written, and changes of other fields, keep it.
+	if a := h.putStripe(`{"api_base":"` + home.URL + `/","mode":"usage_records"}`); a.status != 200 || a.json(t)["version"] != float64(2) {
+		t.Fatalf("put on the same host: %d %s", a.status, a.body)
+	}
+	check()
+	if n := len(home.Requests()); n != 1 {
+		t.Fatalf("the check made %d requests to the API the key was entered for", n)
+	}
+	if r := received(); len(r) != 0 {
+		t.Fatalf("the other host received %d requests: %v", len(r), r)
+	}
+	// With a key entered for it, the other host gets that key, and only it.
+	const otherKey = "sk_test_enteredForElsewhere0001"
+	if a := h.putStripe(`{"api_base":"` + elsewhere.URL + `","api_key":"` + otherKey + `"}`); a.status != 200 {
+		t.Fatalf("put with a key: %d %s", a.status, a.body)
+	}
+	check()
+	if r := received(); len(r) != 1 || r[0] != "Bearer "+otherKey {
+		t.Fatalf("the other host received %v, want only the key entered for it", r)
+	}
+	// And that key does not go back to the first host unless entered again.
+	wantError(t, h.putStripe(`{"api_base":"`+home.URL+`"}`), 400, "missing_field", "api_key", -1)
+	for _, r := range received() {
+		if strings.Contains(r, testStripeKey) {
+			t.Fatalf("the stored key reached a host it was not entered for: %q", r)
+		}
+	}
+	if m := h.admin("/v1/billing/stripe").json(t); m["version"] != float64(3) || m["api_base"] != elsewhere.URL {
+		t.Fatalf("settings after the refusals: %v", m)
 	}
 }

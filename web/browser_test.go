@@ -582,6 +582,10 @@ func (e *env) billing(meterID string) {
 		e.do("edit", chromedp.Click(chromedp.CSS(".head-actions .btn:last-child")))
 		e.wait("form", `!!document.querySelector("#api_base")`)
 		e.typeInto("#api_base", mock)
+		// Another API without the key: refused, the key stays where it was entered.
+		e.do("save without the key", chromedp.Click(chromedp.CSS(".stripe-form button[type=submit]")))
+		e.wait("key required", `document.querySelector(".form-error")?.textContent.startsWith("api_key: ")`)
+		e.do("enter the key", chromedp.SendKeys(chromedp.CSS("#api_key"), "sk_test_uitest0000wxyz"))
 		e.do("save", chromedp.Click(chromedp.CSS(".stripe-form button[type=submit]")))
 		e.wait("saved", `!!document.querySelector(".card .def") && document.querySelector(".card .def").textContent.includes(`+strconv.Quote(mock)+`)`)
 		e.do("check", chromedp.Click(chromedp.CSS(".head-actions .btn")))

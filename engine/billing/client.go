@@ -50,10 +50,11 @@ func (r Retry) withDefaults() Retry {
 	return r
 }
 
-// Retryable reports whether an error from Stripe may succeed on a retry
-// with the same idempotency key: rate limits, Stripe's 5xx, lock
-// conflicts, and anything that is not an answer (timeouts, refused
-// connections).
+// Retryable reports whether a request that failed may succeed if made
+// again: rate limits, Stripe's 5xx, lock conflicts, and anything that is
+// not an answer (timeouts, refused connections). A write is made again
+// under the same idempotency key, except after a definite 5xx answer,
+// which Stripe saves and replays for that key (see definite5xx).
 func Retryable(err error) bool {
 	if err == nil {
 		return false
@@ -125,6 +126,28 @@ func (l *Limiter) Wait(ctx context.Context) error {
 	return l.clock.Sleep(ctx, at.Sub(now))
 }
 
+// definite5xx reports whether Stripe answered with a 5xx: unlike a
+// timeout or a network error, an answer Stripe saved under the request's
+// idempotency key and replays for 24 h, so the same key keeps failing.
+func definite5xx(err error) bool {
+	var se *stripe.Error
+	return errors.As(err, &se) && se.HTTPStatusCode >= 500
+}
+
+// pause is the wait before attempt i (from 1): exponential from Base, at
+// most Max, with full jitter.
+func (r Retry) pause(i int) time.Duration {
+	back := r.Base << (i - 1)
+	if back > r.Max || back <= 0 {
+		back = r.Max
+	}
+	return rand.N(back) + time.Millisecond
+}
+
+// stop ends do's retries with its error: the next attempt needs what call
+// cannot change itself (a new idempotency key, see cycle.send).
+type stop struct{ error }
+
 // do runs call with pacing and retries; it returns the last error and the
 // number of attempts made.
 func do(ctx context.Context, l *Limiter, r Retry, call func() error) (int, error) {
@@ -132,18 +155,18 @@ func do(ctx context.Context, l *Limiter, r Retry, call func() error) (int, error
 	var err error
 	for i := 0; i < r.Attempts; i++ {
 		if i > 0 {
-			back := r.Base << (i - 1)
-			if back > r.Max || back <= 0 {
-				back = r.Max
-			}
-			if e := l.clock.Sleep(ctx, rand.N(back)+time.Millisecond); e != nil {
+			if e := l.clock.Sleep(ctx, r.pause(i)); e != nil {
 				return i, e
 			}
 		}
 		if e := l.Wait(ctx); e != nil {
 			return i, e
 		}
-		if err = call(); err == nil || !Retryable(err) {
+		err = call()
+		if s, ok := err.(stop); ok {
+			return i + 1, s.error
+		}
+		if err == nil || !Retryable(err) {
 			return i + 1, err
 		}
 	}

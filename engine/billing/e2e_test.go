@@ -68,6 +68,7 @@ type world struct {
 	// realClock makes the fake use the wall clock, for a meterd process
 	// that runs on it (the crash test); w.now is the clock otherwise.
 	realClock bool
+	subs      map[string]string // subscription by company, from customers()
 }
 
 func newWorld(t *testing.T, st storage.Store, mode string) *world {
@@ -182,7 +183,7 @@ func (w *world) customers(price string) map[string]string {
 		if s := w.webhook(ev, secret); s != 200 { // Stripe delivers twice sometimes
 			w.t.Fatalf("repeated webhook: %d", s)
 		}
-		_, item, sev := w.fake.Subscription(cus, price, w.start, w.start.AddDate(0, 1, 0), nil)
+		sub, item, sev := w.fake.Subscription(cus, price, w.start, w.start.AddDate(0, 1, 0), nil)
 		if s := w.webhook(sev, "whsec_wrong"); s != 400 {
 			w.t.Fatalf("badly signed webhook: %d, want 400", s)
 		}
@@ -190,6 +191,10 @@ func (w *world) customers(price string) map[string]string {
 			w.t.Fatalf("subscription webhook: %d", s)
 		}
 		items[co] = item
+		if w.subs == nil {
+			w.subs = map[string]string{}
+		}
+		w.subs[co] = sub
 	}
 	return items
 }

@@ -2,7 +2,10 @@ package billing_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/billing/stripefake"
 	"github.com/meterd/meterd/rules"
+	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -26,11 +30,32 @@ func (w *world) billed(mode string, items map[string]string, co string) int64 {
 // setUp is a world in mode with the two companies subscribed, a sum meter
 // bound to the price and traffic over the period.
 func setUp(t *testing.T, w *world, mode string) (items map[string]string, m func(co string) int64) {
-	price := w.price(mode)
-	items = w.customers(price)
-	meter := w.meter(price, rules.AggSum)
-	w.traffic(1, 600, w.start.Add(-time.Hour), w.now.Add(-2*time.Hour))
+	_, items, meter := w.subscribed(mode)
 	return items, func(co string) int64 { return w.expected(meter, co, w.now) }
+}
+
+// subscribed is setUp's world: the price, the companies' items and the
+// meter.
+func (w *world) subscribed(mode string) (price string, items map[string]string, m *registry.Meter) {
+	price = w.price(mode)
+	items = w.customers(price)
+	m = w.meter(price, rules.AggSum)
+	w.traffic(1, 600, w.start.Add(-time.Hour), w.now.Add(-2*time.Hour))
+	return price, items, m
+}
+
+// lastReports is the ledger's latest entry by idempotency key.
+func (w *world) lastReports() map[string]billing.Report {
+	w.t.Helper()
+	rs, err := billing.LoadReports(context.Background(), w.st, time.Time{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	last := map[string]billing.Report{}
+	for _, r := range rs {
+		last[r.Key] = r
+	}
+	return last
 }
 
 // settle runs cycles until one sends nothing (at most n).
@@ -181,15 +206,7 @@ func TestTimeoutsRetryToCorrectTotals(t *testing.T) {
 				t.Fatalf("after timeouts Stripe bills %s %d, the backtest says %d", co, got, exp)
 			}
 		}
-		rs, err := billing.LoadReports(t.Context(), w.st, time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		last := map[string]billing.Report{}
-		for _, r := range rs {
-			last[r.Key] = r
-		}
-		for k, r := range last {
+		for k, r := range w.lastReports() {
 			if r.Status != billing.StatusSent {
 				t.Fatalf("report %s ended %s: %s", k, r.Status, r.Error)
 			}
@@ -336,6 +353,110 @@ func TestTwoWorkersOnOneStore(t *testing.T) {
 		for _, r := range rs {
 			if r.Status == billing.StatusNeedsAdjustment || r.Status == billing.StatusRejected {
 				t.Fatalf("two workers: %s %s", r.Status, r.Note+r.Error)
+			}
+		}
+	})
+}
+
+// Stripe saves a 5xx answer under its idempotency key and replays it for
+// 24 h, and so does the fake: after a definite 5xx the worker sends the
+// request again under its next key (the same usage record set, the same
+// meter event identifier), within the send and, after an outage, in the
+// next cycle, and Stripe ends with the backtest's totals, each unit
+// counted once (a meter event applied before its 5xx is refused as a
+// repeated identifier, and read as counted). A key answered 5xx is never
+// sent again.
+func TestDefinite5xxRenewsTheKey(t *testing.T) {
+	inEveryWorld(t, func(t *testing.T, w *world, mode string) {
+		items, want := setUp(t, w, mode)
+		check := func(when string) {
+			t.Helper()
+			for _, co := range []string{"acme", "globex"} {
+				if got, exp := w.billed(mode, items, co), want(co); got != exp || exp == 0 {
+					t.Fatalf("%s: Stripe bills %s %d, the backtest says %d", when, co, got, exp)
+				}
+			}
+		}
+		wk := w.worker()
+		var mu sync.Mutex
+		writes := 0
+		w.fake.SetFault(func(n int, r *http.Request) stripefake.Fault {
+			if r.Method != http.MethodPost {
+				return stripefake.Fault{}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch writes++; {
+			case writes%5 == 0:
+				return stripefake.Fault{Status: 500} // nothing applied
+			case writes%7 == 0:
+				return stripefake.Fault{Status: 503, After: true} // applied, then 503
+			}
+			return stripefake.Fault{}
+		})
+		settle(t, wk, 5)
+		check("with 5xx answers")
+		// An outage: every write of a cycle answered 500, and saved.
+		w.traffic(2, 300, w.start, w.now.Add(-2*time.Hour))
+		w.fake.SetFault(func(n int, r *http.Request) stripefake.Fault {
+			if r.Method == http.MethodPost {
+				return stripefake.Fault{Status: 500}
+			}
+			return stripefake.Fault{}
+		})
+		if s := cycle(t, wk); s.Failed == 0 || s.Sent != 0 {
+			t.Fatalf("a cycle against 500s: %+v", s)
+		}
+		w.fake.SetFault(nil)
+		settle(t, wk, 3)
+		check("after an outage")
+
+		rs := w.fake.Requests()
+		renewed := 0
+		for i, r := range rs {
+			if r.Method != http.MethodPost {
+				continue
+			}
+			gen := regexp.MustCompile(`-\d+$`).MatchString(r.IdempotencyKey)
+			if gen && r.Status == 200 {
+				renewed++
+			}
+			if r.Status == 400 && !(gen && mode == billing.ModeMeterEvents) {
+				t.Fatalf("Stripe refused %s %v (key %s): only a renewed meter event may meet its own identifier", r.Path, r.Form, r.IdempotencyKey)
+			}
+			if r.Status < 500 {
+				continue
+			}
+			for _, q := range rs[i+1:] {
+				if q.IdempotencyKey == r.IdempotencyKey {
+					t.Fatalf("key %s, answered %d, was sent again (answered %d): Stripe replays a 5xx for 24 h", r.IdempotencyKey, r.Status, q.Status)
+				}
+			}
+		}
+		if renewed == 0 {
+			t.Fatal("no request succeeded under a renewed key")
+		}
+		// The ledger: each request's newest key settled as sent; in meter
+		// events its sent quantities are what Stripe has.
+		last := w.lastReports()
+		sent := map[string]int64{}
+		for k, r := range last {
+			if _, renewed := last[fmt.Sprintf("%s-%d", strings.TrimSuffix(k, fmt.Sprintf("-%d", r.Generation)), r.Generation+1)]; renewed {
+				if r.Status != billing.StatusFailed || r.HTTPStatus < 500 {
+					t.Fatalf("key %s was renewed after %s %d", k, r.Status, r.HTTPStatus)
+				}
+				continue
+			}
+			if r.Status != billing.StatusSent {
+				t.Fatalf("request %s ended %s: %d %s", k, r.Status, r.HTTPStatus, r.Error)
+			}
+			sent[r.Customer] += r.Quantity
+		}
+		if mode == billing.ModeMeterEvents {
+			for _, co := range []string{"acme", "globex"} {
+				if got := w.billed(mode, items, co); sent[co] != got {
+					t.Fatalf("the ledger's sent events of %s add up to %d, Stripe has %d", co, sent[co], got)
+				}
 			}
 		}
 	})

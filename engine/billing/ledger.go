@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +26,10 @@ const (
 	// StatusLate marks usage measured after its period can no longer be
 	// reported (invoiced or closed): listed, never sent, never lost.
 	StatusLate = "late"
+	// StatusNotBilled marks usage of a subscription that ended (canceled)
+	// before it was reported: Stripe no longer bills it, so it is listed,
+	// never sent (docs/billing.md, "Which subscriptions are billed").
+	StatusNotBilled = "not_billed"
 	// StatusNeedsAdjustment marks a decrease meter events cannot express
 	// (Stripe only cancels an event within 24 h): a person decides.
 	StatusNeedsAdjustment = "needs_adjustment"
@@ -33,7 +39,7 @@ const (
 )
 
 // Statuses lists every report status, for validating filters.
-var Statuses = []string{StatusPending, StatusSent, StatusFailed, StatusRejected, StatusLate, StatusNeedsAdjustment, StatusNeedsReview}
+var Statuses = []string{StatusPending, StatusSent, StatusFailed, StatusRejected, StatusLate, StatusNotBilled, StatusNeedsAdjustment, StatusNeedsReview}
 
 // ValidStatus reports whether s is a report status.
 func ValidStatus(s string) bool { return slices.Contains(Statuses, s) }
@@ -63,21 +69,54 @@ type Report struct {
 	Total     int64   `json:"total"`
 	EventName string  `json:"event_name,omitempty"`
 	// Payload keys of the Stripe meter (customer, value), for a replay.
-	CustomerKey string    `json:"customer_key,omitempty"`
-	ValueKey    string    `json:"value_key,omitempty"`
-	Identifier  string    `json:"identifier,omitempty"`
-	AttemptAt   time.Time `json:"attempt_at"`
-	Attempts    int       `json:"attempts,omitempty"`
-	Answer      string    `json:"answer,omitempty"` // Stripe's object id or request id
-	HTTPStatus  int       `json:"http_status,omitempty"`
-	Error       string    `json:"error,omitempty"`
-	Note        string    `json:"note,omitempty"`
+	CustomerKey string `json:"customer_key,omitempty"`
+	ValueKey    string `json:"value_key,omitempty"`
+	Identifier  string `json:"identifier,omitempty"`
+	// Generation counts the request's renewed keys: after a definite 5xx
+	// (which Stripe replays for the key) it goes again under the next key,
+	// the first one with "-GENERATION" appended (see renewed).
+	Generation int       `json:"key_generation,omitempty"`
+	AttemptAt  time.Time `json:"attempt_at"`
+	Attempts   int       `json:"attempts,omitempty"`
+	Answer     string    `json:"answer,omitempty"` // Stripe's object id or request id
+	HTTPStatus int       `json:"http_status,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	Note       string    `json:"note,omitempty"`
 }
 
 // unit names what a report is about: one bucket of one item for one meter.
 func (r *Report) unit() string {
 	return r.Mode + "|" + r.MeterID + "|" + r.SubscriptionItem + "|" + fmt.Sprint(r.Bucket.Unix())
 }
+
+// keyOf is the idempotency key of a request's generation g: its first key,
+// then the first key with "-g" appended. Deterministic, so that a restart
+// and a second worker derive the same keys.
+func keyOf(first string, g int) string {
+	if g == 0 {
+		return first
+	}
+	return first + "-" + strconv.Itoa(g)
+}
+
+// firstKey is the key of r's request's first generation.
+func (r Report) firstKey() string {
+	return strings.TrimSuffix(r.Key, keyOf("", r.Generation))
+}
+
+// renewed is r's request under its next key, without r's outcome. The
+// request is otherwise the same: a usage record sets the same quantity
+// at the same timestamp, a meter event keeps its identifier (Stripe
+// counts an identifier once), so a resend never counts twice.
+func (r Report) renewed() Report {
+	r.Key, r.Generation = keyOf(r.firstKey(), r.Generation+1), r.Generation+1
+	r.Attempts, r.Answer, r.HTTPStatus, r.Error, r.Note = 0, "", 0, "", ""
+	return r
+}
+
+// spent reports whether r's key holds a definite 5xx: Stripe replays it
+// for any repeat of the key, so the request must go under a new one.
+func spent(r Report) bool { return r.Status == StatusFailed && r.HTTPStatus >= 500 }
 
 // appendReport writes one ledger entry. Status entries of flags (late,
 // needs_adjustment) use a deterministic journal key, so each is written
@@ -140,6 +179,9 @@ type ledger struct {
 	attempts map[string][]Report
 	flagged  map[string]bool // idempotency key + status of flags
 	sent     map[string]bool // keys accepted: Stripe applies a key once
+	// renewedAs is, by idempotency key, the key its request went under
+	// next after a definite 5xx.
+	renewedAs map[string]string
 }
 
 // note records an entry of a request (pending or an outcome).
@@ -161,13 +203,27 @@ func (l *ledger) note(r Report) {
 		l.sent[r.Key] = true
 		l.accepted[u] = append(l.accepted[u], r)
 	}
+	if r.Generation > 0 {
+		l.renewedAs[keyOf(r.firstKey(), r.Generation-1)] = r.Key
+	}
+}
+
+// latest is the last entry of the request key names, under its newest
+// key.
+func (l *ledger) latest(key string) (Report, bool) {
+	for l.renewedAs[key] != "" {
+		key = l.renewedAs[key]
+	}
+	r, ok := l.last[key]
+	return r, ok
 }
 
 func foldLedger(rs []Report) *ledger {
-	l := &ledger{last: map[string]Report{}, accepted: map[string][]Report{}, attempts: map[string][]Report{}, flagged: map[string]bool{}, sent: map[string]bool{}}
+	l := &ledger{last: map[string]Report{}, accepted: map[string][]Report{}, attempts: map[string][]Report{}, flagged: map[string]bool{},
+		sent: map[string]bool{}, renewedAs: map[string]string{}}
 	for _, r := range rs {
 		switch r.Status {
-		case StatusLate, StatusNeedsAdjustment, StatusNeedsReview:
+		case StatusLate, StatusNotBilled, StatusNeedsAdjustment, StatusNeedsReview:
 			l.flagged[r.Key+"/"+r.Status] = true
 			if r.Status != StatusNeedsReview {
 				continue
@@ -184,10 +240,14 @@ func foldLedger(rs []Report) *ledger {
 
 // pending lists requests whose outcome is unknown, oldest first: intents
 // without an outcome, and meter events that failed (Stripe may have
-// counted them: they are resent as they were, never replaced by others).
+// counted them: they are resent as they were, never replaced by others),
+// each under its newest key.
 func (l *ledger) pending() []Report {
 	var out []Report
 	for _, k := range l.order {
+		if l.renewedAs[k] != "" {
+			continue
+		}
 		if r := l.last[k]; r.Status == StatusPending || r.Status == StatusFailed && r.Mode == ModeMeterEvents {
 			out = append(out, r)
 		}
@@ -196,10 +256,10 @@ func (l *ledger) pending() []Report {
 	return out
 }
 
-// settled reports whether a key reached a final outcome (sent, rejected)
-// or is being handled by a person (needs_review).
+// settled reports whether the request of a key reached a final outcome
+// (sent, rejected) or is being handled by a person (needs_review).
 func (l *ledger) settled(key string) bool {
-	r, ok := l.last[key]
+	r, ok := l.latest(key)
 	return ok && (r.Status == StatusSent || r.Status == StatusRejected || r.Status == StatusNeedsReview)
 }
 

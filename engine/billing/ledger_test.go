@@ -36,3 +36,39 @@ func TestFoldLedger(t *testing.T) {
 		t.Fatal("settled: only k1")
 	}
 }
+
+// A request renewed after a definite 5xx goes under its first key with
+// the generation appended, keeps its meter event identifier and drops the
+// old outcome; folding the ledger, the renewed key stands for the request:
+// the 5xx key is not pending, and what the request settled as is its
+// newest key's outcome.
+func TestRenewedKeys(t *testing.T) {
+	first := Report{Key: "meterd-me-abc", Identifier: "meterd-me-abc", Mode: ModeMeterEvents, MeterID: "m", SubscriptionItem: "si",
+		Bucket: t0, PeriodStart: t0, Quantity: 4, AttemptAt: t0}
+	failed := first
+	failed.Status, failed.HTTPStatus, failed.Error, failed.Attempts = StatusFailed, 500, "boom", 3
+	if !spent(failed) || spent(Report{Status: StatusFailed}) || spent(Report{Status: StatusRejected, HTTPStatus: 500}) {
+		t.Fatal("spent: a failed request with a 5xx answer, only")
+	}
+	r1 := failed.renewed()
+	r2 := r1.renewed()
+	if r1.Key != "meterd-me-abc-1" || r2.Key != "meterd-me-abc-2" || r2.Generation != 2 || r2.Identifier != first.Identifier ||
+		r1.HTTPStatus != 0 || r1.Error != "" || r1.Attempts != 0 || r2.firstKey() != first.Key {
+		t.Fatalf("renewed: %+v then %+v", r1, r2)
+	}
+	at := func(r Report, status string, sec int) Report {
+		r.Status, r.AttemptAt = status, t0.Add(time.Duration(sec)*time.Second)
+		return r
+	}
+	failed2 := r1
+	failed2.Status, failed2.HTTPStatus = StatusFailed, 502
+	l := foldLedger([]Report{at(first, StatusPending, 1), at(failed, StatusFailed, 2), at(r1, StatusPending, 3), at(failed2, StatusFailed, 4)})
+	if p := l.pending(); len(p) != 1 || p[0].Key != r1.Key {
+		t.Fatalf("pending %+v, want only the newest key", p)
+	}
+	l.note(at(r2, StatusPending, 5))
+	l.note(at(r2, StatusSent, 6))
+	if got, _ := l.latest(first.Key); got.Key != r2.Key || !l.settled(first.Key) || len(l.pending()) != 0 {
+		t.Fatalf("after the renewed key was sent: latest %+v, pending %+v", got, l.pending())
+	}
+}

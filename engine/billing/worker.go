@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	stripe "github.com/stripe/stripe-go/v76"
@@ -27,7 +29,8 @@ var ErrNotConfigured = errors.New("billing: Stripe is not configured (PUT /v1/bi
 //  1. resend every intent (a pending ledger entry without outcome) exactly
 //     as written, so a crash between writing it and learning Stripe's
 //     answer costs nothing: the idempotency key (and a meter event's
-//     identifier) make the repeat harmless;
+//     identifier) make the repeat harmless; a key that holds a definite
+//     5xx is renewed first (see send);
 //  2. fold the Stripe events into customers and subscriptions;
 //  3. for every active meter bound to a price and every subscription item
 //     with that price, compute the customer's usage per hour of the
@@ -450,9 +453,31 @@ func perCustomer[V any](ctx context.Context, cache map[string]byCustomer[V], met
 	return b.by[key], b.err
 }
 
-// report brings one (meter, item, period) up to date, or flags it late.
+// report brings one (meter, item, period) up to date, or lists what can
+// no longer be sent (docs/billing.md, "Which subscriptions are billed").
 func (c *cycle) report(ctx context.Context, m *registry.Meter, sub *stripestate.Subscription, item stripestate.Item, p stripestate.Period, key string) error {
-	us, _, err := c.usage(ctx, m, p, key)
+	// A subscription's usage is what its customer used in its period
+	// until it ended: later usage is no part of it (the customer may be
+	// on another subscription by then).
+	measured := p
+	end, ended := sub.Ended()
+	if ended && end.Before(p.End) {
+		if !end.After(p.Start) {
+			return nil
+		}
+		measured.End = end
+	}
+	var hold unsent
+	switch {
+	case ended && p.End.After(end):
+		hold = unsent{StatusNotBilled, "meterd-notbilled-", fmt.Sprintf("before subscription %s ended (%s at %s): Stripe no longer bills it",
+			sub.ID, sub.Status, end.Format(time.RFC3339))}
+	case ended || !c.open(sub, p):
+		hold = unsent{StatusLate, "meterd-late-", "after the period closed"}
+	case !sub.Active():
+		return nil // paused, unpaid, incomplete: held, sent once it is billed again, listed if it ends
+	}
+	us, _, err := c.usage(ctx, m, measured, key)
 	if err != nil {
 		// No report of a bucket whose query failed: the next cycle retries.
 		c.stats.QueryErrors++
@@ -461,12 +486,30 @@ func (c *cycle) report(ctx context.Context, m *registry.Meter, sub *stripestate.
 	}
 	base := Report{Mode: c.settings.Mode, MeterID: m.ID, PriceID: item.PriceID, Customer: key, StripeCustomer: sub.Customer,
 		Subscription: sub.ID, SubscriptionItem: item.ID, PeriodStart: p.Start, PeriodEnd: p.End}
-	current := sub.Active() && p == sub.Current && c.now.Before(p.End)
 	if c.settings.Mode == ModeUsageRecords {
-		return c.reportUsageRecords(ctx, base, us, current)
+		return c.reportUsageRecords(ctx, base, us, hold)
 	}
-	open := (sub.Active() || p.End.After(c.now.Add(-c.grace()))) && c.now.Before(p.End.Add(c.grace()))
-	return c.reportMeterEvents(ctx, base, us, open)
+	return c.reportMeterEvents(ctx, base, us, hold)
+}
+
+// open reports whether Stripe still takes usage of period p: usage
+// records while p is the subscription's current period, meter events
+// until the invoice's grace after p ends.
+func (c *cycle) open(sub *stripestate.Subscription, p stripestate.Period) bool {
+	if c.settings.Mode == ModeUsageRecords {
+		return p == sub.Current && c.now.Before(p.End)
+	}
+	return c.now.Before(p.End.Add(c.grace()))
+}
+
+// unsent is why usage is listed in the ledger instead of sent (its zero
+// value sends): the status, the prefix of a meter-event listing's key (a
+// usage record's listing keeps its request's key) and the reason for its
+// note.
+type unsent struct{ status, prefix, why string }
+
+func (u unsent) note(measured, had int64) string {
+	return fmt.Sprintf("measured %d %s; Stripe has %d", measured, u.why, had)
 }
 
 func (c *cycle) grace() time.Duration {
@@ -478,7 +521,7 @@ func (c *cycle) grace() time.Duration {
 
 // reportUsageRecords sets each bucket's quantity at its timestamp
 // (action=set: a repeat or a correction overwrites, never adds).
-func (c *cycle) reportUsageRecords(ctx context.Context, base Report, us []unit, current bool) error {
+func (c *cycle) reportUsageRecords(ctx context.Context, base Report, us []unit, hold unsent) error {
 	for _, u := range us {
 		r := base
 		r.Bucket, r.Quantity, r.Value, r.Total, r.MeterVersion = u.at, u.qty, u.value, u.cum, u.version
@@ -498,16 +541,16 @@ func (c *cycle) reportUsageRecords(ctx context.Context, base Report, us []unit, 
 		case len(tried) > 0 && la.Quantity == r.Quantity && la.Status == StatusSent:
 			continue
 		case len(tried) > 0 && la.Quantity == r.Quantity:
-			r.Key = la.Key // the same request again: Stripe's idempotency covers it
+			r.Key, r.Generation = la.Key, la.Generation // the same request again: Stripe's idempotency covers it
 		default:
 			r.Key = hashKey("meterd-ur-", r.SubscriptionItem, r.MeterID, r.Bucket.Unix(), r.Quantity, len(tried))
 		}
-		if !current {
+		if hold.status != "" {
 			var had int64
 			if len(acc) > 0 {
 				had = acc[len(acc)-1].Quantity
 			}
-			if err := c.flag(ctx, r, StatusLate, fmt.Sprintf("measured %d after the period closed; Stripe has %d", r.Quantity, had)); err != nil {
+			if err := c.flag(ctx, r, hold.status, hold.note(r.Quantity, had)); err != nil {
 				return err
 			}
 			continue
@@ -527,7 +570,7 @@ func (c *cycle) reportUsageRecords(ctx context.Context, base Report, us []unit, 
 // the sum of accepted events; the shortfall against the rounded running
 // total goes to the earliest buckets that lack it, so the events always
 // add up to the rounded total.
-func (c *cycle) reportMeterEvents(ctx context.Context, base Report, us []unit, open bool) error {
+func (c *cycle) reportMeterEvents(ctx context.Context, base Report, us []unit, hold unsent) error {
 	if c.blocked[blockKey(base)] {
 		return nil // an event of unknown outcome is retried first (replay)
 	}
@@ -558,11 +601,11 @@ func (c *cycle) reportMeterEvents(ctx context.Context, base Report, us []unit, o
 		r.Key = hashKey("meterd-adj-", r.SubscriptionItem, r.MeterID, r.PeriodStart.Unix(), total, sent)
 		return c.flag(ctx, r, StatusNeedsAdjustment, fmt.Sprintf("Stripe has %d, the meter now measures %d: cancel events (within 24 h) or credit the difference", sent, total))
 	}
-	if !open {
+	if hold.status != "" {
 		r := base
 		r.Bucket, r.Quantity, r.Total, r.Value, r.MeterVersion = last.at, remaining, total, last.value, last.version
-		r.Key = hashKey("meterd-late-", r.SubscriptionItem, r.MeterID, r.PeriodStart.Unix(), total, sent)
-		return c.flag(ctx, r, StatusLate, fmt.Sprintf("measured %d after the period closed; Stripe has %d", total, sent))
+		r.Key = hashKey(hold.prefix, r.SubscriptionItem, r.MeterID, r.PeriodStart.Unix(), total, sent)
+		return c.flag(ctx, r, hold.status, hold.note(total, sent))
 	}
 	info := c.meterFor(ctx, base.PriceID)
 	if info.err != nil && info.temporary {
@@ -594,7 +637,7 @@ func (c *cycle) reportMeterEvents(ctx context.Context, base Report, us []unit, o
 		if err := c.send(ctx, r, false); err != nil {
 			return err
 		}
-		if c.ledger.last[r.Key].Status != StatusSent {
+		if sent, _ := c.ledger.latest(r.Key); sent.Status != StatusSent {
 			return nil // the rest waits for the next cycle
 		}
 		cum += x
@@ -675,29 +718,71 @@ func (c *cycle) flag(ctx context.Context, r Report, status, note string) error {
 // send writes the intent (unless replaying one), makes the request with
 // pacing and retries, and records the outcome. Only a store error stops
 // the cycle; Stripe's errors are recorded.
+//
+// Retries reuse the idempotency key, whatever the outcome may have been
+// (a timeout, a network error): Stripe applies a key once. A definite 5xx
+// answer is different: Stripe saved it and replays it for the key for
+// 24 h, so the request goes again, at once or in a later cycle, under its
+// next key (renewed), journaled as a new intent before it is sent.
 func (c *cycle) send(ctx context.Context, r Report, replay bool) error {
-	if !replay {
-		r.Status, r.AttemptAt = StatusPending, c.w.now()
-		if err := appendReport(ctx, c.w.Store, r, false); err != nil {
+	retry := c.w.Retry.withDefaults()
+	left := retry.Attempts
+	for {
+		if spent(c.ledger.last[r.Key]) {
+			r, replay = r.renewed(), false
+			if left < retry.Attempts { // renewed within this send: back off first
+				if err := c.w.clock().Sleep(ctx, retry.pause(retry.Attempts-left)); err != nil {
+					return err
+				}
+			}
+		}
+		if !replay {
+			r.Status, r.AttemptAt = StatusPending, c.w.now()
+			if err := appendReport(ctx, c.w.Store, r, false); err != nil {
+				return err
+			}
+			c.ledger.note(r)
+		}
+		var answer string
+		try := retry
+		try.Attempts = left
+		attempts, err := do(ctx, c.w.limiter, try, func() error {
+			var e error
+			answer, e = c.call(ctx, r)
+			if definite5xx(e) {
+				return stop{e}
+			}
+			return e
+		})
+		if ctx.Err() != nil {
+			return ctx.Err() // the intent stays pending: the next start resends it
+		}
+		out := c.outcome(r, attempts, answer, err)
+		if err := appendReport(ctx, c.w.Store, out, false); err != nil {
 			return err
 		}
-		c.ledger.note(r)
+		c.ledger.note(out)
+		if left -= attempts; spent(out) && left > 0 {
+			continue
+		}
+		if out.Status != StatusSent && out.Mode == ModeMeterEvents {
+			c.blocked[blockKey(out)] = true
+		}
+		return nil
 	}
-	var answer string
-	attempts, err := do(ctx, c.w.limiter, c.w.Retry, func() error {
-		var e error
-		answer, e = c.call(ctx, r)
-		return e
-	})
-	if ctx.Err() != nil {
-		return ctx.Err() // the intent stays pending: the next start resends it
-	}
+}
+
+// outcome is the ledger entry of a request's answer.
+func (c *cycle) outcome(r Report, attempts int, answer string, err error) Report {
 	out := r
-	out.AttemptAt, out.Attempts, out.Answer, out.Error = c.w.now(), attempts, answer, ""
+	out.AttemptAt, out.Attempts, out.Answer, out.HTTPStatus, out.Error = c.w.now(), attempts, answer, 0, ""
 	var se *stripe.Error
 	switch {
 	case err == nil:
 		out.Status = StatusSent
+		c.stats.Sent++
+	case alreadyCounted(r, err):
+		out.Status, out.Note = StatusSent, "Stripe holds this identifier already (an earlier key's request was applied): counted once"
 		c.stats.Sent++
 	case Retryable(err):
 		out.Status = StatusFailed
@@ -715,14 +800,17 @@ func (c *cycle) send(ctx context.Context, r Report, replay bool) error {
 			}
 		}
 	}
-	if err := appendReport(ctx, c.w.Store, out, false); err != nil {
-		return err
-	}
-	c.ledger.note(out)
-	if out.Status != StatusSent && out.Mode == ModeMeterEvents {
-		c.blocked[blockKey(out)] = true
-	}
-	return nil
+	return out
+}
+
+// alreadyCounted reports whether Stripe refused a meter event because it
+// holds its identifier already, which a resend under a renewed key meets
+// when the request of an earlier key was applied: Stripe answers 400 "An
+// event already exists with identifier ..." and counts nothing more.
+func alreadyCounted(r Report, err error) bool {
+	var se *stripe.Error
+	return r.Mode == ModeMeterEvents && errors.As(err, &se) && se.HTTPStatusCode == http.StatusBadRequest &&
+		strings.HasPrefix(se.Msg, "An event already exists with identifier")
 }
 
 // blockKey names a (meter, item, period): while one of its meter events

@@ -47,6 +47,16 @@ func badRequest(code, field string, index *int, format string, args ...any) *Err
 	return newError(http.StatusBadRequest, code, field, index, format, args...)
 }
 
+// MalformedJSON is the error for a body that is not JSON, at byte off.
+func MalformedJSON(body []byte, off int64, reason string) *Error {
+	return malformed(body, nil, off, reason)
+}
+
+func malformed(body []byte, index *int, off int64, reason string) *Error {
+	line, col := lineCol(body, off)
+	return badRequest(CodeInvalidJSON, "", index, "malformed JSON at line %d, column %d (byte %d): %s", line, col, off, reason)
+}
+
 // TooLarge is the error for a body over the size cap.
 func TooLarge(limit int64) *Error {
 	return newError(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "", nil,

@@ -53,9 +53,7 @@ func (s *scanner) at(raw []byte) scanner {
 
 // syntaxErr is a malformed-JSON error at byte off of the body.
 func (s *scanner) syntaxErr(off int, format string, args ...any) *Error {
-	line, col := lineCol(s.b, int64(off))
-	return badRequest(CodeInvalidJSON, "", s.index, "malformed JSON at line %d, column %d (byte %d): %s",
-		line, col, off, fmt.Sprintf(format, args...))
+	return malformed(s.b, s.index, int64(off), fmt.Sprintf(format, args...))
 }
 
 func (s *scanner) unexpected() *Error {

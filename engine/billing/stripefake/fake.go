@@ -1,11 +1,13 @@
 // Package stripefake is a stateful local stand-in for the few Stripe
 // endpoints meterd uses, for end-to-end tests that assert totals
 // (stripe-mock checks request shapes but keeps no state). It honours
-// Idempotency-Key (the first answer is replayed; the same key with other
-// parameters is an idempotency_error), usage records with action=set or
-// increment, meter events deduplicated by identifier, records every
-// request, and injects faults (429, 500, a lost answer after the write, a
-// hang) through Fault.
+// Idempotency-Key as Stripe does (the answer, a 5xx included, is saved
+// and replayed for 24 h; the same key with other parameters is an
+// idempotency_error), usage records with action=set or increment, meter
+// events deduplicated by identifier (a repeat under another key is a 400
+// "An event already exists with identifier ..."), records every request,
+// and injects faults (429, 500, a lost answer after the write, a hang)
+// through Fault.
 package stripefake
 
 import (
@@ -29,7 +31,9 @@ import (
 
 // Fault is what the fake does to one request instead of answering it.
 type Fault struct {
-	Status int  // answer this status (429, 500, ...) with a Stripe error body
+	// Status answers this status (429, 500, ...) with a Stripe error body;
+	// a 5xx is saved under the request's idempotency key (see save).
+	Status int
 	After  bool // apply the request first, then answer Status (a lost answer)
 	// Hang waits this long (or until the client gives up) before going on:
 	// with Status 0 the request is then applied, as Stripe may apply a
@@ -57,11 +61,16 @@ type MeterEvent struct {
 	Value, Timestamp                int64
 }
 
+// idem is an answer saved under an idempotency key.
 type idem struct {
 	hash   string
 	status int
 	body   []byte
+	at     time.Time
 }
+
+// idemFor is how long Stripe replays a saved answer.
+const idemFor = 24 * time.Hour
 
 // Fake is the server. Create it with New; Close it at the end.
 type Fake struct {
@@ -171,7 +180,8 @@ func (f *Fake) SetStatus(subID, status string) []byte {
 	defer f.mu.Unlock()
 	s := f.subs[subID]
 	s["status"] = status
-	if status == "canceled" {
+	if status == "canceled" { // Stripe keeps the period; ended_at says when it stopped
+		s["canceled_at"], s["ended_at"] = f.now().Unix(), f.now().Unix()
 		return f.event("customer.subscription.deleted", s)
 	}
 	return f.event("customer.subscription.updated", s)
@@ -256,14 +266,17 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Idempotency-Key")
 	if ft.Status != 0 && !ft.After {
 		f.record(r, form, key, ft.Status)
+		out := errBody("api_error", "injected fault", "")
+		f.save(r, form, key, ft.Status, out, false)
 		writeErr(w, ft.Status, "api_error", "injected fault", "")
 		return
 	}
 	f.mu.Lock()
-	status, out := f.handle(r.Method, r.URL.Path, form, key)
+	status, out, fresh := f.handle(r.Method, r.URL.Path, form, key)
 	f.mu.Unlock()
 	if ft.After {
 		status, out = ft.Status, errBody("api_error", "injected fault after the write", "")
+		f.save(r, form, key, status, out, fresh)
 	}
 	f.record(r, form, key, status)
 	if ft.Applied != nil {
@@ -294,23 +307,42 @@ func (f *Fake) record(r *http.Request, form url.Values, key string, status int) 
 	f.requests = append(f.requests, Request{Method: r.Method, Path: r.URL.Path, Form: form, IdempotencyKey: key, Status: status})
 }
 
-// handle answers one request under f.mu, replaying idempotent answers.
-func (f *Fake) handle(method, path string, form url.Values, key string) (int, []byte) {
+// handle answers one request under f.mu, replaying the answer saved
+// under its idempotency key for 24 h; fresh says it was executed.
+func (f *Fake) handle(method, path string, form url.Values, key string) (status int, out []byte, fresh bool) {
 	if method == http.MethodPost && key != "" {
 		h := hashForm(path, form)
-		if prev, ok := f.idem[key]; ok {
+		if prev, ok := f.idem[key]; ok && f.now().Sub(prev.at) < idemFor {
 			if prev.hash != h {
-				return 400, errBody("idempotency_error", "Keys for idempotent requests can only be used with the same parameters they were first used with.", "")
+				return 400, errBody("idempotency_error", "Keys for idempotent requests can only be used with the same parameters they were first used with.", ""), false
 			}
-			return prev.status, prev.body
+			return prev.status, prev.body, false
 		}
-		status, out := f.route(method, path, form)
-		if status < 500 { // Stripe does not save answers to failed 5xx requests
-			f.idem[key] = idem{hash: h, status: status, body: out}
-		}
-		return status, out
+		status, out = f.route(method, path, form)
+		f.idem[key] = idem{hash: h, status: status, body: out, at: f.now()}
+		return status, out, true
 	}
-	return f.route(method, path, form)
+	status, out = f.route(method, path, form)
+	return status, out, true
+}
+
+// save keeps an injected 5xx answer under the request's idempotency key,
+// as Stripe keeps the answer of a request that started executing, 500s
+// included, and replays it for 24 h: over the answer the write got when
+// replace is set (a fault after the write), else only where the key has
+// none. Rate limits and conflicts (429, 409) are not saved, nor an answer
+// no client waits for any more (a hung request: the fake cannot order it
+// against the client's retry).
+func (f *Fake) save(r *http.Request, form url.Values, key string, status int, body []byte, replace bool) {
+	if r.Method != http.MethodPost || key == "" || status < 500 || r.Context().Err() != nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if prev, ok := f.idem[key]; ok && f.now().Sub(prev.at) < idemFor && !replace {
+		return
+	}
+	f.idem[key] = idem{hash: hashForm(r.URL.Path, form), status: status, body: body, at: f.now()}
 }
 
 func (f *Fake) route(method, path string, form url.Values) (int, []byte) {
@@ -385,9 +417,10 @@ func (f *Fake) meterEvent(form url.Values) (int, []byte) {
 	if ident == "" {
 		ident = f.id("ident")
 	}
-	if _, dup := f.events[ident]; !dup { // Stripe drops a repeated identifier
-		f.events[ident] = MeterEvent{EventName: name, Customer: cust, Identifier: ident, Value: v, Timestamp: ts}
+	if _, dup := f.events[ident]; dup { // under the same key the saved answer is replayed before this
+		return 400, errBody("invalid_request_error", "An event already exists with identifier "+ident+".", "identifier")
 	}
+	f.events[ident] = MeterEvent{EventName: name, Customer: cust, Identifier: ident, Value: v, Timestamp: ts}
 	return ok(map[string]any{"object": "billing.meter_event", "event_name": name, "identifier": ident,
 		"payload":   map[string]string{"stripe_customer_id": cust, "value": form.Get("payload[value]")},
 		"timestamp": ts, "created": f.now().Unix(), "livemode": false})

@@ -42,6 +42,8 @@ type Object struct {
 	// Subscriptions only.
 	Customer           Ref    `json:"customer"`
 	Status             string `json:"status"`
+	EndedAt            int64  `json:"ended_at"`
+	CanceledAt         int64  `json:"canceled_at"`
 	CurrentPeriodStart int64  `json:"current_period_start"`
 	CurrentPeriodEnd   int64  `json:"current_period_end"`
 	Items              struct {

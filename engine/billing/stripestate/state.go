@@ -1,6 +1,7 @@
 package stripestate
 
 import (
+	"cmp"
 	"sort"
 	"strings"
 	"time"
@@ -39,7 +40,11 @@ type Subscription struct {
 	// Periods lists every period seen in any snapshot (older ones too),
 	// oldest first: usage of an ended period is checked for lateness.
 	Periods []Period `json:"periods"`
-	AsOf    int64    `json:"as_of"`
+	// EndedAt is when an ended subscription (canceled, incomplete_expired)
+	// stopped: Stripe's ended_at, else its canceled_at, else the time of
+	// the event that showed it ended. Zero while it has not ended.
+	EndedAt time.Time `json:"ended_at,omitzero"`
+	AsOf    int64     `json:"as_of"`
 }
 
 // Active reports whether the subscription is billed now. past_due still
@@ -50,6 +55,12 @@ func (s *Subscription) Active() bool {
 		return true
 	}
 	return false
+}
+
+// Ended reports whether the subscription ended for good (it is never
+// billed again), and when.
+func (s *Subscription) Ended() (time.Time, bool) {
+	return s.EndedAt, ended(s.Status)
 }
 
 func ended(status string) bool {
@@ -113,6 +124,9 @@ func (s *State) Apply(e Event) {
 			Current: p, AsOf: e.Created}
 		if e.Type == "customer.subscription.deleted" && !ended(n.Status) {
 			n.Status = "canceled"
+		}
+		if ended(n.Status) {
+			n.EndedAt = time.Unix(cmp.Or(o.EndedAt, o.CanceledAt, e.Created), 0).UTC()
 		}
 		for _, it := range o.Items.Data {
 			n.Items = append(n.Items, Item{ID: it.ID, PriceID: it.Price.ID})

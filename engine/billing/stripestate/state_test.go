@@ -51,3 +51,32 @@ func TestOrdering(t *testing.T) {
 		}
 	}
 }
+
+// An ended subscription keeps when it ended: ended_at, else canceled_at,
+// else the time of the event that showed it ended; one that has not ended
+// has no end, even with a cancellation requested (canceled_at on an
+// active subscription that cancels at the period end).
+func TestEndedAt(t *testing.T) {
+	withTimes := func(status, times string) string {
+		return `{"id":"sub_1","object":"subscription","customer":"cus_1","status":"` + status + `",` + times +
+			`"current_period_start":1000,"current_period_end":2000,"items":{"data":[{"id":"si_1","price":{"id":"price_1"}}]}}`
+	}
+	for _, c := range []struct {
+		typ, obj string
+		end      int64
+		ended    bool
+	}{
+		{"customer.subscription.updated", withTimes("active", `"canceled_at":1200,`), 0, false},
+		{"customer.subscription.deleted", withTimes("canceled", `"canceled_at":1200,"ended_at":1300,`), 1300, true},
+		{"customer.subscription.deleted", withTimes("canceled", `"canceled_at":1200,`), 1200, true},
+		{"customer.subscription.deleted", withTimes("active", ``), 1500, true},
+		{"customer.subscription.updated", withTimes("incomplete_expired", `"ended_at":1100,`), 1100, true},
+	} {
+		s := New()
+		s.Apply(ev("e1", c.typ, 1500, c.obj))
+		end, ended := s.Subscriptions["sub_1"].Ended()
+		if ended != c.ended || ended && end.Unix() != c.end || !ended && !end.IsZero() {
+			t.Errorf("%s %s: ended %v at %v, want %v at %d", c.typ, c.obj, ended, end, c.ended, c.end)
+		}
+	}
+}

@@ -16,6 +16,7 @@ const statuses = {
   failed: "Failed",
   rejected: "Rejected",
   late: "Late",
+  not_billed: "Not billed",
   needs_adjustment: "Needs adjustment",
   needs_review: "Needs review",
 };
@@ -168,7 +169,7 @@ export function billingPage(main, _params, query) {
         },
         h("div.grid2", f("api_key", "Secret key", key, "A restricted key needs write access to billing meter events or usage records."), f("webhook_secret", "Webhook signing secret", secret)),
         h("div.grid2", f("mode", "Reporting", mode), f("customer_id_source", "Customer id", source, "metadata.KEY of the Stripe customer, or subscription.metadata.KEY")),
-        f("api_base", "Stripe API", base, "Change only to test against stripe-mock."),
+        f("api_base", "Stripe API", base, "Change only to test against stripe-mock; a change needs the secret key again."),
         webhookBox(st),
         err,
         h("div.actions", st ? h("button.btn", { type: "button", onclick: () => loadSettings() }, "Cancel") : null, save),
@@ -191,7 +192,7 @@ export function billingPage(main, _params, query) {
     const body = h("div");
     const customer = h("input#customer", { type: "search", value: f.customer, placeholder: "any customer", spellcheck: "false" });
     const meter = h("select#meter", h("option", { value: "" }, "any meter"), meters.map((m) => h("option", { value: m.id, selected: f.meter === m.id }, m.name)));
-    const status = segmented("Status", [["", "All"], ["sent", "Sent"], ["failed", "Failed"], ["rejected", "Rejected"], ["late", "Late"], ["needs_review", "Review"]], f.status, (k) => ((f.status = k), load()));
+    const status = segmented("Status", [["", "All"], ["sent", "Sent"], ["failed", "Failed"], ["rejected", "Rejected"], ["late", "Late"], ["not_billed", "Not billed"], ["needs_review", "Review"]], f.status, (k) => ((f.status = k), load()));
     const form = h(
       "form.filters",
       {
