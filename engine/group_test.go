@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"math"
 	"testing"
+	"time"
 
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/storage"
@@ -79,4 +81,79 @@ func quotedCustomerStores(t *testing.T, seed int64) *diffStores {
 		insert(t, s.ch, evs)
 	}
 	return s
+}
+
+// Window.GroupFrom starts each listed customer's window at its own time,
+// all customers in one query: on every engine and store, each customer's
+// value is what a run over its own window gives (customers not listed
+// from the window's start).
+func TestWindowGroupFrom(t *testing.T) {
+	ctx := context.Background()
+	s := quotedCustomerStores(t, 7)
+	span := genTo.Sub(genFrom)
+	for _, def := range []rules.Definition{
+		{Filter: `response.status == 200`, Aggregation: rules.AggCount},
+		{Filter: `true`, Value: "request.body_size", Aggregation: rules.AggSum, GroupBy: rules.GroupByUser},
+		{Filter: `true`, Value: "user_id", Aggregation: rules.AggUnique},
+		{Filter: `true`, Value: "duration_ms", Aggregation: rules.AggMax},
+	} {
+		m := compile(t, def)
+		all, err := BacktestVM(ctx, s.duck, m, Window{From: genFrom, To: genTo, Bucket: BucketDay, Top: MaxTop})
+		if err != nil {
+			t.Fatal(err)
+		}
+		starts := map[string]time.Time{}
+		for i, g := range all.Groups { // every other customer starts later, by a growing, odd offset
+			if i%2 == 0 {
+				starts[g.Key] = genFrom.Add(span * time.Duration(i+1) / time.Duration(2*len(all.Groups)+1)).Add(1234 * time.Millisecond)
+			}
+		}
+		starts[`o'brien "co"`], starts[`o'brien`] = genFrom.Add(span/3), genFrom.Add(span/3)
+		w := Window{From: genFrom, To: genTo, Bucket: BucketDay, AllGroups: true, GroupFrom: starts}
+		want := map[string]*float64{}
+		for _, g := range all.Groups {
+			if g.Key == "" {
+				continue // Window.Group "" is every customer
+			}
+			from := genFrom
+			if st, ok := starts[g.Key]; ok {
+				from = st
+			}
+			one, err := BacktestVM(ctx, s.duck, m, Window{From: from, To: genTo, Bucket: BucketDay, Group: g.Key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if one.MatchedEvents > 0 {
+				want[g.Key] = one.Total
+			}
+		}
+		runs := map[string]func() (*Result, error){
+			"vm": func() (*Result, error) { return BacktestVM(ctx, s.duck, m, w) },
+		}
+		for _, st := range []storage.Store{s.duck, s.ch} {
+			if st != nil {
+				runs[st.Backend()] = func() (*Result, error) { return BacktestSQL(ctx, st, m, w) }
+			}
+		}
+		for name, run := range runs {
+			res, err := run()
+			if err != nil {
+				t.Fatalf("%s %s: %v", name, def.Aggregation, err)
+			}
+			got := map[string]*float64{}
+			for _, g := range res.Groups {
+				if g.Events > 0 && g.Key != "" {
+					got[g.Key] = g.Value
+				}
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%s %s: %d customers with events, want %d", name, def.Aggregation, len(got), len(want))
+			}
+			for k, v := range want {
+				if got[k] == nil || math.Abs(*got[k]-*v) > 1e-6*math.Max(1, math.Abs(*v)) {
+					t.Fatalf("%s %s customer %q: %v, its own window gives %v", name, def.Aggregation, k, got[k], *v)
+				}
+			}
+		}
+	}
 }

@@ -22,6 +22,7 @@ func runVM(ctx context.Context, st storage.Store, vs []Version, w Window) (*Resu
 	}
 	width := w.bucketMs()
 	var scanned int64
+	starts := w.groupFromMs()
 	f := storage.EventFilter{From: w.From, To: w.To}
 	if w.Group != "" && vs[0].Meter.Def.GroupBy == rules.GroupByUser {
 		f.UserID = w.Group
@@ -41,8 +42,11 @@ func runVM(ctx context.Context, st storage.Store, vs []Version, w Window) (*Resu
 		}
 		ms := e.Time.UnixMilli()
 		m := versionAt(vs, ms)
-		r := m.Eval(&env)
 		g := m.GroupKey(&env)
+		if start, ok := starts[g]; ok && ms < start {
+			return nil // before its group's own window
+		}
+		r := m.Eval(&env)
 		byGroup.Add(g, 0, r)
 		byBucket.Add("", ms-ms%width, r)
 		if byGroupBucket != nil {

@@ -40,6 +40,22 @@ type Window struct {
 	// largest (the billing worker reads every customer's period value of a
 	// max, min or unique meter at once).
 	AllGroups bool `json:"-"`
+	// GroupFrom starts the window of the groups it lists at their own
+	// time (at or after From): each customer's usage over its own billing
+	// period, every customer in one query (governance's usage()).
+	GroupFrom map[string]time.Time `json:"-"`
+}
+
+// groupFromMs is GroupFrom in unix ms, nil when empty.
+func (w Window) groupFromMs() map[string]int64 {
+	if len(w.GroupFrom) == 0 {
+		return nil
+	}
+	out := make(map[string]int64, len(w.GroupFrom))
+	for g, t := range w.GroupFrom {
+		out[g] = max(t.UnixMilli(), w.From.UnixMilli())
+	}
+	return out
 }
 
 // keepGroups sorts groups largest first and keeps the Top of them, or

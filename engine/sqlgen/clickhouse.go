@@ -1,7 +1,9 @@
 package sqlgen
 
 import (
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,6 +16,16 @@ type ClickHouse struct{}
 
 func (ClickHouse) Name() string  { return "clickhouse" }
 func (ClickHouse) Live() string  { return storage.ClickHouseLive }
+
+// GroupStarts looks the start up with transform, which hashes its
+// constant arrays.
+func (d ClickHouse) GroupStarts(col string, starts map[string]int64, def int64) (from, cond string) {
+	var gs, ms []string
+	for _, g := range slices.Sorted(maps.Keys(starts)) {
+		gs, ms = append(gs, d.Str(g)), append(ms, strconv.FormatInt(starts[g], 10))
+	}
+	return "events", " AND time_ms >= transform(" + col + ", [" + strings.Join(gs, ", ") + "], CAST([" + strings.Join(ms, ", ") + "] AS Array(Int64)), " + d.Int(def) + ")"
+}
 func (ClickHouse) True() string  { return "1" }
 func (ClickHouse) False() string { return "0" }
 

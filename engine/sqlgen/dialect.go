@@ -17,6 +17,11 @@ type Dialect interface {
 	// Live is the condition that keeps the events rows that count (each
 	// identity once), "" when every row does.
 	Live() string
+	// GroupStarts starts each group's window at its own time: the events
+	// source to select from (events, or a join) and a row predicate
+	// (" AND ...") keeping a row of group col from starts[group], or from
+	// def for groups not listed.
+	GroupStarts(col string, starts map[string]int64, def int64) (from, cond string)
 
 	True() string
 	False() string

@@ -1,7 +1,10 @@
 package sqlgen
 
 import (
+	"maps"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -10,6 +13,18 @@ type DuckDB struct{}
 
 func (DuckDB) Name() string  { return "duckdb" }
 func (DuckDB) Live() string  { return "" }
+
+// GroupStarts joins a VALUES list of the starts: a hash join, where a
+// MAP or list lookup would scan the whole list for every row (15 to 30
+// times slower at 1,000 groups).
+func (d DuckDB) GroupStarts(col string, starts map[string]int64, def int64) (from, cond string) {
+	rows := make([]string, 0, len(starts))
+	for _, g := range slices.Sorted(maps.Keys(starts)) {
+		rows = append(rows, "("+d.Str(g)+", "+strconv.FormatInt(starts[g], 10)+")")
+	}
+	return "events LEFT JOIN (VALUES " + strings.Join(rows, ", ") + ") AS _starts(g, start_ms) ON events." + col + " = _starts.g",
+		" AND time_ms >= coalesce(_starts.start_ms, " + strconv.FormatInt(def, 10) + ")"
+}
 func (DuckDB) True() string  { return "true" }
 func (DuckDB) False() string { return "false" }
 

@@ -35,6 +35,10 @@ type Window struct {
 	// every customer's buckets in one query. Set 2 is then not limited
 	// on ClickHouse (its caller keeps the largest groups).
 	GroupBuckets bool
+	// GroupFromMs, when not empty, starts the window of the groups it
+	// lists at their own time (unix ms, at or after FromMs): every
+	// customer's usage over its own billing period, in one query.
+	GroupFromMs map[string]int64
 }
 
 // Plan is a backtest query. Its rows are (set, bucket, grp, events,
@@ -83,6 +87,8 @@ type queryParts struct {
 	agg     string
 	w       Window
 	scope   string // extra row predicates (Dialect.Live, Window.Group), "" for none
+	from    string // the events source of the per-event query: "events" or a join
+	starts  string // Window.GroupFromMs's row predicate for that query, "" for none
 }
 
 // liveScope is the scope every query over events starts from: the rows
@@ -137,9 +143,12 @@ func Query(d Dialect, spans []Span, w Window) (*Plan, error) {
 	if len(t.unc) > 0 {
 		unc = t.or(t.unc...)
 	}
-	p := queryParts{agg: def.Aggregation, w: w, certain: len(t.unc) == 0, scope: liveScope(d)}
+	p := queryParts{agg: def.Aggregation, w: w, certain: len(t.unc) == 0, scope: liveScope(d), from: "events"}
 	if w.Group != "" {
 		p.scope += " AND " + group + " = " + d.Str(w.Group)
+	}
+	if len(w.GroupFromMs) > 0 {
+		p.from, p.starts = d.GroupStarts(group, w.GroupFromMs, w.FromMs)
 	}
 	p.outs = [][2]string{
 		{outBucket, "(" + t.col("time_ms") + " - (" + t.col("time_ms") + " % " + d.Int(w.BucketMs) + "))"},
@@ -246,7 +255,7 @@ func (p queryParts) perEvent(expandAliases bool) string {
 	if len(cols) == 0 {
 		cols = []string{"time_ms"}
 	}
-	q := "SELECT " + strings.Join(cols, ", ") + " FROM events WHERE " + p.timeRange()
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + p.from + " WHERE " + p.timeRange() + p.starts
 	avail := slices.Clone(cols)
 	for i, bs := range projs {
 		var sel, next []string
