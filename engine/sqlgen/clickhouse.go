@@ -14,8 +14,8 @@ import (
 // JSON functions, no GROUPING SETS). Booleans are UInt8.
 type ClickHouse struct{}
 
-func (ClickHouse) Name() string  { return "clickhouse" }
-func (ClickHouse) Live() string  { return storage.ClickHouseLive }
+func (ClickHouse) Name() string { return "clickhouse" }
+func (ClickHouse) Live() string { return storage.ClickHouseLive }
 
 // GroupStarts looks the start up with transform, which hashes its
 // constant arrays.
