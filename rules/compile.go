@@ -32,50 +32,57 @@ const (
 // exactly what the SQL translator reads. saved skips the checks that only
 // protect the stores (see CompileSaved).
 func compileExpr(field, src string, want result, saved bool) (*parser.Tree, *vm.Program, *Error) {
+	tree, program, _, err := compileIn(meterLanguage, field, src, want, saved)
+	return tree, program, err
+}
+
+// compileIn is compileExpr for an expression of language l; it also
+// returns what the walk found (the fields read, usage calls).
+func compileIn(l *language, field, src string, want result, saved bool) (*parser.Tree, *vm.Program, *walker, *Error) {
 	s := exprSource{field: field, src: file.NewSource(src)}
 	if strings.TrimSpace(src) == "" {
-		return nil, nil, fieldError(field, CodeInvalidValue, "%s is required", field)
+		return nil, nil, nil, fieldError(field, CodeInvalidValue, "%s is required", field)
 	}
 	if len(src) > MaxSourceBytes {
-		return nil, nil, s.at(0, CodeTooLarge, "expression is %d bytes long; the limit is %d", len(src), MaxSourceBytes)
+		return nil, nil, nil, s.at(0, CodeTooLarge, "expression is %d bytes long; the limit is %d", len(src), MaxSourceBytes)
 	}
 	if at := tooDeep(src); at >= 0 {
-		return nil, nil, s.at(at, CodeTooLarge, "brackets nested more than %d deep", MaxNesting)
+		return nil, nil, nil, s.at(at, CodeTooLarge, "brackets nested more than %d deep", MaxNesting)
 	}
 
-	cfg := newConfig()
+	cfg := l.config()
 	tree, err := parser.ParseWithConfig(src, cfg)
 	if err != nil {
-		return nil, nil, s.fromExprError(err, CodeSyntax)
+		return nil, nil, nil, s.fromExprError(err, CodeSyntax)
 	}
-	w := walker{s: s, saved: saved}
+	w := &walker{s: s, saved: saved, lang: l}
 	w.node(tree.Node, 0)
 	if w.err != nil {
-		return nil, nil, w.err
+		return nil, nil, nil, w.err
 	}
 	t, err := checker.Check(tree, cfg)
 	if err != nil {
-		return nil, nil, s.fromExprError(err, CodeType)
+		return nil, nil, nil, s.fromExprError(err, CodeType)
 	}
 	w.typed(tree.Node)
 	if w.err != nil {
-		return nil, nil, w.err
+		return nil, nil, nil, w.err
 	}
 	if e := checkResult(s, tree.Node, t, want); e != nil {
-		return nil, nil, e
+		return nil, nil, nil, e
 	}
 	program, err := compiler.Compile(tree, cfg)
 	if err != nil {
-		return nil, nil, s.fromExprError(err, CodeType)
+		return nil, nil, nil, s.fromExprError(err, CodeType)
 	}
-	return tree, program, nil
+	return tree, program, w, nil
 }
 
-// newConfig is expr's configuration for meters: the Env type, our node
+// config is expr's configuration for l: its environment type, our node
 // limit and our conversion functions in place of expr's.
-func newConfig() *conf.Config {
+func (l *language) config() *conf.Config {
 	cfg := conf.CreateNew()
-	cfg.WithEnv(Env{})
+	cfg.WithEnv(l.env)
 	cfg.MaxNodes = MaxNodes
 	for name, f := range conversions {
 		cfg.Functions[name] = f

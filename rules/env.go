@@ -138,11 +138,37 @@ var Fields = []Field{
 	{"user", "object", `user.tier`, "the user's profile traits as known when the event was ingested"},
 }
 
-// fieldKinds indexes Fields by path (built once).
-var fieldKinds = func() map[string]string {
-	m := make(map[string]string, len(Fields))
-	for _, f := range Fields {
-		m[f.Path] = f.Type
+// language is what the expressions of one kind may read: meters read an
+// API call (Env), governance conditions a customer (CustomerEnv).
+type language struct {
+	env    any // the expr environment, a struct value
+	fields []Field
+	kinds  map[string]string // field path -> type
+	// calls are the environment's functions ("usage"), beside the
+	// conversions every language has.
+	calls map[string]bool
+	// inMaps are the maps the right side of in may name.
+	inMaps []string
+}
+
+func newLanguage(env any, fields []Field, calls []string, inMaps ...string) *language {
+	l := &language{env: env, fields: fields, kinds: make(map[string]string, len(fields)), calls: map[string]bool{}, inMaps: inMaps}
+	for _, f := range fields {
+		l.kinds[f.Path] = f.Type
 	}
-	return m
-}()
+	for _, c := range calls {
+		l.calls[c] = true
+	}
+	return l
+}
+
+func (l *language) paths() []string {
+	out := make([]string, len(l.fields))
+	for i, f := range l.fields {
+		out[i] = f.Path
+	}
+	return out
+}
+
+// meterLanguage is the meters': one API call.
+var meterLanguage = newLanguage(Env{}, Fields, nil, "metadata", "company", "user", "request.headers", "response.headers")

@@ -80,7 +80,7 @@ func TestFieldsMatchEnv(t *testing.T) {
 	walk = func(prefix string, rt reflect.Type) {
 		for i := 0; i < rt.NumField(); i++ {
 			p := prefix + rt.Field(i).Tag.Get("expr")
-			if _, ok := fieldKinds[p]; !ok {
+			if _, ok := meterLanguage.kinds[p]; !ok {
 				t.Errorf("env field %s is not in Fields", p)
 			}
 			if rt.Field(i).Type.Kind() == reflect.Struct {

@@ -158,10 +158,4 @@ func editDistance(a, b string) int {
 	return prev[len(rb)]
 }
 
-func allFieldPaths() []string {
-	out := make([]string, len(Fields))
-	for i, f := range Fields {
-		out[i] = f.Path
-	}
-	return out
-}
+

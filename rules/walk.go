@@ -2,6 +2,8 @@ package rules
 
 import (
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/expr-lang/expr/ast"
@@ -15,7 +17,19 @@ import (
 type walker struct {
 	s     exprSource
 	saved bool // skip the checks that only protect the stores
+	lang  *language
 	err   *Error
+	// reads are the field paths the expression reads, in order, once
+	// each; calls the environment functions it calls (usage("m")).
+	reads []string
+	calls []Call
+}
+
+// Call is a call of an environment function with a constant string
+// argument: usage("mtr_1") in a governance condition.
+type Call struct {
+	Func, Arg string
+	Offset    int // of the argument, in runes from the expression's start
 }
 
 func (w *walker) fail(n ast.Node, code, format string, args ...any) {
@@ -43,6 +57,7 @@ func (w *walker) node(n ast.Node, depth int) {
 		if w.err == nil && (kind == "struct" || isMapKind(kind)) {
 			w.fail(n, CodeForbidden, "%s is not a value: %s", path, reason("whole map"))
 		}
+		w.read(path)
 	case *ast.UnaryNode:
 		if !allowedUnary[n.Operator] {
 			w.forbid(n, "operator "+n.Operator, n.Operator)
@@ -67,6 +82,8 @@ func (w *walker) node(n ast.Node, depth int) {
 			w.forbid(n, "calling a method", "x.f()")
 		case allowedFunctions[id.Value]:
 			w.call(n, n.Arguments, depth)
+		case w.lang.calls[id.Value]:
+			w.envCall(n, id.Value)
 		case forbiddenReason[id.Value] != "":
 			w.forbid(n, id.Value+"()", id.Value)
 		default:
@@ -89,6 +106,30 @@ func (w *walker) node(n ast.Node, depth int) {
 	default:
 		w.fail(n, CodeForbidden, "this construct is not part of the meter language")
 	}
+}
+
+// read records a field path the expression reads.
+func (w *walker) read(path string) {
+	if path != "" && !slices.Contains(w.reads, path) {
+		w.reads = append(w.reads, path)
+	}
+}
+
+// envCall checks a call of an environment function: its one argument
+// must be a constant string (usage("mtr_1")), so that what it reads is
+// known before it runs.
+func (w *walker) envCall(n *ast.CallNode, name string) {
+	if len(n.Arguments) != 1 {
+		w.fail(n, CodeInvalidValue, "%s takes one argument, a meter id in quotes: %s(\"mtr_...\")", name, name)
+		return
+	}
+	arg, ok := n.Arguments[0].(*ast.StringNode)
+	if !ok {
+		w.fail(n.Arguments[0], CodeForbidden, "the argument of %s must be a constant string: %s(\"mtr_...\")", name, name)
+		return
+	}
+	w.calls = append(w.calls, Call{Func: name, Arg: arg.Value, Offset: arg.Location().From})
+	w.read(name + "(" + strconv.Quote(arg.Value) + ")")
 }
 
 func (w *walker) call(n ast.Node, args []ast.Node, depth int) {
@@ -154,12 +195,11 @@ func (w *walker) inRight(n ast.Node) {
 		if w.err != nil {
 			return
 		}
-		switch path {
-		case "metadata", "company", "user", "request.headers", "response.headers":
+		if slices.Contains(w.lang.inMaps, path) {
 			return
 		}
 	}
-	w.fail(n, CodeForbidden, "the right side of in must be a constant list ([200, 201]) or one of metadata, company, user, request.headers, response.headers")
+	w.fail(n, CodeForbidden, "the right side of in must be a constant list ([200, 201]) or one of %s", strings.Join(w.lang.inMaps, ", "))
 }
 
 func isConstant(n ast.Node) bool {
@@ -192,9 +232,9 @@ func (w *walker) member(n ast.Node) (path, kind string) {
 			w.forbid(n, "$env", "$env")
 			return "", ""
 		}
-		kind, ok := fieldKinds[n.Value]
+		kind, ok := w.lang.kinds[n.Value]
 		if !ok || strings.Contains(n.Value, ".") {
-			w.fail(n, CodeUnknownField, "unknown field %s%s", n.Value, suggest(n.Value, allFieldPaths()))
+			w.fail(n, CodeUnknownField, "unknown field %s%s", n.Value, suggest(n.Value, w.lang.paths()))
 			return "", ""
 		}
 		return n.Value, kind
@@ -225,9 +265,9 @@ func (w *walker) member(n ast.Node) (path, kind string) {
 		switch kind {
 		case "struct":
 			p := base + "." + key.Value
-			k, ok := fieldKinds[p]
+			k, ok := w.lang.kinds[p]
 			if !ok {
-				w.fail(n, CodeUnknownField, "unknown field %s%s", p, suggest(p, allFieldPaths()))
+				w.fail(n, CodeUnknownField, "unknown field %s%s", p, suggest(p, w.lang.paths()))
 				return "", ""
 			}
 			return p, k
@@ -278,7 +318,7 @@ func (w *walker) typed(n ast.Node) {
 			case reflect.Int, reflect.Bool, reflect.String:
 				return false
 			}
-			if _, kind := (&walker{s: w.s}).member(arg); kind == "any" {
+			if _, kind := (&walker{s: w.s, lang: w.lang}).member(arg); kind == "any" {
 				return false // a metadata or trait field: stored with its text
 			}
 			w.fail(call, CodeForbidden, "string() of a float or a computed value is not allowed: engines format floats differently; apply string() to an int, a bool, a string or a metadata/trait field")
