@@ -157,5 +157,3 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(rb)]
 }
-
-
