@@ -10,6 +10,7 @@ const (
 	StreamBillingSettings = "billing_settings" // Key: version number, zero-padded
 	StreamStripeEvents    = "stripe_events"    // Key: Stripe event id (or a resync id)
 	StreamBillingLedger   = "billing_ledger"   // Key: one per report attempt or outcome
+	StreamGovernanceRules = "governance_rules" // Key: rule id "/" sequence number, zero-padded
 )
 
 // JournalEntry is one record of an append-only journal stream: billing

@@ -1,0 +1,272 @@
+// Package governance keeps governance rules: conditions over customers
+// (rules.CompileCondition) that, while they hold, make Moesif's middleware
+// answer a customer's calls with the rule's response instead of the API's.
+// Rules are append-only versions, like meters: every change is a record of
+// the store's journal and a rule's state is the fold of its records.
+package governance
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/meterd/meterd/rules"
+)
+
+// Whom a rule applies to: a company (company_id) or a user (user_id).
+const (
+	AppliesToCompany = "company"
+	AppliesToUser    = "user"
+)
+
+// Statuses, as meters have.
+const (
+	StatusActive   = rules.StatusActive
+	StatusInactive = rules.StatusInactive
+	StatusArchived = rules.StatusArchived
+)
+
+// Spec is what a version fixes: when the rule holds and what the agents
+// then answer.
+type Spec struct {
+	Condition string   `json:"condition"`
+	Response  Response `json:"response"`
+	// Block makes the agents answer Response instead of calling the API;
+	// without it they only add Response.Headers to the API's answer.
+	Block  bool    `json:"block"`
+	Routes []Route `json:"routes"`
+}
+
+// Response is what the agents answer a governed call. String values of
+// Headers and Body may hold {{NAME}} placeholders, NAME a value of the
+// condition's environment (rules.IsConditionPath), filled per customer.
+type Response struct {
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	Body    json.RawMessage   `json:"body,omitempty"`
+}
+
+// Route limits a rule to some calls: regular expressions (RE2 syntax, which
+// JavaScript and Python read alike for the constructs allowed) over the
+// request's path with query and its method. Both empty: every call.
+type Route struct {
+	Route string `json:"route,omitempty"`
+	Verb  string `json:"verb,omitempty"`
+}
+
+// Routes accepts one route object or a list of them; the rule applies to
+// calls matching any of them.
+type Routes []Route
+
+// UnmarshalJSON accepts {"route": ...} as well as [{...}, ...].
+func (r *Routes) UnmarshalJSON(b []byte) error {
+	trimmed := strings.TrimSpace(string(b))
+	if strings.HasPrefix(trimmed, "{") {
+		var one Route
+		if err := json.Unmarshal(b, &one); err != nil {
+			return err
+		}
+		*r = Routes{one}
+		return nil
+	}
+	var list []Route
+	if err := json.Unmarshal(b, &list); err != nil {
+		return err
+	}
+	*r = list
+	return nil
+}
+
+// Definition is a rule as users write it: POST /v1/governance/rules. A new
+// version takes the Spec fields (applies_to is fixed at creation: it is
+// the rule's kind of customer).
+type Definition struct {
+	Name      string   `json:"name"`
+	AppliesTo string   `json:"applies_to"`
+	Condition string   `json:"condition"`
+	Response  Response `json:"response"`
+	Block     *bool    `json:"block"` // default true
+	Routes    Routes   `json:"routes"`
+	Active    bool     `json:"active"` // default false: preview first
+}
+
+// Spec is the definition's versioned part, defaults filled in.
+func (d Definition) Spec() Spec {
+	block := d.Block == nil || *d.Block
+	routes := []Route(d.Routes)
+	if routes == nil {
+		routes = []Route{}
+	}
+	return Spec{Condition: d.Condition, Response: d.Response, Block: block, Routes: routes}
+}
+
+const maxNameRunes = 200
+
+// Check validates a definition; meterExists says whether usage() may name
+// a meter. It returns every problem found, one per field.
+func Check(d Definition, meterExists func(id string) bool) (*rules.Condition, error) {
+	var errs rules.Errors
+	if n := utf8.RuneCountInString(strings.TrimSpace(d.Name)); n == 0 || n > maxNameRunes {
+		errs = append(errs, fieldError("name", rules.CodeInvalidValue, "name is required, at most %d characters", maxNameRunes))
+	}
+	if d.AppliesTo != AppliesToCompany && d.AppliesTo != AppliesToUser {
+		errs = append(errs, fieldError("applies_to", rules.CodeInvalidValue, `applies_to must be "company" or "user", got %q`, d.AppliesTo))
+	}
+	c, err := CheckSpec(d.Spec(), meterExists)
+	if es, ok := rules.AsErrors(err); ok {
+		errs = append(errs, es...)
+	} else if err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return c, nil
+}
+
+// CheckSpec validates a version: the condition (with what usage() names),
+// the response and its placeholders, and the routes.
+func CheckSpec(s Spec, meterExists func(id string) bool) (*rules.Condition, error) {
+	var errs rules.Errors
+	c, cerr := rules.CompileCondition("condition", s.Condition)
+	if cerr != nil {
+		errs = append(errs, cerr)
+	} else {
+		for _, call := range c.Usage {
+			if !meterExists(call.Arg) {
+				errs = append(errs, c.Position("condition", call.Offset, CodeUnknownMeter,
+					fmt.Sprintf("usage(%q): there is no meter with that id (GET /v1/meters lists them)", call.Arg)))
+				break
+			}
+		}
+	}
+	errs = append(errs, checkResponse(s.Response)...)
+	errs = append(errs, checkRoutes(s.Routes)...)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return c, nil
+}
+
+// Error codes beside the language's.
+const (
+	CodeUnknownMeter = "unknown_meter"
+	CodePlaceholder  = "invalid_placeholder"
+)
+
+func fieldError(field, code, format string, args ...any) *rules.Error {
+	return &rules.Error{Field: field, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+func checkResponse(r Response) rules.Errors {
+	var errs rules.Errors
+	if r.Status < 100 || r.Status > 599 {
+		errs = append(errs, fieldError("response.status", rules.CodeInvalidValue,
+			"response.status must be an HTTP status from 100 to 599 (402 for unpaid invoices, 429 for a quota), got %d", r.Status))
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Headers)) {
+		v := r.Headers[name]
+		if !headerName.MatchString(name) {
+			errs = append(errs, fieldError("response.headers", rules.CodeInvalidValue, "header name %q is not a valid HTTP header name", name))
+		} else if strings.ContainsAny(v, "\r\n") {
+			errs = append(errs, fieldError("response.headers."+name, rules.CodeInvalidValue, "header values cannot hold line breaks"))
+		} else if e := checkPlaceholders("response.headers."+http.CanonicalHeaderKey(name), v); e != nil {
+			errs = append(errs, e)
+		}
+	}
+	if len(r.Body) > 0 {
+		var body any
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			errs = append(errs, fieldError("response.body", rules.CodeInvalidValue, "response.body must be JSON: %v", err))
+		} else if e := checkBody("response.body", body, false); e != nil {
+			errs = append(errs, e)
+		}
+	}
+	return errs
+}
+
+// checkBody checks the placeholders of every string in a body. Python's
+// agents cannot serialise a body that holds an array together with
+// placeholders (the app answers 500): such a body is refused.
+func checkBody(field string, v any, inArray bool) *rules.Error {
+	switch x := v.(type) {
+	case string:
+		if e := checkPlaceholders(field, x); e != nil {
+			return e
+		}
+		if inArray && len(Placeholders(x)) > 0 {
+			return fieldError(field, CodePlaceholder, "a placeholder inside an array: Moesif's Python agents fail on arrays in bodies with placeholders; use an object")
+		}
+	case []any:
+		for i, e := range x {
+			if err := checkBody(fmt.Sprintf("%s[%d]", field, i), e, true); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			if err := checkBody(field+"."+k, x[k], inArray); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// placeholder finds {{...}} in a string.
+var placeholder = regexp.MustCompile(`\{\{([^{}]*)\}\}`)
+
+// Placeholders lists the NAMEs of the {{NAME}} in s, in order.
+func Placeholders(s string) []string {
+	var out []string
+	for _, m := range placeholder.FindAllStringSubmatch(s, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// checkPlaceholders accepts only {{NAME}} with NAME a value of the
+// condition's environment: the Python agents replace nothing else (no
+// spaces, no {{NAME|default}}), and an unknown name would show UNKNOWN.
+func checkPlaceholders(field, s string) *rules.Error {
+	for _, name := range Placeholders(s) {
+		switch {
+		case strings.Contains(name, "|"):
+			return fieldError(field, CodePlaceholder, "{{%s}}: defaults ({{NAME|default}}) are not supported by every Moesif agent; write {{NAME}}", name)
+		case strings.TrimSpace(name) != name || name == "":
+			return fieldError(field, CodePlaceholder, "{{%s}}: write the name without spaces, e.g. {{customer}}", name)
+		case !rules.IsConditionPath(name):
+			return fieldError(field, CodePlaceholder, "{{%s}} is not a value of the condition's environment (e.g. {{customer}}, {{invoices.hosted_invoice_url}}, {{company.plan}})", name)
+		}
+	}
+	return nil
+}
+
+func checkRoutes(rs []Route) rules.Errors {
+	var errs rules.Errors
+	for i, r := range rs {
+		for _, f := range []struct{ name, pattern string }{{"route", r.Route}, {"verb", r.Verb}} {
+			if f.pattern == "" {
+				continue
+			}
+			if _, err := regexp.Compile(f.pattern); err != nil {
+				errs = append(errs, fieldError(fmt.Sprintf("routes[%d].%s", i, f.name), rules.CodeInvalidRegex,
+					"invalid regular expression: %s", strings.TrimPrefix(err.Error(), "error parsing regexp: ")))
+			} else if strings.Contains(f.pattern, "(?") && !strings.Contains(f.pattern, "(?:") {
+				errs = append(errs, fieldError(fmt.Sprintf("routes[%d].%s", i, f.name), rules.CodeInvalidRegex,
+					"flags and named groups ((?i), (?P<name>...)) are read differently by JavaScript and Python agents; use plain groups"))
+			}
+		}
+		if r.Route == "" && r.Verb == "" {
+			errs = append(errs, fieldError(fmt.Sprintf("routes[%d]", i), rules.CodeInvalidValue, "a route needs route, verb or both"))
+		}
+	}
+	return errs
+}
