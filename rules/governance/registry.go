@@ -89,23 +89,28 @@ type record struct {
 // raced another for the same sequence number is refused by the journal.
 type Registry struct {
 	journal storage.Journal
-	// meterExists says whether a usage() argument names a meter.
-	meterExists func(ctx context.Context, id string) bool
-	now         func() time.Time
-	mu          sync.Mutex
+	// meters says how a meter groups (for usage()); see MeterGroups.
+	meters func(ctx context.Context, id string) (string, bool)
+	now    func() time.Time
+	mu     sync.Mutex
 }
 
-// NewRegistry makes a registry over a store's journal.
-func NewRegistry(j storage.Journal, meterExists func(ctx context.Context, id string) bool, now func() time.Time) *Registry {
+// NewRegistry makes a registry over a store's journal; meters says how a
+// meter groups, ok false when there is none (see MeterGroups).
+func NewRegistry(j storage.Journal, meters func(ctx context.Context, id string) (string, bool), now func() time.Time) *Registry {
 	if now == nil {
 		now = time.Now
 	}
-	return &Registry{journal: j, meterExists: meterExists, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }}
+	return &Registry{journal: j, meters: meters, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }}
+}
+
+func (g *Registry) meterGroups(ctx context.Context) MeterGroups {
+	return func(id string) (string, bool) { return g.meters(ctx, id) }
 }
 
 // Check validates a definition without storing it.
 func (g *Registry) Check(ctx context.Context, d Definition) (*rules.Condition, error) {
-	return Check(d, func(id string) bool { return g.meterExists(ctx, id) })
+	return Check(d, g.meterGroups(ctx))
 }
 
 // Create validates a definition and records version 1. A rule starts
@@ -148,7 +153,7 @@ func (g *Registry) AddVersion(ctx context.Context, id string, d Definition, acto
 			Message: "a version holds condition, response, block and routes; change name and active with PATCH"}
 	}
 	spec := d.Spec()
-	if _, err := CheckSpec(spec, func(m string) bool { return g.meterExists(ctx, m) }); err != nil {
+	if _, err := CheckSpec(spec, r.AppliesTo, g.meterGroups(ctx)); err != nil {
 		return nil, err
 	}
 	return g.append(ctx, id, entries, record{Kind: KindVersion, Actor: actorOr(actor), Version: r.CurrentVersion + 1, Spec: &spec})

@@ -107,9 +107,14 @@ func (d Definition) Spec() Spec {
 
 const maxNameRunes = 200
 
-// Check validates a definition; meterExists says whether usage() may name
-// a meter. It returns every problem found, one per field.
-func Check(d Definition, meterExists func(id string) bool) (*rules.Condition, error) {
+// MeterGroups says how a meter groups its usage (rules.GroupByCompany or
+// rules.GroupByUser), ok false when there is no such meter: usage() may
+// name a meter that groups by the rule's kind of customer.
+type MeterGroups func(id string) (groupBy string, ok bool)
+
+// Check validates a definition. It returns every problem found, one per
+// field.
+func Check(d Definition, meters MeterGroups) (*rules.Condition, error) {
 	var errs rules.Errors
 	if n := utf8.RuneCountInString(strings.TrimSpace(d.Name)); n == 0 || n > maxNameRunes {
 		errs = append(errs, fieldError("name", rules.CodeInvalidValue, "name is required, at most %d characters", maxNameRunes))
@@ -117,7 +122,7 @@ func Check(d Definition, meterExists func(id string) bool) (*rules.Condition, er
 	if d.AppliesTo != AppliesToCompany && d.AppliesTo != AppliesToUser {
 		errs = append(errs, fieldError("applies_to", rules.CodeInvalidValue, `applies_to must be "company" or "user", got %q`, d.AppliesTo))
 	}
-	c, err := CheckSpec(d.Spec(), meterExists)
+	c, err := CheckSpec(d.Spec(), d.AppliesTo, meters)
 	if es, ok := rules.AsErrors(err); ok {
 		errs = append(errs, es...)
 	} else if err != nil {
@@ -129,21 +134,16 @@ func Check(d Definition, meterExists func(id string) bool) (*rules.Condition, er
 	return c, nil
 }
 
-// CheckSpec validates a version: the condition (with what usage() names),
-// the response and its placeholders, and the routes.
-func CheckSpec(s Spec, meterExists func(id string) bool) (*rules.Condition, error) {
+// CheckSpec validates a version of a rule applying to appliesTo: the
+// condition (with what usage() names), the response and its placeholders,
+// and the routes.
+func CheckSpec(s Spec, appliesTo string, meters MeterGroups) (*rules.Condition, error) {
 	var errs rules.Errors
 	c, cerr := rules.CompileCondition("condition", s.Condition)
 	if cerr != nil {
 		errs = append(errs, cerr)
-	} else {
-		for _, call := range c.Usage {
-			if !meterExists(call.Arg) {
-				errs = append(errs, c.Position("condition", call.Offset, CodeUnknownMeter,
-					fmt.Sprintf("usage(%q): there is no meter with that id (GET /v1/meters lists them)", call.Arg)))
-				break
-			}
-		}
+	} else if e := checkUsage(c, appliesTo, meters); e != nil {
+		errs = append(errs, e)
 	}
 	errs = append(errs, checkResponse(s.Response)...)
 	errs = append(errs, checkRoutes(s.Routes)...)
@@ -151,6 +151,24 @@ func CheckSpec(s Spec, meterExists func(id string) bool) (*rules.Condition, erro
 		return nil, errs
 	}
 	return c, nil
+}
+
+// checkUsage checks what each usage() names: a meter that groups by the
+// rule's kind of customer, so that its usage is looked up by the same id.
+func checkUsage(c *rules.Condition, appliesTo string, meters MeterGroups) *rules.Error {
+	want := map[string]string{AppliesToCompany: rules.GroupByCompany, AppliesToUser: rules.GroupByUser}[appliesTo]
+	for _, call := range c.Usage {
+		group, ok := meters(call.Arg)
+		switch {
+		case !ok:
+			return c.Position("condition", call.Offset, CodeUnknownMeter,
+				fmt.Sprintf("usage(%q): there is no meter with that id (GET /v1/meters lists them)", call.Arg))
+		case want != "" && group != want:
+			return c.Position("condition", call.Offset, CodeUnknownMeter,
+				fmt.Sprintf("usage(%q): the meter groups by %s, and this rule applies to each %s: its usage is by %s", call.Arg, group, appliesTo, want))
+		}
+	}
+	return nil
 }
 
 // Error codes beside the language's.
@@ -162,6 +180,11 @@ const (
 func fieldError(field, code, format string, args ...any) *rules.Error {
 	return &rules.Error{Field: field, Code: code, Message: fmt.Sprintf(format, args...)}
 }
+
+// unportable finds regular-expression syntax that Go accepts but that
+// JavaScript's RegExp (Node agents) or Python's re read otherwise: flags
+// and named groups, Unicode classes, \A \z \Q \C.
+var unportable = regexp.MustCompile(`\(\?[^:]|\\[pPAzQC]`)
 
 var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
@@ -259,9 +282,9 @@ func checkRoutes(rs []Route) rules.Errors {
 			if _, err := regexp.Compile(f.pattern); err != nil {
 				errs = append(errs, fieldError(fmt.Sprintf("routes[%d].%s", i, f.name), rules.CodeInvalidRegex,
 					"invalid regular expression: %s", strings.TrimPrefix(err.Error(), "error parsing regexp: ")))
-			} else if strings.Contains(f.pattern, "(?") && !strings.Contains(f.pattern, "(?:") {
+			} else if bad := unportable.FindString(f.pattern); bad != "" {
 				errs = append(errs, fieldError(fmt.Sprintf("routes[%d].%s", i, f.name), rules.CodeInvalidRegex,
-					"flags and named groups ((?i), (?P<name>...)) are read differently by JavaScript and Python agents; use plain groups"))
+					"%s is read differently by the JavaScript and Python agents (or not at all): use plain groups (?:...), classes [a-z] and ^ $ anchors", bad))
 			}
 		}
 		if r.Route == "" && r.Verb == "" {

@@ -17,7 +17,9 @@ func valid() Definition {
 }
 
 func TestCheck(t *testing.T) {
-	meters := func(id string) bool { return id == "mtr_1" }
+	meters := func(id string) (string, bool) {
+		return map[string]string{"mtr_1": rules.GroupByCompany, "mtr_u": rules.GroupByUser}[id], id == "mtr_1" || id == "mtr_u"
+	}
 	if _, err := Check(valid(), meters); err != nil {
 		t.Fatalf("valid rule: %v", err)
 	}
@@ -29,6 +31,7 @@ func TestCheck(t *testing.T) {
 		"applies to":        {func(d *Definition) { d.AppliesTo = "team" }, "applies_to", rules.CodeInvalidValue},
 		"condition":         {func(d *Definition) { d.Condition = "invoices.unpayd > 0" }, "condition", rules.CodeUnknownField},
 		"unknown meter":     {func(d *Definition) { d.Condition = `usage("mtr_2") > 10` }, "condition", CodeUnknownMeter},
+		"user meter":        {func(d *Definition) { d.Condition = `usage("mtr_u") > 10` }, "condition", CodeUnknownMeter},
 		"status":            {func(d *Definition) { d.Response.Status = 0 }, "response.status", rules.CodeInvalidValue},
 		"body not JSON":     {func(d *Definition) { d.Response.Body = json.RawMessage(`{x`) }, "response.body", rules.CodeInvalidValue},
 		"placeholder":       {func(d *Definition) { d.Response.Body = json.RawMessage(`{"a": "{{invoice.url}}"}`) }, "response.body.a", CodePlaceholder},
@@ -40,6 +43,7 @@ func TestCheck(t *testing.T) {
 		"route regex":       {func(d *Definition) { d.Routes = Routes{{Route: "/v1/(search"}} }, "routes[0].route", rules.CodeInvalidRegex},
 		"route flags":       {func(d *Definition) { d.Routes = Routes{{Route: "(?i)/v1/search"}} }, "routes[0].route", rules.CodeInvalidRegex},
 		"empty route":       {func(d *Definition) { d.Routes = Routes{{}} }, "routes[0]", rules.CodeInvalidValue},
+		"unicode class":     {func(d *Definition) { d.Routes = Routes{{Route: `/v1/\pL+`}} }, "routes[0].route", rules.CodeInvalidRegex},
 	} {
 		d := valid()
 		tc.mod(&d)
@@ -74,7 +78,7 @@ func TestRegistryLifeCycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	g := NewRegistry(st, func(_ context.Context, id string) bool { return id == "mtr_1" }, nil)
+	g := NewRegistry(st, func(_ context.Context, id string) (string, bool) { return rules.GroupByCompany, id == "mtr_1" }, nil)
 	r, err := g.Create(ctx, valid(), "ann")
 	if err != nil {
 		t.Fatal(err)
