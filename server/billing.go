@@ -184,6 +184,9 @@ func (s *Server) stripeWebhook(c echo.Context) error {
 	case err != nil:
 		return s.writeError(err)
 	}
+	// Invoice and subscription changes move governance: the agents get
+	// the new membership with the next ingestion answer's ETag.
+	s.kick(c.Request().Context())
 	return c.JSON(http.StatusOK, map[string]any{"received": true, "duplicate": false})
 }
 

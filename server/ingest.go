@@ -13,10 +13,6 @@ import (
 	"github.com/meterd/meterd/storage"
 )
 
-// configETag is sent on event answers: Moesif agents re-fetch /v1/config
-// when it changes. meterd's config never changes.
-const configETag = "meterd-config-1"
-
 // ingestResult is the success body of every ingestion endpoint.
 type ingestResult struct {
 	Accepted   int `json:"accepted"`
@@ -79,7 +75,9 @@ func (s *Server) ingestEvents(c echo.Context, decode func([]byte) ([]storage.Eve
 	if err != nil {
 		return s.writeError(err)
 	}
-	c.Response().Header().Set("X-Moesif-Config-ETag", configETag)
+	// Moesif agents re-fetch /v1/config when this differs from theirs: a
+	// change of governance reaches them with their next batch.
+	c.Response().Header().Set("X-Moesif-Config-ETag", s.gov.current().ETag)
 	return c.JSON(http.StatusOK, ingestResult{Accepted: res.Inserted, Duplicates: res.Duplicates})
 }
 

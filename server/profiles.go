@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/labstack/echo/v4"
@@ -111,6 +112,19 @@ func (pc *profileCache) stamp(e *storage.Event) {
 	if e.Flat != nil {
 		e.Flat.Traits = ua.Concat(ca)
 	}
+}
+
+// ids lists the ids with a profile of kind.
+func (pc *profileCache) ids(kind string) []string {
+	pc.mu.RLock()
+	defer pc.mu.RUnlock()
+	var out []string
+	for k := range pc.merged {
+		if id, ok := strings.CutPrefix(k, kind+"/"); ok {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func (pc *profileCache) get(kind, id string) (mergedProfile, int, bool) {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/engine/governance"
+	gov "github.com/meterd/meterd/rules/governance"
 	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/server/ingest"
 	"github.com/meterd/meterd/storage"
@@ -70,6 +72,10 @@ type Server struct {
 	writer   *ingest.Writer
 	profiles *profileCache
 	meters   *registry.Registry
+	rules    *gov.Registry
+	gov      *governor
+	stopGov  context.CancelFunc
+	govDone  chan struct{}
 	inflight chan struct{}
 }
 
@@ -88,16 +94,47 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.profiles = newProfileCache(ps)
 	s.meters = registry.New(cfg.Store, cfg.Now)
+	s.rules = gov.NewRegistry(cfg.Store, s.meterGroup, cfg.Now)
+	s.startGovernance(ctx)
 	s.writer = ingest.NewWriter(cfg.Store, cfg.MaxQueuedEvents, max(cfg.MaxBatchEvents, 20_000))
 	s.echo = s.routes()
 	return s, nil
 }
 
+// startGovernance evaluates the rules once (so that the agents' first
+// fetch already gets them), then renews the snapshot in the background.
+func (s *Server) startGovernance(ctx context.Context) {
+	s.gov = &governor{
+		eval:     &governance.Evaluator{Store: s.cfg.Store, Rules: s.rules, Meters: s.meters, Profiles: profileTraits{s.profiles}, Now: s.cfg.Now},
+		log:      s.cfg.Logger.Warn,
+		snap:     governance.Empty(),
+		interval: s.cfg.BillingInterval,
+		seen:     map[string]time.Time{},
+	}
+	s.gov.news(ctx, s.cfg.Store) // what is already there is not news
+	_ = s.gov.refresh(ctx)
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.stopGov, s.govDone = cancel, make(chan struct{})
+	go func() { defer close(s.govDone); s.gov.run(runCtx, s.cfg.Store) }()
+}
+
+// meterGroup says how a meter groups its usage (for usage() in rules).
+func (s *Server) meterGroup(ctx context.Context, id string) (string, bool) {
+	m, err := s.meters.Get(ctx, id)
+	if err != nil {
+		return "", false
+	}
+	return m.Latest().GroupBy, true
+}
+
 // Handler is the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// Close waits for pending inserts and stops the writer.
+// Close waits for pending inserts and stops the writer and the
+// governance rounds.
 func (s *Server) Close() error {
+	s.stopGov()
+	<-s.govDone
 	s.writer.Close()
 	return nil
 }
@@ -137,7 +174,8 @@ func (s *Server) routes() *echo.Echo {
 	e.POST("/v1/backtest", s.postBacktest, adm)
 	e.POST("/v1/backtest/samples", s.postSamples, adm)
 
-	s.billingRoutes(e) // Stripe settings, webhook and the report ledger (server/billing.go)
+	s.billingRoutes(e)    // Stripe settings, webhook and the report ledger (server/billing.go)
+	s.governanceRoutes(e) // governance rules, previews and what they hold for (server/governance.go)
 
 	e.GET("/v1/debug/runtime", s.runtimeStats, adm)
 	e.GET("/healthz", s.healthz)

@@ -146,6 +146,10 @@ func CheckSpec(s Spec, appliesTo string, meters MeterGroups) (*rules.Condition, 
 		errs = append(errs, e)
 	}
 	errs = append(errs, checkResponse(s.Response)...)
+	if s.Block && len(s.Response.Body) == 0 {
+		errs = append(errs, fieldError("response.body", rules.CodeInvalidValue,
+			"response.body is required for a blocking rule: it is what the agents answer instead of your API (e.g. {\"error\": \"payment required\"})"))
+	}
 	errs = append(errs, checkRoutes(s.Routes)...)
 	if len(errs) > 0 {
 		return nil, errs
@@ -292,4 +296,39 @@ func checkRoutes(rs []Route) rules.Errors {
 		}
 	}
 	return errs
+}
+
+// Placeholders lists the names the response's placeholders use, sorted,
+// once each: the rule's variables for the agents.
+func (s Spec) Placeholders() []string {
+	seen := map[string]bool{}
+	add := func(text string) {
+		for _, n := range Placeholders(text) {
+			seen[n] = true
+		}
+	}
+	for _, v := range s.Response.Headers {
+		add(v)
+	}
+	var body any
+	if json.Unmarshal(s.Response.Body, &body) == nil {
+		walkStrings(body, add)
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// walkStrings calls fn with every string inside a decoded JSON value.
+func walkStrings(v any, fn func(string)) {
+	switch x := v.(type) {
+	case string:
+		fn(x)
+	case []any:
+		for _, e := range x {
+			walkStrings(e, fn)
+		}
+	case map[string]any:
+		for _, e := range x {
+			walkStrings(e, fn)
+		}
+	}
 }
