@@ -1,15 +1,18 @@
-// Package stripestate folds Stripe's customer and subscription events
-// (webhook deliveries and resyncs, kept append-only in the store's
+// Package stripestate folds Stripe's customer, subscription and invoice
+// events (webhook deliveries and resyncs, kept append-only in the store's
 // journal) into the state the billing worker needs: which meterd customer
 // a Stripe customer is, and each subscription's status, current period and
-// items with their prices.
+// items with their prices; and, for governance, each customer's unpaid
+// invoices.
 //
 // Stripe does not deliver events in order and sometimes twice. Each object
 // snapshot carries the time of the event that holds it (Stripe's event
 // "created", in seconds); a snapshot older than the one already applied is
 // ignored, so a late, older event never overwrites newer state. Within one
 // second Stripe's order is unknown: the later delivery wins, except that a
-// deleted customer or an ended subscription stays ended.
+// deleted customer or an ended subscription stays ended. Invoices only move
+// forward (draft, open, uncollectible, paid or void), so a snapshot of a
+// later stage wins whatever its time (see applyInvoice).
 //
 // Only the few fields used are decoded, so events of any Stripe API
 // version fold the same way (see docs/billing.md).
@@ -33,19 +36,22 @@ type Event struct {
 	} `json:"data"`
 }
 
-// Object is the union of the customer and subscription fields used.
+// Object is the union of the customer, subscription and invoice fields
+// used.
 type Object struct {
 	ID       string            `json:"id"`
-	Object   string            `json:"object"` // "customer" or "subscription"
+	Object   string            `json:"object"` // "customer", "subscription" or "invoice"
 	Deleted  bool              `json:"deleted"`
 	Metadata map[string]string `json:"metadata"`
+	// Subscriptions and invoices.
+	Customer Ref    `json:"customer"`
+	Status   string `json:"status"`
+	Created  int64  `json:"created"`
 	// Subscriptions only.
-	Customer           Ref    `json:"customer"`
-	Status             string `json:"status"`
-	EndedAt            int64  `json:"ended_at"`
-	CanceledAt         int64  `json:"canceled_at"`
-	CurrentPeriodStart int64  `json:"current_period_start"`
-	CurrentPeriodEnd   int64  `json:"current_period_end"`
+	EndedAt            int64 `json:"ended_at"`
+	CanceledAt         int64 `json:"canceled_at"`
+	CurrentPeriodStart int64 `json:"current_period_start"`
+	CurrentPeriodEnd   int64 `json:"current_period_end"`
 	Items              struct {
 		Data []struct {
 			ID    string `json:"id"`
@@ -57,6 +63,21 @@ type Object struct {
 			CurrentPeriodEnd   int64 `json:"current_period_end"`
 		} `json:"data"`
 	} `json:"items"`
+	// Invoices only.
+	Subscription Ref `json:"subscription"` // up to API 2025-02
+	Parent       struct {
+		SubscriptionDetails struct {
+			Subscription Ref `json:"subscription"`
+		} `json:"subscription_details"`
+	} `json:"parent"` // from API 2025-03-31
+	AmountDue        int64     `json:"amount_due"`
+	AmountRemaining  *int64    `json:"amount_remaining"` // absent: amount_due
+	Currency         string    `json:"currency"`
+	DueDate          int64     `json:"due_date"`
+	Attempted        bool      `json:"attempted"`
+	AttemptCount     int       `json:"attempt_count"`
+	HostedInvoiceURL string    `json:"hosted_invoice_url"`
+	PaymentIntent    IntentRef `json:"payment_intent"`
 }
 
 // Ref is an expandable reference: Stripe sends an id string, or the object
@@ -84,6 +105,26 @@ func (r *Ref) UnmarshalJSON(b []byte) error {
 		*r = Ref(*s)
 	}
 	return nil
+}
+
+// IntentRef is an invoice's payment intent: its id, and its status when
+// expanded (a resync expands it; webhooks send the id alone).
+type IntentRef struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+// UnmarshalJSON accepts "pi_1" and {"id": "pi_1", "status": ...}.
+func (r *IntentRef) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '{' {
+		type plain IntentRef
+		return json.Unmarshal(b, (*plain)(r))
+	}
+	var id Ref
+	err := id.UnmarshalJSON(b)
+	r.ID = string(id)
+	return err
 }
 
 // Decode reads an event's JSON. It needs an id, a type and a creation

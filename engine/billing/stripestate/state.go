@@ -67,17 +67,18 @@ func ended(status string) bool {
 	return status == "canceled" || status == "incomplete_expired"
 }
 
-// State is the folded customers and subscriptions.
+// State is the folded customers, subscriptions and invoices.
 type State struct {
 	Customers     map[string]*Customer     `json:"customers"`
 	Subscriptions map[string]*Subscription `json:"subscriptions"`
+	Invoices      map[string]*Invoice      `json:"invoices"`
 	Events        int                      `json:"events"`  // applied events
 	Ignored       int                      `json:"ignored"` // older snapshots and undecodable or unrelated events
 }
 
 // New is an empty state.
 func New() *State {
-	return &State{Customers: map[string]*Customer{}, Subscriptions: map[string]*Subscription{}}
+	return &State{Customers: map[string]*Customer{}, Subscriptions: map[string]*Subscription{}, Invoices: map[string]*Invoice{}}
 }
 
 // Fold replays journal entries of the Stripe event stream, in order.
@@ -136,6 +137,11 @@ func (s *State) Apply(e Event) {
 		}
 		n.addPeriod(p)
 		s.Subscriptions[o.ID] = n
+	case "invoice":
+		if !s.applyInvoice(e) {
+			s.Ignored++
+			return
+		}
 	default:
 		s.Ignored++
 		return
