@@ -2,6 +2,7 @@ package stripefake
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -35,88 +36,88 @@ func (f *Fake) Invoice(customer, subscription string, amount int64, currency str
 // FinalizeInvoice opens a draft (its hosted page and payment intent
 // appear) and returns the invoice.finalized event.
 func (f *Fake) FinalizeInvoice(id string) []byte {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	inv := f.invoice(id, "draft")
-	pi := f.id("pi")
-	f.intents[pi] = map[string]any{"id": pi, "object": "payment_intent", "status": "requires_payment_method",
-		"amount": inv["amount_due"], "currency": inv["currency"], "invoice": id}
-	inv["status"], inv["payment_intent"] = "open", pi
-	inv["hosted_invoice_url"] = "https://invoice.stripe.com/i/acct_fake/" + id
-	inv["status_transitions"].(map[string]any)["finalized_at"] = f.now().Unix()
-	return f.event("invoice.finalized", inv)
+	return f.change(id, []string{"draft"}, func(inv map[string]any) {
+		pi := f.id("pi")
+		f.intents[pi] = map[string]any{"id": pi, "object": "payment_intent", "status": "requires_payment_method",
+			"amount": inv["amount_due"], "currency": inv["currency"], "invoice": id}
+		inv["payment_intent"] = pi
+		inv["hosted_invoice_url"] = "https://invoice.stripe.com/i/acct_fake/" + id
+		f.move(inv, "open", "finalized_at", "")
+	}, "invoice.finalized")[0]
 }
 
 // FailInvoicePayment makes a payment attempt on an open invoice that the
 // bank declines, and returns the invoice.payment_failed event.
 func (f *Fake) FailInvoicePayment(id string) []byte {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	inv := f.invoice(id, "open")
-	inv["attempted"], inv["attempt_count"] = true, inv["attempt_count"].(int)+1
-	f.intents[inv["payment_intent"].(string)]["status"] = "requires_payment_method"
-	return f.event("invoice.payment_failed", inv)
+	return f.change(id, []string{"open"}, func(inv map[string]any) {
+		inv["attempted"], inv["attempt_count"] = true, inv["attempt_count"].(int)+1
+		f.move(inv, "open", "", "requires_payment_method")
+	}, "invoice.payment_failed")[0]
 }
 
 // PayInvoice pays an open or uncollectible invoice in full and returns
 // its invoice.paid and invoice.payment_succeeded events.
 func (f *Fake) PayInvoice(id string) [][]byte {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	inv := f.invoice(id, "open", "uncollectible")
-	inv["status"], inv["paid"], inv["attempted"] = "paid", true, true
-	inv["amount_paid"], inv["amount_remaining"] = inv["amount_due"], int64(0)
-	inv["status_transitions"].(map[string]any)["paid_at"] = f.now().Unix()
-	f.intents[inv["payment_intent"].(string)]["status"] = "succeeded"
-	return [][]byte{f.event("invoice.paid", inv), f.event("invoice.payment_succeeded", inv)}
+	return f.change(id, []string{"open", "uncollectible"}, func(inv map[string]any) {
+		inv["paid"], inv["attempted"] = true, true
+		inv["amount_paid"], inv["amount_remaining"] = inv["amount_due"], int64(0)
+		f.move(inv, "paid", "paid_at", "succeeded")
+	}, "invoice.paid", "invoice.payment_succeeded")
 }
 
 // VoidInvoice voids an open or uncollectible invoice and returns the
 // invoice.voided event.
 func (f *Fake) VoidInvoice(id string) []byte {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	inv := f.invoice(id, "open", "uncollectible")
-	inv["status"] = "void"
-	inv["status_transitions"].(map[string]any)["voided_at"] = f.now().Unix()
-	f.intents[inv["payment_intent"].(string)]["status"] = "canceled"
-	return f.event("invoice.voided", inv)
+	return f.change(id, []string{"open", "uncollectible"}, func(inv map[string]any) {
+		f.move(inv, "void", "voided_at", "canceled")
+	}, "invoice.voided")[0]
 }
 
 // MarkInvoiceUncollectible marks an open invoice uncollectible and
 // returns the invoice.marked_uncollectible event.
 func (f *Fake) MarkInvoiceUncollectible(id string) []byte {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	inv := f.invoice(id, "open")
-	inv["status"] = "uncollectible"
-	inv["status_transitions"].(map[string]any)["marked_uncollectible_at"] = f.now().Unix()
-	return f.event("invoice.marked_uncollectible", inv)
+	return f.change(id, []string{"open"}, func(inv map[string]any) {
+		f.move(inv, "uncollectible", "marked_uncollectible_at", "")
+	}, "invoice.marked_uncollectible")[0]
 }
 
 // DeleteInvoice deletes a draft (Stripe answers 404 for it from then on)
 // and returns the invoice.deleted event.
 func (f *Fake) DeleteInvoice(id string) []byte {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	inv := f.invoice(id, "draft")
-	delete(f.invoices, id)
-	return f.event("invoice.deleted", inv)
+	return f.change(id, []string{"draft"}, func(map[string]any) { delete(f.invoices, id) }, "invoice.deleted")[0]
 }
 
-// invoice returns an invoice in one of the statuses Stripe allows the
-// change from; anything else is a mistake in the test.
-func (f *Fake) invoice(id string, from ...string) map[string]any {
+// change applies fn, under the lock, to an invoice in one of the statuses
+// Stripe allows the change from (anything else is a mistake in the test),
+// and returns its events of the given types.
+func (f *Fake) change(id string, from []string, fn func(inv map[string]any), types ...string) [][]byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	inv, found := f.invoices[id]
 	if !found {
 		panic("stripefake: no invoice " + id)
 	}
-	for _, s := range from {
-		if inv["status"] == s {
-			return inv
-		}
+	if !slices.Contains(from, inv["status"].(string)) {
+		panic("stripefake: invoice " + id + " is " + inv["status"].(string) + ", not " + strings.Join(from, " or "))
 	}
-	panic("stripefake: invoice " + id + " is " + inv["status"].(string) + ", not " + strings.Join(from, " or "))
+	fn(inv)
+	var evs [][]byte
+	for _, typ := range types {
+		evs = append(evs, f.event(typ, inv))
+	}
+	return evs
+}
+
+// move sets an invoice's status, the time of its status transition (when
+// named) and its payment intent's status (when given).
+func (f *Fake) move(inv map[string]any, status, transition, intent string) {
+	inv["status"] = status
+	if transition != "" {
+		inv["status_transitions"].(map[string]any)[transition] = f.now().Unix()
+	}
+	if intent != "" {
+		f.intents[inv["payment_intent"].(string)]["status"] = intent
+	}
 }
 
 // listInvoices is GET /v1/invoices: filtered by status and customer,
