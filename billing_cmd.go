@@ -47,7 +47,7 @@ func runBilling(args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("resync: recorded %d customers and subscriptions from Stripe\n", n)
+		fmt.Printf("resync: recorded %d customers, %d subscriptions and %d invoices from Stripe\n", n.Customers, n.Subscriptions, n.Invoices)
 		return nil
 	}
 	w := &billing.Worker{Store: st, Logger: log, Interval: *interval}

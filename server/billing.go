@@ -232,13 +232,18 @@ func signedAt(header string) time.Time {
 	return time.Time{}
 }
 
-// billingState is the folded Stripe state: customers and subscriptions.
+// billingState is the folded Stripe state: customers, subscriptions and
+// invoices, and the customers' unpaid invoices now.
 func (s *Server) billingState(c echo.Context) error {
 	evs, err := s.cfg.Store.JournalEntries(c.Request().Context(), storage.JournalQuery{Stream: storage.StreamStripeEvents})
 	if err != nil {
 		return s.readError(err)
 	}
-	return c.JSON(http.StatusOK, stripestate.Fold(evs))
+	st := stripestate.Fold(evs)
+	return c.JSON(http.StatusOK, struct {
+		*stripestate.State
+		UnpaidInvoices map[string]stripestate.InvoiceSummary `json:"unpaid_invoices"`
+	}{st, st.UnpaidInvoices(s.cfg.Now())})
 }
 
 // billingError maps a failed settings read: sealed secrets this process

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/billing/stripefake"
+	"github.com/meterd/meterd/engine/billing/stripestate"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -37,9 +39,10 @@ func (h *harness) webhook(payload []byte, signature string) answer {
 	return h.do("POST", "/v1/stripe/webhook", bytes.NewReader(payload), hd...)
 }
 
+// journal reads the server's store (ClickHouse's under eachStore).
 func (h *harness) journal(stream string) []storage.JournalEntry {
 	h.t.Helper()
-	es, err := h.store.JournalEntries(context.Background(), storage.JournalQuery{Stream: stream})
+	es, err := h.srv.cfg.Store.JournalEntries(context.Background(), storage.JournalQuery{Stream: stream})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -447,4 +450,66 @@ func TestStripeKeyStaysWithItsHost(t *testing.T) {
 	if m := h.admin("/v1/billing/stripe").json(t); m["version"] != float64(3) || m["api_base"] != elsewhere.URL {
 		t.Fatalf("settings after the refusals: %v", m)
 	}
+}
+
+// Invoice events go through the signed webhook into the journal, once
+// each however often and in whatever order Stripe delivers them, and
+// GET /v1/billing/state shows the folded invoices and each customer's
+// unpaid ones at the server's clock, on both stores.
+func TestInvoiceWebhooks(t *testing.T) {
+	eachStore(t, func(t *testing.T, h *harness) {
+		if a := h.putStripe(`{"api_key":"` + testStripeKey + `","webhook_secret":"` + testWhsec + `"}`); a.status != 200 {
+			t.Fatalf("put: %d %s", a.status, a.body)
+		}
+		clock := testNow.Add(-40 * 24 * time.Hour)
+		f := stripefake.New(func() time.Time { return clock })
+		defer f.Close()
+		later := func(d time.Duration) { clock = clock.Add(d) }
+		// in1 failed, then was paid; in2 failed; in3 (send_invoice) is past
+		// due; in4 is due tomorrow.
+		in1, c1 := f.Invoice("cus_1", "sub_1", 1000, "eur", time.Time{})
+		later(time.Hour)
+		fz1 := f.FinalizeInvoice(in1)
+		later(time.Hour)
+		fl1 := f.FailInvoicePayment(in1)
+		later(24 * time.Hour)
+		paid1 := f.PayInvoice(in1)
+		in2, c2 := f.Invoice("cus_1", "sub_1", 2500, "eur", time.Time{})
+		fz2 := f.FinalizeInvoice(in2)
+		later(time.Hour)
+		fl2 := f.FailInvoicePayment(in2)
+		later(24 * time.Hour)
+		in3, _ := f.Invoice("cus_1", "", 700, "eur", testNow.Add(-5*24*time.Hour))
+		fz3 := f.FinalizeInvoice(in3)
+		in4, _ := f.Invoice("cus_2", "", 300, "eur", testNow.Add(24*time.Hour))
+		fz4 := f.FinalizeInvoice(in4)
+		order := [][]byte{paid1[1], fl2, fl1, paid1[0], c1, fz3, fz2, fz1, c2, fl2, paid1[1], fz4, c1}
+		for i, ev := range order {
+			if a := h.webhook(ev, stripefake.Sign(ev, testWhsec, time.Now())); a.status != 200 || a.json(t)["received"] != true {
+				t.Fatalf("delivery %d: %d %s", i, a.status, a.body)
+			}
+		}
+		if n := len(h.journal(storage.StreamStripeEvents)); n != 10 {
+			t.Fatalf("13 deliveries of 10 events stored %d entries", n)
+		}
+		var st struct {
+			Events   int                                   `json:"events"`
+			Invoices map[string]stripestate.Invoice        `json:"invoices"`
+			Unpaid   map[string]stripestate.InvoiceSummary `json:"unpaid_invoices"`
+		}
+		a := h.admin("/v1/billing/state")
+		if err := json.Unmarshal(a.body, &st); a.status != 200 || err != nil {
+			t.Fatalf("state: %d %s", a.status, a.body)
+		}
+		for id, want := range map[string]string{in1: "paid false", in2: "open true", in3: "open false", in4: "open false"} {
+			if inv := st.Invoices[id]; fmt.Sprintf("%s %v", inv.Status, inv.PaymentFailed) != want || inv.Customer == "" {
+				t.Errorf("%s: %+v, want %s", id, inv, want)
+			}
+		}
+		want := map[string]stripestate.InvoiceSummary{"cus_1": {Unpaid: 2, AmountDue: 3200, Currency: "eur", OldestUnpaidDays: 38,
+			HostedInvoiceURL: "https://invoice.stripe.com/i/acct_fake/" + in2, OldestInvoice: in2}}
+		if !reflect.DeepEqual(st.Unpaid, want) {
+			t.Fatalf("unpaid invoices:\n got %+v\nwant %+v", st.Unpaid, want)
+		}
+	})
 }

@@ -57,7 +57,7 @@ func TestResyncRebuildsWebhookState(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := runMeterd(t, bin, "billing", "resync", "--store", dsn)
-			if !strings.Contains(out, "recorded 8 customers and subscriptions") {
+			if !strings.Contains(out, "recorded 4 customers, 4 subscriptions and 0 invoices") {
 				t.Fatalf("resync: %s", out)
 			}
 			fresh = open(t, dsn)

@@ -65,7 +65,7 @@ func TestStripeMockContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := stripestate.Resync(context.Background(), billing.NewAPI(*s, 0), st, time.Now()); err != nil || n == 0 {
+	if n, err := stripestate.Resync(context.Background(), billing.NewAPI(*s, 0), st, time.Now()); err != nil || n.Customers == 0 || n.Subscriptions == 0 {
 		t.Fatalf("resync against stripe-mock: %d objects, %v", n, err)
 	}
 	price := w.fake.AddLegacyPrice()
@@ -220,5 +220,46 @@ func TestStripeMockMeterEvents(t *testing.T) {
 	}
 	if want := w.expected(m, "acme", w.now); sum != want || want == 0 {
 		t.Fatalf("the meter events add up to %d, the backtest says %d", sum, want)
+	}
+}
+
+// The resync's invoice requests are ones Stripe's API spec accepts: the
+// open and uncollectible lists with their payment intents expanded, and
+// the look-up by id of an invoice the journal holds open that the lists
+// lack (stripe-mock lists only its own fixture).
+func TestStripeMockResyncInvoices(t *testing.T) {
+	mock := stripeMock(t)
+	proxy, requests := meteredProxy(t, mock, "mtr_mock")
+	w := mockWorld(t, billing.ModeUsageRecords, proxy.URL)
+	id, created := w.fake.Invoice("cus_mock", "", 1200, "usd", time.Time{})
+	for _, ev := range [][]byte{created, w.fake.FinalizeInvoice(id), w.fake.FailInvoicePayment(id)} {
+		if w.webhook(ev, secret) != 200 {
+			t.Fatal("webhook refused")
+		}
+	}
+	s, err := billing.LoadSettings(context.Background(), w.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := stripestate.Resync(context.Background(), billing.NewAPI(*s, 0), w.st, time.Now())
+	if err != nil || n.Invoices != 3 {
+		t.Fatalf("resync against stripe-mock: %+v, %v; want 3 invoices (one per list, one by id)", n, err)
+	}
+	var got []string
+	for _, r := range requests() {
+		if r.status != 200 {
+			t.Fatalf("stripe-mock refused %s %s (%v): %d", r.method, r.path, r.form, r.status)
+		}
+		if strings.HasPrefix(r.path, "/v1/invoices") {
+			got = append(got, r.method+" "+r.path+" status="+r.form.Get("status")+" limit="+r.form.Get("limit")+" expand="+r.form.Get("expand[0]"))
+		}
+	}
+	want := []string{
+		"GET /v1/invoices status=open limit=100 expand=data.payment_intent",
+		"GET /v1/invoices status=uncollectible limit=100 expand=data.payment_intent",
+		"GET /v1/invoices/" + id + " status= limit= expand=payment_intent",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("invoice requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -5,7 +5,8 @@
 // and replayed for 24 h; the same key with other parameters is an
 // idempotency_error), usage records with action=set or increment, meter
 // events deduplicated by identifier (a repeat under another key is a 400
-// "An event already exists with identifier ..."), records every request,
+// "An event already exists with identifier ..."), invoices through their
+// life (invoices.go), paginated lists, records every request,
 // and injects faults (429, 500, a lost answer after the write, a hang)
 // through Fault.
 package stripefake
@@ -91,6 +92,8 @@ type Fake struct {
 	meters    map[string]map[string]any
 	usage     map[string]map[int64]int64 // item -> timestamp -> quantity
 	events    map[string]MeterEvent      // identifier -> event
+	invoices  map[string]map[string]any
+	intents   map[string]map[string]any // invoices' payment intents
 	idem      map[string]idem
 	n         int
 }
@@ -102,7 +105,8 @@ func New(now func() time.Time) *Fake {
 	}
 	f := &Fake{now: now, customers: map[string]map[string]any{}, subs: map[string]map[string]any{},
 		items: map[string]string{}, prices: map[string]map[string]any{}, meters: map[string]map[string]any{},
-		usage: map[string]map[int64]int64{}, events: map[string]MeterEvent{}, idem: map[string]idem{}}
+		usage: map[string]map[int64]int64{}, events: map[string]MeterEvent{}, idem: map[string]idem{},
+		invoices: map[string]map[string]any{}, intents: map[string]map[string]any{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	f.URL = f.srv.URL
 	return f
@@ -351,9 +355,13 @@ func (f *Fake) route(method, path string, form url.Values) (int, []byte) {
 	case method == "GET" && path == "/v1/balance":
 		return ok(map[string]any{"object": "balance", "available": []any{}, "pending": []any{}, "livemode": false})
 	case method == "GET" && path == "/v1/customers":
-		return ok(list(f.customers))
+		return page(f.customers, form)
 	case method == "GET" && path == "/v1/subscriptions":
-		return ok(list(f.subs))
+		return page(f.subs, form)
+	case method == "GET" && path == "/v1/invoices":
+		return f.listInvoices(form)
+	case method == "GET" && len(parts) == 3 && parts[1] == "invoices":
+		return f.getInvoice(parts[2], form)
 	case method == "GET" && len(parts) == 3 && parts[1] == "prices":
 		if p, found := f.prices[parts[2]]; found {
 			return ok(p)
@@ -426,17 +434,31 @@ func (f *Fake) meterEvent(form url.Values) (int, []byte) {
 		"timestamp": ts, "created": f.now().Unix(), "livemode": false})
 }
 
-func list(objs map[string]map[string]any) map[string]any {
+// page is one page of a list, by id, as Stripe paginates: limit (1 to
+// 100, default 10) objects after starting_after, and whether more follow.
+func page(objs map[string]map[string]any, form url.Values) (int, []byte) {
+	limit := 10
+	if l := form.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 100 {
+			return 400, errBody("invalid_request_error", "Invalid limit: must be between 1 and 100", "limit")
+		}
+		limit = n
+	}
 	ids := make([]string, 0, len(objs))
 	for id := range objs {
-		ids = append(ids, id)
+		if after := form.Get("starting_after"); after == "" || id > after {
+			ids = append(ids, id)
+		}
 	}
 	sort.Strings(ids)
+	more := len(ids) > limit
+	ids = ids[:min(limit, len(ids))]
 	data := make([]any, len(ids))
 	for i, id := range ids {
 		data[i] = objs[id]
 	}
-	return map[string]any{"object": "list", "data": data, "has_more": false, "url": ""}
+	return ok(map[string]any{"object": "list", "data": data, "has_more": more, "url": ""})
 }
 
 func ok(v any) (int, []byte) {
@@ -445,7 +467,16 @@ func ok(v any) (int, []byte) {
 }
 
 func errBody(typ, msg, param string) []byte {
-	b, _ := json.Marshal(map[string]any{"error": map[string]string{"type": typ, "message": msg, "param": param}})
+	return errBodyCode(typ, "", msg, param)
+}
+
+// errBodyCode is an error with Stripe's machine-readable code.
+func errBodyCode(typ, code, msg, param string) []byte {
+	e := map[string]string{"type": typ, "message": msg, "param": param}
+	if code != "" {
+		e["code"] = code
+	}
+	b, _ := json.Marshal(map[string]any{"error": e})
 	return b
 }
 
