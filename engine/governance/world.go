@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/meterd/meterd/engine"
@@ -69,6 +70,11 @@ func (e *Evaluator) readWorld(ctx context.Context, kinds []string) (*world, erro
 		for _, id := range e.Profiles.IDs(kind) {
 			ids[id] = true
 		}
+		if stripeKind(source) == kind {
+			for id := range stripe.ids {
+				ids[id] = true
+			}
+		}
 		cs := make(map[string]*customer, len(ids))
 		for id := range ids {
 			if id != "" {
@@ -124,15 +130,32 @@ func groupBy(kind string) string {
 type stripeByCustomer struct {
 	subs   map[string][]*stripestate.Subscription
 	unpaid map[string]rules.InvoicesEnv
+	ids    map[string]bool // every meterd id a Stripe customer maps to
+}
+
+// stripeKind is the kind of customer the ids Stripe customers map to are:
+// users when customer_id_source reads a user id (metadata.user_id),
+// companies otherwise (metadata.company_id, the default).
+func stripeKind(source string) string {
+	if strings.Contains(source, "user") {
+		return gov.AppliesToUser
+	}
+	return gov.AppliesToCompany
 }
 
 func mapStripe(state *stripestate.State, source string, now time.Time) *stripeByCustomer {
-	m := &stripeByCustomer{subs: map[string][]*stripestate.Subscription{}, unpaid: map[string]rules.InvoicesEnv{}}
+	m := &stripeByCustomer{subs: map[string][]*stripestate.Subscription{}, unpaid: map[string]rules.InvoicesEnv{}, ids: map[string]bool{}}
+	for id := range state.Customers {
+		if key := state.BillingKey(&stripestate.Subscription{Customer: id}, source); key != "" {
+			m.ids[key] = true
+		}
+	}
 	subKey := map[string]string{} // subscription id -> meterd id
 	for _, sub := range state.SortedSubscriptions() {
 		if key := state.BillingKey(sub, source); key != "" {
 			m.subs[key] = append(m.subs[key], sub)
 			subKey[sub.ID] = key
+			m.ids[key] = true
 		}
 	}
 	unpaid := state.UnpaidInvoices(now)
