@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -63,5 +65,29 @@ func TestConditionErrors(t *testing.T) {
 		if IsConditionPath(path) != want {
 			t.Errorf("IsConditionPath(%q) = %v", path, !want)
 		}
+	}
+}
+
+// TestGovernanceDocsExamples compiles the condition examples of
+// docs/governance.md.
+func TestGovernanceDocsExamples(t *testing.T) {
+	b, err := os.ReadFile("../docs/governance.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	doc = doc[strings.Index(doc, "## The condition"):strings.Index(doc, "## Responses and placeholders")]
+	blocks := strings.Split(doc, "```")
+	n := 0
+	for i := 1; i < len(blocks); i += 2 {
+		for _, line := range strings.Split(strings.TrimSpace(blocks[i]), "\n") {
+			if _, err := CompileCondition("condition", line); err != nil {
+				t.Errorf("%s: %v", line, err)
+			}
+			n++
+		}
+	}
+	if n < 4 {
+		t.Fatalf("found %d examples", n)
 	}
 }

@@ -7,39 +7,47 @@ import (
 	"testing"
 )
 
-var updateDocs = flag.Bool("update-docs", false, "rewrite the generated tables in docs/meters.md")
+var updateDocs = flag.Bool("update-docs", false, "rewrite the generated tables in docs/meters.md and docs/governance.md")
 
 const docsPath = "../docs/meters.md"
 
-// TestDocsInSync checks that the tables of docs/meters.md are those
-// rendered from Fields and Language (go test ./rules -run TestDocs
-// -update-docs rewrites them).
+type docTable struct{ name, table string }
+
+// TestDocsInSync checks that the tables of docs/meters.md and
+// docs/governance.md are those rendered from Fields, Language and
+// ConditionFields (go test ./rules -run TestDocs -update-docs rewrites
+// them).
 func TestDocsInSync(t *testing.T) {
-	b, err := os.ReadFile(docsPath)
+	checkTables(t, docsPath, []docTable{
+		{"fields", renderFields(Fields)},
+		{"allowed", renderLanguage(true)},
+		{"forbidden", renderLanguage(false)},
+	})
+	checkTables(t, "../docs/governance.md", []docTable{{"condition-fields", renderFields(ConditionFields)}})
+}
+
+func checkTables(t *testing.T, path string, tables []docTable) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	for _, s := range []struct{ name, table string }{
-		{"fields", renderFields()},
-		{"allowed", renderLanguage(true)},
-		{"forbidden", renderLanguage(false)},
-	} {
+	for _, s := range tables {
 		begin, end := "<!-- "+s.name+":begin -->\n", "<!-- "+s.name+":end -->"
 		i, j := strings.Index(doc, begin), strings.Index(doc, end)
 		if i < 0 || j < i {
-			t.Fatalf("docs/meters.md has no %q ... %q section", begin, end)
+			t.Fatalf("%s has no %q ... %q section", path, begin, end)
 		}
 		if doc[i+len(begin):j] != s.table {
 			if !*updateDocs {
-				t.Errorf("docs/meters.md: the %s table is out of date: run go test ./rules -run TestDocs -update-docs", s.name)
+				t.Errorf("%s: the %s table is out of date: run go test ./rules -run TestDocs -update-docs", path, s.name)
 				continue
 			}
 			doc = doc[:i+len(begin)] + s.table + doc[j:]
 		}
 	}
 	if *updateDocs {
-		if err := os.WriteFile(docsPath, []byte(doc), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -54,10 +62,10 @@ func code(s string) string {
 	return "`` " + cell(s) + " ``"
 }
 
-func renderFields() string {
+func renderFields(fields []Field) string {
 	var b strings.Builder
 	b.WriteString("| field | type | example | meaning |\n| --- | --- | --- | --- |\n")
-	for _, f := range Fields {
+	for _, f := range fields {
 		b.WriteString("| " + code(f.Path) + " | " + f.Type + " | " + code(f.Example) + " | " + cell(f.Doc) + " |\n")
 	}
 	return b.String()
