@@ -103,6 +103,7 @@ func TestSweepSettlesCopiesADeadWriterLeft(t *testing.T) {
 	again := []*storage.Event{&evs[10], &evs[40]}
 	other := *again[1]
 	other.Time = t0.Add(5 * time.Minute)
+	other.ReceivedAt = other.ReceivedAt.Add(time.Second) // it came later (the same arrival would leave the winner to the random tags)
 	again[1] = &other
 	if err := s.insertEvents(ctx, again, newCopyTags(2)); err != nil {
 		t.Fatal(err)
