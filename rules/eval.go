@@ -40,9 +40,9 @@ var vms = sync.Pool{New: func() any { return &vm.VM{MemoryBudget: memoryBudget} 
 // unless the meter counts) the value. A blocked call (env.BlockedBy not
 // empty) does not match a meter that does not count blocked calls
 // (CountsBlocked), whatever its filter says. It is the reference
-// semantics that SQL translations must reproduce. Safe for concurrent use. Weight is
-// not applied: a meter that wants sample-rate correction says value:
-// weight (or metadata.x * weight).
+// semantics that SQL translations must reproduce. Safe for concurrent
+// use. Weight is not applied: a meter that wants sample-rate correction
+// says value: weight (or metadata.x * weight).
 func (m *Meter) Eval(env *Env) Result {
 	v := vms.Get().(*vm.VM)
 	r := m.eval(v, env)
