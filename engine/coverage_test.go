@@ -12,8 +12,9 @@ import (
 // What the differential test must have compared, on each store, for its
 // fixed cases to count as covering the meter language: every allowed
 // construct of rules.Language, every root of the environment, nested
-// paths, every aggregation, both group_by keys, and two versions in one
-// query.
+// paths, every aggregation, both group_by keys, two versions in one
+// query, and meters that count blocked calls and meters that skip them
+// (alone, and as two versions of one meter).
 func requiredCoverage() []string {
 	var req []string
 	for _, c := range rules.Language {
@@ -28,7 +29,8 @@ func requiredCoverage() []string {
 	for _, a := range []string{rules.AggCount, rules.AggSum, rules.AggMax, rules.AggMin, rules.AggUnique} {
 		req = append(req, "aggregation "+a)
 	}
-	return append(req, "group_by "+rules.GroupByCompany, "group_by "+rules.GroupByUser, "two versions")
+	return append(req, "group_by "+rules.GroupByCompany, "group_by "+rules.GroupByUser, "two versions",
+		"counts blocked calls", "skips blocked calls", "two versions, one counting blocked calls")
 }
 
 // constructs lists what a compiled meter uses (keys of requiredCoverage).
@@ -36,6 +38,11 @@ func constructs(m *rules.Meter) []string {
 	set := map[string]bool{
 		"aggregation " + m.Def.Aggregation: true,
 		"group_by " + m.Def.GroupBy:        true,
+	}
+	if m.CountsBlocked() {
+		set["counts blocked calls"] = true
+	} else {
+		set["skips blocked calls"] = true
 	}
 	v := &coverVisitor{set: set}
 	for _, tr := range []*ast.Node{&m.FilterTree.Node, &m.ValueTree.Node} {

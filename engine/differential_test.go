@@ -149,7 +149,11 @@ func (s *diffStores) run(t *testing.T, c diffCase) {
 		if m1, err := rules.Compile(d1); err == nil {
 			split := c.base.Add(c.span/2 + 1234567*time.Microsecond).Truncate(time.Millisecond)
 			vs := []Version{{Meter: compiled[0]}, {Meter: m1, From: split}}
-			s.cover(s.check(t, ctx, c.name+" (two versions)", vs, w, false), append(constructs(compiled[0]), "two versions"))
+			covered := append(constructs(compiled[0]), "two versions")
+			if compiled[0].CountsBlocked() != m1.CountsBlocked() {
+				covered = append(covered, "two versions, one counting blocked calls")
+			}
+			s.cover(s.check(t, ctx, c.name+" (two versions)", vs, w, false), covered)
 		}
 	}
 }

@@ -116,6 +116,9 @@ func (g *eventGen) event(i int) storage.Event {
 		// Headers stored for a call without a response are not visible.
 		e.ResponseHeaders = map[string]string{"content-type": "text/plain"}
 	}
+	if r.IntN(4) == 0 { // blocked by a governance rule: most meters skip it
+		e.BlockedBy = g.pick([]string{"r1", "6650a1b2c3d4e5f601234567", "ü"})
+	}
 	return e
 }
 
@@ -182,7 +185,7 @@ func (g *exprGen) field(typ string) string {
 		return g.pick("response.status", "response.body_size", "request.body_size", "duration_ms", "time", "weight")
 	case "str":
 		f := g.pick("request.route", "request.verb", "request.uri", "request.host", "request.ip", "request.api_version",
-			"user_id", "company_id", "session_token", `request.headers["x-api-key"]`, `response.headers["content-type"]`,
+			"user_id", "company_id", "session_token", "blocked_by", `request.headers["x-api-key"]`, `response.headers["content-type"]`,
 			`request.headers.accept`, `response.headers?.["content-type"]`, `request.headers?.["x-api-key"]`)
 		if strings.Contains(f, "headers") {
 			g.mark("headers")
@@ -399,6 +402,11 @@ func (g *exprGen) meter() rules.Definition {
 		d.Value = g.pick(g.str(g.r.IntN(3)), g.num(g.r.IntN(3)), g.path(), "user_id")
 	default:
 		d.Value = g.pick(g.num(g.r.IntN(4)), g.path(), g.any(2))
+	}
+	if g.r.IntN(8) == 0 { // a meter that counts blocked calls, or some of them
+		g.mark("blocked_by")
+		d.Filter = "(" + d.Filter + ") " + g.pick("and", "or") + " " +
+			g.pick(`blocked_by != ""`, `blocked_by == ""`, `blocked_by == "r1"`, `blocked_by in ["ü", "r1"]`, `(blocked_by startsWith "6650")`)
 	}
 	return d
 }

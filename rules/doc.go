@@ -12,7 +12,9 @@
 // `x in ["a"]` into a map lookup that fails on a float x), with int, float
 // and string replaced by the stricter conversions of funcs.go. A runtime
 // error anywhere on the evaluated path makes the filter false and the
-// value a value error, honouring short-circuits.
+// value a value error, honouring short-circuits. A call a governance
+// rule blocked (blocked_by not empty) matches only meters whose filter
+// reads blocked_by (Meter.CountsBlocked).
 //
 // # Tree contract (for translators)
 //
@@ -22,7 +24,8 @@
 //   - *ast.NilNode, *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode,
 //     *ast.StringNode.
 //   - *ast.IdentifierNode: a scalar field (duration_ms, time, user_id,
-//     company_id, session_token, weight) or the root of a member chain.
+//     company_id, session_token, weight, blocked_by) or the root of a
+//     member chain.
 //   - *ast.MemberNode: Property is always an *ast.StringNode (a constant
 //     key), Method is false, Node is an IdentifierNode, MemberNode or
 //     ChainNode. Paths: request.<field>, response.<field> (see Fields),

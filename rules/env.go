@@ -20,6 +20,10 @@ type Env struct {
 	CompanyID    string   `expr:"company_id"`
 	SessionToken string   `expr:"session_token"`
 	Weight       int      `expr:"weight"`
+	// BlockedBy is the governance rule that blocked the call ("" when
+	// none did). A meter whose filter does not read it never counts a
+	// blocked call (Meter.CountsBlocked).
+	BlockedBy string `expr:"blocked_by"`
 	// Metadata, Company and User are JSON objects decoded with
 	// encoding/json: numbers are float64, arrays []any, objects
 	// map[string]any. A nil map reads like an empty one.
@@ -67,6 +71,7 @@ func EnvFromEvent(e storage.Event) (Env, error) {
 		CompanyID:    e.CompanyID,
 		SessionToken: e.SessionToken,
 		Weight:       int(e.Weight),
+		BlockedBy:    e.BlockedBy,
 	}
 	if e.HasResponse {
 		env.Response = Response{
@@ -133,6 +138,7 @@ var Fields = []Field{
 	{"company_id", "string", `"c_9"`, `the company (customer) of the call ("" if unknown)`},
 	{"session_token", "string", `"sess_abc"`, "the session token the collector sent"},
 	{"weight", "int", "1", "1 / sample rate of the collector (1 when not sampled)"},
+	{"blocked_by", "string", `"6650a1b2c3d4e5f601234567"`, `the governance rule that blocked the call ("" if none did); a meter counts blocked calls only when its filter reads blocked_by`},
 	{"metadata", "object", `metadata.tokens`, "the event's metadata JSON object; numbers are float"},
 	{"company", "object", `company.plan`, "the company's profile traits as known when the event was ingested"},
 	{"user", "object", `user.tier`, "the user's profile traits as known when the event was ingested"},

@@ -15,7 +15,7 @@ func TestEnvFromEvent(t *testing.T) {
 		Time: ts, Verb: "GET", URI: "https://x.test/v1/a?q=1", Route: "/v1/a", Host: "x.test", IP: "10.0.0.1",
 		APIVersion: "v2", RequestHeaders: map[string]string{"x-api-key": "k"}, RequestSize: 12,
 		HasResponse: true, Status: 201, ResponseHeaders: map[string]string{"content-type": "text/plain"}, ResponseSize: 34,
-		DurationMs: 56, UserID: "u", CompanyID: "c", SessionToken: "s", Weight: 10,
+		DurationMs: 56, UserID: "u", CompanyID: "c", SessionToken: "s", Weight: 10, BlockedBy: "r1",
 		Metadata:      `{"tokens": 12, "big": 9007199254740993, "nested": {"a": [1, "x"]}, "n": null}`,
 		UserTraits:    `{"tier": "gold"}`,
 		CompanyTraits: "{}",
@@ -28,7 +28,7 @@ func TestEnvFromEvent(t *testing.T) {
 		Request: Request{Verb: "GET", Route: "/v1/a", URI: "https://x.test/v1/a?q=1", Host: "x.test", IP: "10.0.0.1",
 			Headers: map[string]string{"x-api-key": "k"}, BodySize: 12, APIVersion: "v2"},
 		Response:   Response{Status: 201, BodySize: 34, Headers: map[string]string{"content-type": "text/plain"}},
-		DurationMs: 56, Time: 1735689600000, UserID: "u", CompanyID: "c", SessionToken: "s", Weight: 10,
+		DurationMs: 56, Time: 1735689600000, UserID: "u", CompanyID: "c", SessionToken: "s", Weight: 10, BlockedBy: "r1",
 		// Every JSON number is a float64 (2^53 + 1 rounds to 2^53).
 		Metadata: map[string]any{"tokens": 12.0, "big": 9007199254740992.0, "nested": map[string]any{"a": []any{1.0, "x"}}, "n": nil},
 		User:     map[string]any{"tier": "gold"},

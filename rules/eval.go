@@ -37,10 +37,12 @@ type Result struct {
 var vms = sync.Pool{New: func() any { return &vm.VM{MemoryBudget: memoryBudget} }}
 
 // Eval runs the meter on one call: the filter, then (when matched, and
-// unless the meter counts) the value. It is the reference semantics that
-// SQL translations must reproduce. Safe for concurrent use. Weight is
-// not applied: a meter that wants sample-rate correction says value:
-// weight (or metadata.x * weight).
+// unless the meter counts) the value. A blocked call (env.BlockedBy not
+// empty) does not match a meter that does not count blocked calls
+// (CountsBlocked), whatever its filter says. It is the reference
+// semantics that SQL translations must reproduce. Safe for concurrent
+// use. Weight is not applied: a meter that wants sample-rate correction
+// says value: weight (or metadata.x * weight).
 func (m *Meter) Eval(env *Env) Result {
 	v := vms.Get().(*vm.VM)
 	r := m.eval(v, env)
@@ -49,6 +51,9 @@ func (m *Meter) Eval(env *Env) Result {
 }
 
 func (m *Meter) eval(v *vm.VM, env *Env) Result {
+	if env.BlockedBy != "" && !m.countsBlocked {
+		return Result{}
+	}
 	out, err := v.Run(m.filter, env)
 	if err != nil || out != true {
 		return Result{}

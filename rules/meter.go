@@ -5,6 +5,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 )
@@ -85,6 +86,8 @@ type Meter struct {
 	ValueTree  *parser.Tree
 
 	filter, value *vm.Program
+	// countsBlocked: the filter reads blocked_by (see CountsBlocked).
+	countsBlocked bool
 }
 
 // Compile validates a definition and compiles its expressions. On failure
@@ -146,7 +149,24 @@ func compile(d Definition, saved bool) (*Meter, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	m.countsBlocked = readsField(m.FilterTree, "blocked_by")
 	return m, nil
+}
+
+// CountsBlocked tells whether the meter may count blocked calls (those
+// with a blocked_by): only when its filter reads blocked_by, however
+// (blocked_by != "" counts only them, true or blocked_by == "" every
+// call). Otherwise a blocked call never matches: a billing meter does not
+// bill the calls a governance rule refused. The value does not decide.
+func (m *Meter) CountsBlocked() bool { return m.countsBlocked }
+
+// readsField tells whether the checked tree reads the top-level field
+// name (an identifier; keys below metadata are string nodes).
+func readsField(tree *parser.Tree, name string) bool {
+	return ast.Find(tree.Node, func(n ast.Node) bool {
+		id, ok := n.(*ast.IdentifierNode)
+		return ok && id.Value == name
+	}) != nil
 }
 
 func checkName(name string) *Error {

@@ -291,6 +291,41 @@ func TestNoResponse(t *testing.T) {
 	}
 }
 
+// A blocked call counts only for a meter whose filter reads blocked_by,
+// in any way; the value, or a metadata key of that name, does not decide.
+func TestBlockedCalls(t *testing.T) {
+	cases := []struct {
+		filter, value string
+		counts        bool // CountsBlocked
+		blocked, free bool // matches a call blocked by rule r1, and one not blocked
+	}{
+		{"true", "1", false, false, true},
+		{`response.status == 200`, "1", false, false, true},
+		{`blocked_by != ""`, "1", true, true, false},
+		{`blocked_by == "r1"`, "1", true, true, false},
+		{`true or blocked_by == ""`, "1", true, true, true},
+		{`blocked_by == ""`, "1", true, false, true},
+		{`len(blocked_by) >= 0`, "1", true, true, true},
+		{`metadata.blocked_by == nil`, "1", false, false, true},
+		{`"blocked_by" not in metadata`, "1", false, false, true},
+		{"true", `len(blocked_by) + 1`, false, false, true},
+	}
+	for _, c := range cases {
+		m := mustCompile(t, Definition{Filter: c.filter, Value: c.value})
+		if m.CountsBlocked() != c.counts {
+			t.Errorf("filter %s: CountsBlocked() = %v, want %v", c.filter, m.CountsBlocked(), c.counts)
+		}
+		blocked, free := testEnv(), testEnv()
+		blocked.BlockedBy = "r1"
+		if got := m.Eval(blocked).Matched; got != c.blocked {
+			t.Errorf("filter %s, value %s: a blocked call matched = %v, want %v", c.filter, c.value, got, c.blocked)
+		}
+		if got := m.Eval(free).Matched; got != c.free {
+			t.Errorf("filter %s, value %s: a call not blocked matched = %v, want %v", c.filter, c.value, got, c.free)
+		}
+	}
+}
+
 func TestEvalConcurrent(t *testing.T) {
 	m := mustCompile(t, Definition{Filter: `metadata.n > 100`, Value: "metadata.n"})
 	env := testEnv()

@@ -19,8 +19,8 @@ const (
 	maxLimit     = 1000
 )
 
-// eventFilter reads from, to, user_id, company_id, route, verb, type and
-// status.
+// eventFilter reads from, to, user_id, company_id, route, verb, type,
+// status, blocked and blocked_by.
 func eventFilter(c echo.Context) (storage.EventFilter, error) {
 	var f storage.EventFilter
 	var err error
@@ -41,7 +41,26 @@ func eventFilter(c echo.Context) (storage.EventFilter, error) {
 			return f, err
 		}
 	}
-	return f, nil
+	return f, blockedFilter(c, &f)
+}
+
+// blockedFilter reads blocked (true: calls a governance rule blocked,
+// false: the others) and blocked_by (the calls one rule blocked).
+func blockedFilter(c echo.Context, f *storage.EventFilter) error {
+	f.BlockedBy = c.QueryParam("blocked_by")
+	v := c.QueryParam("blocked")
+	if v == "" {
+		return nil
+	}
+	if v != "true" && v != "false" {
+		return fieldError(wire.CodeInvalidValue, "blocked", "blocked must be true or false, got "+strconvQuote(v))
+	}
+	b := v == "true"
+	if !b && f.BlockedBy != "" {
+		return fieldError(wire.CodeInvalidValue, "blocked", "blocked=false keeps the calls no rule blocked: it cannot go with blocked_by")
+	}
+	f.ByBlocked, f.Blocked = true, b
+	return nil
 }
 
 // statusRange reads a status filter: a code (404), a class (4xx), or 0
@@ -189,6 +208,9 @@ type eventJSON struct {
 	Metadata      json.RawMessage `json:"metadata"`
 	UserTraits    json.RawMessage `json:"user_traits"`
 	CompanyTraits json.RawMessage `json:"company_traits"`
+	// BlockedBy is the governance rule that blocked the call (absent when
+	// none did).
+	BlockedBy string `json:"blocked_by,omitempty"`
 }
 
 type requestJSON struct {
@@ -236,7 +258,7 @@ func renderEvent(e *storage.Event) eventJSON {
 		Type: e.Type, Source: e.Source, Subject: e.Subject, DurationMs: e.DurationMs,
 		UserID: e.UserID, CompanyID: e.CompanyID, SessionToken: e.SessionToken, Subscription: e.SubscriptionID,
 		Direction: e.Direction, Weight: e.Weight, Metadata: rawObject(e.Metadata),
-		UserTraits: rawObject(e.UserTraits), CompanyTraits: rawObject(e.CompanyTraits),
+		UserTraits: rawObject(e.UserTraits), CompanyTraits: rawObject(e.CompanyTraits), BlockedBy: e.BlockedBy,
 	}
 	if e.Format == storage.FormatMoesif {
 		out.Request = &requestJSON{Time: out.Time, Verb: e.Verb, URI: e.URI, Route: e.Route, Host: e.Host,

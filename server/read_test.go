@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,12 +57,24 @@ func TestCallFilters(t *testing.T) {
 		if i%2 == 1 {
 			e = strings.Replace(strings.Replace(e, "/v1/search?q=1", "/v1/other", 1), `"verb":"GET"`, `"verb":"post"`, 1)
 		}
+		if i >= 2 { // s2 and s3 were answered by a governance rule
+			e = strings.Replace(e, `"user_id"`, `"blocked_by":"r`+strconv.Itoa(i-1)+`","user_id"`, 1)
+		}
 		evs = append(evs, e)
 	}
 	h.ingest("/v1/events/batch", batch(evs...))
+	byID := map[string]any{}
+	for _, e := range h.admin("/v1/events").json(t)["events"].([]any) {
+		byID[e.(map[string]any)["external_id"].(string)] = e.(map[string]any)["blocked_by"]
+	}
+	if fmt.Sprint(byID) != "map[s0:<nil> s1:<nil> s2:r1 s3:r2]" {
+		t.Errorf("blocked_by of the listed events: %v, want r1 and r2 on s2 and s3 only", byID)
+	}
 	for _, c := range []struct{ q, want string }{
 		{"route=/v1/other", "s1,s3"}, {"status=4xx", "s1,s3"}, {"status=4XX&route=/v1/search", ""},
 		{"status=503", "s2"}, {"verb=post", "s1,s3"}, {"verb=GET&status=2xx", "s0"}, {"status=0", ""},
+		{"blocked=true", "s2,s3"}, {"blocked=false", "s0,s1"}, {"blocked_by=r2", "s3"}, {"blocked=true&blocked_by=r1", "s2"},
+		{"blocked_by=r1&route=/v1/other", ""},
 	} {
 		var got []string
 		for _, e := range h.admin("/v1/events?" + c.q).json(t)["events"].([]any) {
@@ -78,9 +91,11 @@ func TestCallFilters(t *testing.T) {
 			t.Errorf("GET /v1/events/stats?%s: count %v, want %d", c.q, n, want)
 		}
 	}
-	for _, q := range []string{"status=4x", "status=600", "status=99", "status=abc", "status=6xx", "status=-1"} {
-		wantError(t, h.admin("/v1/events?"+q), 400, "invalid_value", "status", -1)
-		wantError(t, h.admin("/v1/events/stats?"+q), 400, "invalid_value", "status", -1)
+	for _, q := range []string{"status=4x", "status=600", "status=99", "status=abc", "status=6xx", "status=-1",
+		"blocked=yes", "blocked=1", "blocked=TRUE", "blocked=false&blocked_by=r1"} {
+		field, _, _ := strings.Cut(q, "=")
+		wantError(t, h.admin("/v1/events?"+q), 400, "invalid_value", field, -1)
+		wantError(t, h.admin("/v1/events/stats?"+q), 400, "invalid_value", field, -1)
 	}
 }
 

@@ -56,6 +56,9 @@ type Event struct {
 	SubscriptionID string
 	Direction      string
 	Weight         int64
+	// BlockedBy is the id of the governance rule that blocked the call
+	// (Moesif agents send it as blocked_by); "" when it was not blocked.
+	BlockedBy string
 
 	// Metadata is the event's JSON object as text ("{}" when absent).
 	Metadata string
@@ -135,7 +138,11 @@ type EventFilter struct {
 	// StatusMax]; status 0 is a call without a response.
 	ByStatus             bool
 	StatusMin, StatusMax int32
-	Limit                int
+	// ByBlocked keeps the blocked calls (Blocked true: BlockedBy is not
+	// empty) or the others; BlockedBy, when set, one rule's blocked calls.
+	ByBlocked, Blocked bool
+	BlockedBy          string
+	Limit              int
 	// Before is the keyset cursor for newest-first pages: only events
 	// strictly older than (BeforeTime, BeforeID) are returned.
 	BeforeTime time.Time
@@ -157,6 +164,7 @@ func (f EventFilter) Where(withCursor bool) (string, []any) {
 	}
 	for _, c := range []struct{ col, v string }{
 		{"user_id", f.UserID}, {"company_id", f.CompanyID}, {"route", f.Route}, {"verb", f.Verb}, {"type", f.Type},
+		{"blocked_by", f.BlockedBy},
 	} {
 		if c.v != "" {
 			add(c.col+" = ?", c.v)
@@ -164,6 +172,11 @@ func (f EventFilter) Where(withCursor bool) (string, []any) {
 	}
 	if f.ByStatus {
 		add("status BETWEEN ? AND ?", f.StatusMin, f.StatusMax)
+	}
+	if f.ByBlocked && f.Blocked {
+		add("blocked_by <> ''")
+	} else if f.ByBlocked {
+		add("blocked_by = ''")
 	}
 	if withCursor && !f.BeforeTime.IsZero() {
 		ms := f.BeforeTime.UnixMilli()

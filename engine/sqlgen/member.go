@@ -38,6 +38,7 @@ var scalarFields = map[string]struct {
 	"user_id":       {"user_id", kString},
 	"company_id":    {"company_id", kString},
 	"session_token": {"session_token", kString},
+	"blocked_by":    {"blocked_by", kString},
 	"weight":        {"weight", kInt},
 }
 

@@ -89,7 +89,14 @@ type queryParts struct {
 	scope   string // extra row predicates (Dialect.Live, Window.Group), "" for none
 	from    string // the events source of the per-event query: "events" or a join
 	starts  string // Window.GroupFromMs's row predicate for that query, "" for none
+	// rows prunes the rows no span can match, "" for none; unlike scope,
+	// the rows it drops are still scanned events.
+	rows string
 }
+
+// notBlocked is the condition "the call was not blocked" on the
+// blocked_by column col.
+func notBlocked(col string) string { return "(" + col + " = '')" }
 
 // liveScope is the scope every query over events starts from: the rows
 // that count (Dialect.Live).
@@ -144,6 +151,11 @@ func Query(d Dialect, spans []Span, w Window) (*Plan, error) {
 		unc = t.or(t.unc...)
 	}
 	p := queryParts{agg: def.Aggregation, w: w, certain: len(t.unc) == 0, scope: liveScope(d), from: "events"}
+	if !slices.ContainsFunc(spans, func(s Span) bool { return s.Meter.CountsBlocked() }) {
+		// No version counts blocked calls: dropped early, they cannot make
+		// the answer uncertain either.
+		p.rows = " AND " + notBlocked("blocked_by")
+	}
 	if w.Group != "" {
 		p.scope += " AND " + group + " = " + d.Str(w.Group)
 	}
@@ -255,7 +267,7 @@ func (p queryParts) perEvent(expandAliases bool) string {
 	if len(cols) == 0 {
 		cols = []string{"time_ms"}
 	}
-	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + p.from + " WHERE " + p.timeRange() + p.starts
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + p.from + " WHERE " + p.timeRange() + p.starts + p.rows
 	avail := slices.Clone(cols)
 	for i, bs := range projs {
 		var sel, next []string

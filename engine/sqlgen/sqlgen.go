@@ -62,7 +62,11 @@ func translateMeter(t *tr, m *rules.Meter) (Row, error) {
 	if !f.ks.has(kBool) {
 		fb = t.d.False()
 	}
-	r.Matched = t.bind(t.and(t.not(f.err), t.is(f, kBool), fb))
+	matched := []string{t.not(f.err), t.is(f, kBool), fb}
+	if !m.CountsBlocked() { // a blocked call does not match (rules.Meter.Eval)
+		matched = append([]string{notBlocked(t.col("blocked_by"))}, matched...)
+	}
+	r.Matched = t.bind(t.and(matched...))
 	if m.Def.Aggregation == rules.AggCount {
 		r.ValueErr, r.Value = t.d.False(), t.d.Float(1)
 		return r, nil

@@ -28,6 +28,9 @@ type MoesifEvent struct {
 	Direction      string          `json:"direction,omitempty"`
 	Weight         *int64          `json:"weight,omitempty"`
 	Metadata       json.RawMessage `json:"metadata,omitempty"`
+	// BlockedBy is the id of the governance rule whose answer the agent
+	// sent instead of calling the app.
+	BlockedBy string `json:"blocked_by,omitempty"`
 }
 
 // MoesifRequest is the request half of a MoesifEvent.
@@ -129,6 +132,8 @@ func (s *scanner) moesifEvent(w *MoesifEvent) *Error {
 			}
 		case "metadata":
 			w.Metadata, err = s.skip()
+		case "blocked_by":
+			err = s.strField(&w.BlockedBy, "blocked_by")
 		default:
 			_, err = s.skip()
 		}
@@ -240,7 +245,7 @@ func (w *MoesifEvent) toEvent(l Limits, s *scanner, scratch *[]byte) (storage.Ev
 		APIVersion: rq.APIVersion, RequestHeaders: rq.Headers,
 		UserID: w.UserID, CompanyID: w.CompanyID, SessionToken: w.SessionToken,
 		SubscriptionID: w.SubscriptionID, Direction: w.Direction, Weight: weight, Metadata: meta,
-		Flat: &storage.Flat{Meta: attrs},
+		BlockedBy: w.BlockedBy, Flat: &storage.Flat{Meta: attrs},
 	}
 	if e.RequestSize, err = bodySize(s, rq.ContentLength, rq.Headers, rq.Body, rq.TransferEncoding, "request"); err != nil {
 		return e, err
@@ -439,6 +444,9 @@ func contentID(s *scanner, e *storage.Event, w *MoesifEvent, scratch *[]byte) st
 	str(e.Direction)
 	num(e.Weight)
 	body(w.Metadata)
+	if e.BlockedBy != "" { // only then: the ids of calls not blocked stay what they were
+		str(e.BlockedBy)
+	}
 	*scratch = b
 	sum := sha256.Sum256(b)
 	return "mh_" + hex.EncodeToString(sum[:16])
@@ -454,7 +462,7 @@ func EncodeMoesif(e storage.Event) ([]byte, error) {
 		},
 		TransactionID: e.ExternalID, SessionToken: e.SessionToken, UserID: e.UserID, CompanyID: e.CompanyID,
 		SubscriptionID: e.SubscriptionID, Direction: e.Direction, Weight: &e.Weight,
-		Metadata: json.RawMessage(e.Metadata),
+		Metadata: json.RawMessage(e.Metadata), BlockedBy: e.BlockedBy,
 	}
 	if e.Metadata == "" {
 		w.Metadata = nil

@@ -246,7 +246,7 @@ func migrateToCopies(ctx context.Context, s *Store) error {
 	}
 	var steps []string
 	if engine == "ReplacingMergeTree" {
-		cols := strings.Join(insertColumns[:len(insertColumns)-1], ", ")
+		cols := strings.Join(columnsV1, ", ")
 		steps = append(steps,
 			fmt.Sprintf(eventsV5, "events_v5"),
 			`TRUNCATE TABLE events_v5`,

@@ -160,6 +160,7 @@ func eventColumns(evs []*storage.Event) ([]any, error) {
 		metaKeys, metaStrs, traitKeys, trStr = arr(), arr(), arr(), arr()
 		metaTypes, traitTypes                = make([][]uint8, n), make([][]uint8, n)
 		metaNums, traitNums                  = make([][]float64, n), make([][]float64, n)
+		blockedBy                            = str()
 	)
 	for i, e := range evs {
 		flat, err := e.Flatten()
@@ -186,6 +187,7 @@ func eventColumns(evs []*storage.Event) ([]any, error) {
 		metadata[i], userTraits[i], companyTraits[i] = orEmptyObject(e.Metadata), orEmptyObject(e.UserTraits), orEmptyObject(e.CompanyTraits)
 		metaKeys[i], metaTypes[i], metaStrs[i], metaNums[i] = orNone(flat.Meta.Keys), orNone(flat.Meta.Types), orNone(flat.Meta.Strs), orNone(flat.Meta.Nums)
 		traitKeys[i], traitTypes[i], trStr[i], traitNums[i] = orNone(flat.Traits.Keys), orNone(flat.Traits.Types), orNone(flat.Traits.Strs), orNone(flat.Traits.Nums)
+		blockedBy[i] = e.BlockedBy
 	}
 	return []any{
 		id, extID, format, day, timeMs, receivedMs, typ, source, subject,
@@ -193,7 +195,7 @@ func eventColumns(evs []*storage.Event) ([]any, error) {
 		hasResp, respTime, status, rsk, rsv, respSize, respBody, duration,
 		user, company, session, sub, dir, weight, metadata,
 		metaKeys, metaTypes, metaStrs, metaNums, userTraits, companyTraits,
-		traitKeys, traitTypes, trStr, traitNums,
+		traitKeys, traitTypes, trStr, traitNums, blockedBy,
 	}, nil
 }
 

@@ -154,7 +154,7 @@ func scanEvent(r driver.Rows) (storage.Event, error) {
 		&e.Verb, &e.URI, &e.Route, &e.Host, &e.IP, &e.APIVersion, &rqk, &rqv, &e.RequestSize, &e.RequestBody,
 		&hasResp, &resp, &e.Status, &rsk, &rsv, &e.ResponseSize, &e.ResponseBody,
 		&e.DurationMs, &e.UserID, &e.CompanyID, &e.SessionToken, &e.SubscriptionID, &e.Direction, &e.Weight,
-		&e.Metadata, &e.UserTraits, &e.CompanyTraits)
+		&e.Metadata, &e.UserTraits, &e.CompanyTraits, &e.BlockedBy)
 	if err != nil {
 		return e, fmt.Errorf("read event: %w", err)
 	}

@@ -1,6 +1,9 @@
 package clickhouse
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // migration is one schema step: statements (ClickHouse runs one per
 // query), then, when statements alone cannot do it, Go code. Both must be
@@ -83,6 +86,25 @@ var migrations = []migration{
 		`CREATE TABLE IF NOT EXISTS event_losers (copy UInt64, id String, time_ms Int64, at_ms Int64)
 		ENGINE = MergeTree ORDER BY copy`,
 	}, then: migrateToCopies},
+	// 6: the governance rule that blocked a call ("" for the rows before:
+	// nothing was blocked).
+	{then: func(ctx context.Context, s *Store) error {
+		return s.addColumn(ctx, "events", "blocked_by", "String DEFAULT ''")
+	}},
+}
+
+// addColumn adds a column unless the table has it: 18.16 has no ADD
+// COLUMN IF NOT EXISTS, and a migration cut short runs again.
+func (s *Store) addColumn(ctx context.Context, table, name, typ string) error {
+	var n uint64
+	if err := s.conn.QueryRow(ctx, `SELECT count() FROM system.columns
+		WHERE database = currentDatabase() AND table = ? AND name = ?`, table, name).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	return s.conn.Exec(ctx, "ALTER TABLE "+table+" ADD COLUMN "+name+" "+typ)
 }
 
 // eventsV5 is the events table from schema 5 on: migration 1's columns plus
@@ -110,17 +132,22 @@ const eventsV5 = `CREATE TABLE IF NOT EXISTS %s (
 PARTITION BY toYYYYMM(day)
 ORDER BY (time_ms, id)`
 
-// insertColumns is the events table's columns in the order eventBlock fills
-// them; the batch INSERT names them (ClickHouse 18.16 needs the list).
-var insertColumns = []string{
+// columnsV1 are migration 1's events columns, the ones migration 5 copies
+// into its new table (which has no later column yet).
+var columnsV1 = []string{
 	"id", "external_id", "format", "day", "time_ms", "received_ms", "type", "source", "subject",
 	"verb", "uri", "route", "host", "ip", "api_version", "req_header_keys", "req_header_values",
 	"req_size", "req_body", "has_response", "resp_time_ms", "status", "resp_header_keys",
 	"resp_header_values", "resp_size", "resp_body", "duration_ms", "user_id", "company_id",
 	"session_token", "subscription_id", "direction", "weight", "metadata",
 	"meta_keys", "meta_types", "meta_strs", "meta_nums", "user_traits", "company_traits",
-	"trait_keys", "trait_types", "trait_strs", "trait_nums", "copy",
+	"trait_keys", "trait_types", "trait_strs", "trait_nums",
 }
+
+// insertColumns is the events table's columns in the order eventColumns
+// fills them, then copy (the writer's tag); the batch INSERT names them
+// (ClickHouse 18.16 needs the list).
+var insertColumns = append(slices.Clone(columnsV1), "blocked_by", "copy")
 
 // readColumns is what scanEvent reads: the event without its derived
 // columns (day, flattened arrays).
@@ -128,4 +155,4 @@ const readColumns = `id, external_id, format, time_ms, received_ms, type, source
 	verb, uri, route, host, ip, api_version, req_header_keys, req_header_values, req_size, req_body,
 	has_response, resp_time_ms, status, resp_header_keys, resp_header_values, resp_size, resp_body,
 	duration_ms, user_id, company_id, session_token, subscription_id, direction, weight, metadata,
-	user_traits, company_traits`
+	user_traits, company_traits, blocked_by`

@@ -95,7 +95,7 @@ func TestMigrationIndexesStoredIdentities(t *testing.T) {
 	if _, err := s.Insert(ctx, evs); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{`DROP TABLE event_ids`, `DELETE FROM schema_migrations WHERE version = 5`} {
+	for _, q := range []string{`DROP TABLE event_ids`, `ALTER TABLE events DROP COLUMN blocked_by`, `DELETE FROM schema_migrations WHERE version >= 5`} {
 		if _, err := s.DB().Exec(q); err != nil {
 			t.Fatal(err)
 		}
@@ -113,4 +113,23 @@ func TestMigrationIndexesStoredIdentities(t *testing.T) {
 	if r, err := s.Insert(ctx, retry); err != nil || r.Duplicates != 2 {
 		t.Fatalf("old events again with other times: %+v, %v; want 2 duplicates", r, err)
 	}
+}
+
+// TestMigrationAddsBlockedBy: a store from schema 5 gets the blocked_by
+// column; what it held reads as not blocked.
+func TestMigrationAddsBlockedBy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.duckdb")
+	storetest.CheckBlockedByUpgrade(t, func() storage.Store {
+		s, err := Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}, func(s storage.Store) {
+		for _, q := range []string{`ALTER TABLE events DROP COLUMN blocked_by`, `DELETE FROM schema_migrations WHERE version = 6`} {
+			if _, err := s.(*Store).DB().Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }

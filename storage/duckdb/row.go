@@ -39,6 +39,7 @@ type eventColumns struct {
 	traitTypes                                      *listCol[uint8, *fixedCol[uint8]]
 	traitStrs                                       *listCol[string, *strCol]
 	traitNums                                       *listCol[float64, *fixedCol[float64]]
+	blockedBy                                       strCol // migration 6 appended it
 }
 
 func newEventColumns() *eventColumns {
@@ -67,6 +68,7 @@ func (c *eventColumns) all() []column {
 		&c.subscriptionID, &c.direction, &c.weight, &c.metadata,
 		c.metaKeys, c.metaTypes, c.metaStrs, c.metaNums,
 		&c.userTraits, &c.companyTraits, c.traitKeys, c.traitTypes, c.traitStrs, c.traitNums,
+		&c.blockedBy,
 	}
 }
 
@@ -124,6 +126,7 @@ func (c *eventColumns) add(e *storage.Event, flat *storage.Flat) {
 	c.traitTypes.add(flat.Traits.Types)
 	c.traitStrs.add(flat.Traits.Strs)
 	c.traitNums.add(flat.Traits.Nums)
+	c.blockedBy.add(e.BlockedBy)
 }
 
 func msOrZero(t time.Time) int64 {
@@ -145,7 +148,7 @@ const readColumns = `id, external_id, format, time_ms, received_ms, type, source
 	verb, uri, route, host, ip, api_version, req_header_keys, req_header_values, req_size, req_body,
 	has_response, resp_time_ms, status, resp_header_keys, resp_header_values, resp_size, resp_body,
 	duration_ms, user_id, company_id, session_token, subscription_id, direction, weight, metadata,
-	user_traits, company_traits`
+	user_traits, company_traits, blocked_by`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -157,7 +160,7 @@ func scanEvent(r scanner) (storage.Event, error) {
 		&e.Verb, &e.URI, &e.Route, &e.Host, &e.IP, &e.APIVersion, &rqk, &rqv, &e.RequestSize, &e.RequestBody,
 		&e.HasResponse, &resp, &e.Status, &rsk, &rsv, &e.ResponseSize, &e.ResponseBody,
 		&e.DurationMs, &e.UserID, &e.CompanyID, &e.SessionToken, &e.SubscriptionID, &e.Direction, &e.Weight,
-		&e.Metadata, &e.UserTraits, &e.CompanyTraits)
+		&e.Metadata, &e.UserTraits, &e.CompanyTraits, &e.BlockedBy)
 	if err != nil {
 		return e, err
 	}

@@ -60,4 +60,8 @@ var migrations = []migration{
 	// found whatever time it carries; filled from the events stored so far.
 	{sql: `CREATE TABLE event_ids (fp UBIGINT NOT NULL, time_ms BIGINT NOT NULL, received_ms BIGINT NOT NULL);`,
 		then: backfillIdentities},
+	// 6: the governance rule that blocked a call ("" for the rows before:
+	// nothing was blocked). DuckDB adds no column with a constraint; the
+	// appender always writes a string, so it never holds NULL.
+	{sql: `ALTER TABLE events ADD COLUMN IF NOT EXISTS blocked_by VARCHAR DEFAULT '';`},
 }

@@ -1,7 +1,8 @@
 // Package eventgen generates realistic, deterministic API-call events for
 // tests and benchmarks: routes with query strings, a skewed mix of statuses
 // (and calls without a response), users inside companies, headers, sizes,
-// and metadata of mixed JSON types with keys that are sometimes missing.
+// metadata of mixed JSON types with keys that are sometimes missing, and
+// a few calls blocked by governance rules.
 package eventgen
 
 import (
@@ -89,8 +90,21 @@ func event(r *rand.Rand, seed int64, i int, at, received time.Time) storage.Even
 			"content-type": "application/json", "content-length": strconv.FormatInt(e.ResponseSize, 10),
 		}
 	}
+	if r.IntN(40) == 0 { // 2.5% blocked by a governance rule: the agent answered at once
+		rule := blockRules[r.IntN(len(blockRules))]
+		e.BlockedBy, e.HasResponse, e.Status, e.DurationMs = rule.id, true, rule.status, 0
+		e.ResponseTime, e.ResponseSize = at, 60
+		e.ResponseHeaders = map[string]string{"content-type": "application/json", "content-length": "60"}
+	}
 	return e
 }
+
+// blockRules are the governance rules that block generated calls (Moesif
+// rule ids are 24 hex digits).
+var blockRules = []struct {
+	id     string
+	status int32
+}{{"6650a1b2c3d4e5f601234567", 402}, {"6650a1b2c3d4e5f601234568", 429}}
 
 // metadata builds a JSON object by hand (no encoding/json: the benchmarks
 // generate millions of events).

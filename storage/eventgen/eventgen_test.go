@@ -18,7 +18,14 @@ func TestGenerateIsDeterministicOrderedAndValid(t *testing.T) {
 		t.Fatal("same seed gave different events")
 	}
 	ids := map[string]bool{}
+	blocked := 0
 	for i, e := range a {
+		if e.BlockedBy != "" {
+			blocked++
+			if !e.HasResponse || (e.Status != 402 && e.Status != 429) {
+				t.Fatalf("event %d blocked by %s answered %d (response %v), want the rule's 402 or 429", i, e.BlockedBy, e.Status, e.HasResponse)
+			}
+		}
 		if i > 0 && e.Time.Before(a[i-1].Time) {
 			t.Fatalf("event %d out of time order", i)
 		}
@@ -33,6 +40,9 @@ func TestGenerateIsDeterministicOrderedAndValid(t *testing.T) {
 		if err := json.Unmarshal([]byte(e.CompanyTraits), &c); err != nil {
 			t.Fatalf("event %d traits: %v", i, err)
 		}
+	}
+	if blocked == 0 || blocked > len(a)/10 {
+		t.Fatalf("%d of %d events blocked, want a few", blocked, len(a))
 	}
 	if c := Generate(8, 10, from, from.Add(time.Hour)); c[0].ID == a[0].ID {
 		t.Fatal("different seeds share ids")

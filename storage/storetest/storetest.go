@@ -64,7 +64,7 @@ func full(id string, at time.Time) storage.Event {
 		HasResponse: true, ResponseTime: at.Add(123 * time.Millisecond), Status: 201,
 		ResponseHeaders: map[string]string{"content-length": "77"}, ResponseSize: 77, ResponseBody: "ok",
 		DurationMs: 123, UserID: "user-😀", CompanyID: "company-ü", SessionToken: "sess",
-		SubscriptionID: "sub_1", Direction: "Incoming", Weight: 9_007_199_254_740_993,
+		SubscriptionID: "sub_1", Direction: "Incoming", Weight: 9_007_199_254_740_993, BlockedBy: "rule-ü😀",
 		Metadata:      `{"tokens":42,"plan":{"tier":"pro"},"s":"ü😀","n":null,"b":true,"a":[1,"x"]}`,
 		UserTraits:    `{"name":"Ann"}`,
 		CompanyTraits: `{"plan":"enterprise","seats":12}`,
@@ -284,8 +284,9 @@ func testListPages(t *testing.T, s storage.Store) {
 	}
 }
 
-// testCallFilters: route, verb, CloudEvents type and status (exact, a
-// class, or no response), in lists, pages and stats alike.
+// testCallFilters: route, verb, CloudEvents type, status (exact, a class,
+// or no response) and blocked calls (any rule, none, one rule), in lists,
+// pages and stats alike.
 func testCallFilters(t *testing.T, s storage.Store) {
 	var evs []storage.Event
 	for i, st := range []int32{200, 201, 404, 429, 500, 0, 200, 404} {
@@ -294,6 +295,7 @@ func testCallFilters(t *testing.T, s storage.Store) {
 		if i%2 == 1 {
 			e.Route, e.Verb = "/v1/other", "GET"
 		}
+		e.BlockedBy = []string{"", "r1", "r2", "", "", "r1", "", "r2"}[i]
 		evs = append(evs, e)
 	}
 	ce := storage.Event{ID: "ce", ExternalID: "ce", Format: storage.FormatCloudEvents, Time: t0, ReceivedAt: t0,
@@ -312,6 +314,10 @@ func testCallFilters(t *testing.T, s storage.Store) {
 		{"no response", storage.EventFilter{Route: "/v1/other", ByStatus: true, StatusMin: 0, StatusMax: 0}, []string{"f5"}},
 		{"route and 2xx", storage.EventFilter{Route: "/v1/search", ByStatus: true, StatusMin: 200, StatusMax: 299}, []string{"f6", "f0"}},
 		{"nothing", storage.EventFilter{Route: "/v1/none"}, []string{}},
+		{"blocked", storage.EventFilter{ByBlocked: true, Blocked: true}, []string{"f7", "f5", "f2", "f1"}},
+		{"not blocked", storage.EventFilter{ByBlocked: true}, []string{"f6", "f4", "f3", "f0", "ce"}},
+		{"blocked by r2", storage.EventFilter{BlockedBy: "r2"}, []string{"f7", "f2"}},
+		{"blocked by r1 and 2xx", storage.EventFilter{BlockedBy: "r1", ByStatus: true, StatusMin: 200, StatusMax: 299}, []string{"f1"}},
 	}
 	for _, c := range cases {
 		if got := ids(list(t, s, c.f)); !reflect.DeepEqual(got, c.want) {
