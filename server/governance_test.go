@@ -203,3 +203,23 @@ func TestGovernanceQuotaAndPreview(t *testing.T) {
 		t.Fatalf("unknown meter: %d %s", bad.status, bad.body)
 	}
 }
+
+// A customer whose calls were all blocked is still one of today's
+// customers (a rule keeps holding for it), and its blocked calls are its
+// blast radius: they count in the preview's calls_7d.
+func TestGovernanceSeesBlockedCustomers(t *testing.T) {
+	h := newHarness(t, nil)
+	var evs []string
+	for i := 0; i < 3; i++ {
+		e := strings.Replace(event(fmt.Sprintf("b-%d", i), -60-i), `"company_id":"c1"`, `"company_id":"initech","blocked_by":"674aa0c1e4b0a2f1c3d5e7f9"`, 1)
+		evs = append(evs, e)
+	}
+	if a := h.ingest("/v1/events/batch", batch(evs...)); a.status != 200 {
+		t.Fatalf("ingest: %d %s", a.status, a.body)
+	}
+	p := h.adminDo("POST", "/v1/governance/preview", `{"name": "x", "applies_to": "company", "condition": "customer == \"initech\"",
+		"response": {"status": 403, "body": {"error": "x"}}}`)
+	if m := p.json(t); p.status != 200 || m["evaluated"] != float64(1) || fmt.Sprint(m["matching"]) != "[map[calls_7d:3 customer:initech values:map[customer:initech]]]" {
+		t.Fatalf("preview: %d %s", p.status, p.body)
+	}
+}

@@ -100,9 +100,11 @@ func (e *Evaluator) activeIDs(ctx context.Context, kind string, now time.Time) (
 	return ids, nil
 }
 
-// calls counts each customer's calls over [from, to): one query.
+// calls counts each customer's calls over [from, to), blocked ones too (a
+// customer whose calls are all blocked is still today's): one query.
 func (e *Evaluator) calls(ctx context.Context, kind string, from, to time.Time) (map[string]int64, error) {
-	m, err := rules.Compile(rules.Definition{Name: "calls", Filter: "true", Aggregation: rules.AggCount, GroupBy: groupBy(kind)})
+	// A meter counts blocked calls only when its filter reads blocked_by.
+	m, err := rules.Compile(rules.Definition{Name: "calls", Filter: `blocked_by == "" or blocked_by != ""`, Aggregation: rules.AggCount, GroupBy: groupBy(kind)})
 	if err != nil {
 		return nil, err
 	}
