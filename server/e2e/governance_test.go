@@ -204,6 +204,23 @@ func governEndToEnd(t *testing.T, appDir string, st storage.Store) {
 		t.Fatalf("blocked answer: %v", body)
 	}
 
+	// The agent reports the calls it blocked, with the rule's id: stored,
+	// and not billed.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		evs := api("GET", "/v1/events?blocked_by="+unpaid+"&limit=10", "")["events"].([]any)
+		if len(evs) > 0 {
+			if e := evs[0].(map[string]any); e["company_id"] != "acme" || e["response"].(map[string]any)["status"] != float64(402) {
+				t.Fatalf("a blocked call's event: %v", e)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no event with blocked_by arrived")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
 	// Paid: acme passes again.
 	deliver(fake.PayInvoice(inv)...)
 	if _, n := waitFor("acme to pass again", "acme", "POST", "/v1/orders", func(s int) bool { return s == 201 }, "globex"); n > 2 {
