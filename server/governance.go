@@ -24,9 +24,12 @@ import (
 // once; every billing interval (usage moves); and within seconds of a
 // change another meterd process recorded (it watches the journal).
 type governor struct {
-	eval     *governance.Evaluator
-	log      func(msg string, args ...any)
-	mu       sync.Mutex // one round at a time
+	eval *governance.Evaluator
+	log  func(msg string, args ...any)
+	mu   sync.Mutex // one round at a time
+	// started is when the last successful round began: a change made
+	// before it is in the snapshot served (see refreshAfter).
+	started  time.Time
 	snap     *governance.Snapshot
 	snapMu   sync.RWMutex
 	interval time.Duration
@@ -43,14 +46,24 @@ func (g *governor) current() *governance.Snapshot {
 
 // refresh runs a round now and serves its snapshot; on failure the last
 // snapshot stays (the agents keep their last rules too).
-func (g *governor) refresh(ctx context.Context) error {
+func (g *governor) refresh(ctx context.Context) error { return g.refreshAfter(ctx, time.Now()) }
+
+// refreshAfter makes sure a round that began after changed has served its
+// snapshot: it runs one, unless one began meanwhile (a burst of webhooks
+// costs one round per round's duration, not one per webhook).
+func (g *governor) refreshAfter(ctx context.Context, changed time.Time) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.started.After(changed) {
+		return nil
+	}
+	start := time.Now()
 	s, err := g.eval.Evaluate(ctx)
 	if err != nil {
 		g.log("governance: evaluation failed; serving the last rules", "err", err)
 		return err
 	}
+	g.started = start
 	for id, why := range s.Failed {
 		g.log("governance: a rule could not be evaluated; it lists nobody this round", "rule", id, "err", why)
 	}
@@ -104,9 +117,10 @@ func (g *governor) news(ctx context.Context, store storage.Journal) bool {
 // kick renews the snapshot after a change this process made, bounded in
 // time: the change is stored either way, and the next round sees it.
 func (s *Server) kick(ctx context.Context) {
+	changed := time.Now()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
-	_ = s.gov.refresh(ctx)
+	_ = s.gov.refreshAfter(ctx, changed)
 }
 
 // profileTraits adapts the profile cache to governance.Profiles.
