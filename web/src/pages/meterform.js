@@ -3,7 +3,7 @@
 // traffic, refreshed as you type.
 import { h, icon, replace, debounce, confirmDialog, toast, fmtNum, fmtTime, spinner, fitText } from "../dom.js";
 import { get, post, isAbort, ApiError } from "../api.js";
-import { editor, showErrors, setObservedKeys } from "../expr.js";
+import { editor, reportErrors, setObservedKeys } from "../expr.js";
 import { usageChart, groupBars } from "../chart.js";
 import { eventSummary, openEvent } from "./events.js";
 
@@ -177,12 +177,7 @@ export function meterForm(main, params) {
     }
     function applyErrors(errors) {
       const byField = (f) => errors.filter((e) => e.field === f);
-      for (const [f, ed, msg] of [["filter", filterEd, filterMsg], ["value", valueEd, valueMsg]]) {
-        const es = byField(f);
-        showErrors(ed, es.filter((e) => e.line));
-        ed.dom.classList.toggle("has-error", es.length > 0);
-        replace(msg, es.length ? es.map((e) => h("div.err", { "data-code": e.code }, icon("alert", 14), h("span", e.line ? `Line ${e.line}, column ${e.column}: ` : "", e.message))) : (f === "filter" && state.filter.trim() ? h("div.ok", icon("check", 14), "Valid") : null));
-      }
+      for (const [f, ed, msg] of [["filter", filterEd, filterMsg], ["value", valueEd, valueMsg]]) reportErrors(ed, msg, byField(f), f === "filter" && state.filter.trim() && "Valid");
       const other = errors.filter((e) => e.field !== "filter" && e.field !== "value" && e.field !== "name");
       formErr.hidden = !other.length;
       formErr.textContent = other.map((e) => e.message).join(" ");
