@@ -7,9 +7,9 @@
 import { StreamLanguage, HighlightStyle, syntaxHighlighting, bracketMatching } from "@codemirror/language";
 import { tags as t } from "@lezer/highlight";
 import { EditorView, keymap, placeholder as placeholderExt, drawSelection, highlightSpecialChars } from "@codemirror/view";
-import { EditorState, Compartment } from "@codemirror/state";
+import { EditorState, Compartment, Transaction } from "@codemirror/state";
 import { defaultKeymap, history, historyKeymap } from "@codemirror/commands";
-import { autocompletion, completionKeymap, closeBrackets, closeBracketsKeymap, startCompletion } from "@codemirror/autocomplete";
+import { autocompletion, completionKeymap, closeBrackets, closeBracketsKeymap, pickedCompletion } from "@codemirror/autocomplete";
 import { setDiagnostics, lintGutter } from "@codemirror/lint";
 import { h, icon, replace } from "./dom.js";
 
@@ -124,7 +124,7 @@ function exprLanguage({ fields, functions, observed, extra }) {
     const opts = paths.map(([label, type, info]) => ({ label, type: "variable", detail: type, info, boost: 2 }));
     opts.push(...observedOptions(observed));
     if (!typed.includes(".")) {
-      for (const [label, info] of fns) opts.push({ label, type: "function", detail: "function", info, apply: applyCall(label) });
+      for (const [label, info] of fns) opts.push({ label, type: "function", detail: "function", info, apply: applyCall(label), reopen: label === "usage" });
       for (const w of wordOps) opts.push({ label: w, type: "keyword" });
       for (const c of constants) opts.push({ label: c, type: "constant" });
     }
@@ -138,10 +138,10 @@ function exprLanguage({ fields, functions, observed, extra }) {
 // the quotes and opens the list of meters.
 function applyCall(name) {
   if (name !== "usage") return name + "(";
-  return (view, _c, from, to) => {
-    view.dispatch({ changes: { from, to, insert: 'usage("")' }, selection: { anchor: from + 7 } });
-    setTimeout(() => startCompletion(view));
-  };
+  // (An "input.complete" transaction of a picked completion reopens the
+  // list: activateOnCompletion in editor().)
+  return (view, c, from, to) =>
+    view.dispatch({ changes: { from, to, insert: 'usage("")' }, selection: { anchor: from + 7 }, annotations: [pickedCompletion.of(c), Transaction.userEvent.of("input.complete")] });
 }
 
 // meterIDs completes the argument of usage("...") with the meters'
@@ -193,7 +193,7 @@ export function editor({ parent, doc = "", onChange, placeholder = "", label, re
         closeBrackets(),
         language.stream,
         syntaxHighlighting(highlight),
-        autocompletion({ override: [language.complete], icons: false, activateOnTyping: true }),
+        autocompletion({ override: [language.complete], icons: false, activateOnTyping: true, activateOnCompletion: (c) => !!c.reopen }),
         lintGutter(),
         EditorView.lineWrapping,
         placeholderExt(placeholder),

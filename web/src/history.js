@@ -61,7 +61,9 @@ export function diffFields(prev, cur, fields, same) {
 // tokenDiff marks removed and added tokens (words, strings, operators,
 // white space) with a longest-common-subsequence diff.
 export function tokenDiff(a, b) {
-  const tok = (s) => s.match(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[\w.]+|\s+|[^\w\s]+/g) || [];
+  // Punctuation stops at a quote: ["a", "b"] is [ "a" , "b" ] (with the
+  // space), so a removed string is marked alone.
+  const tok = (s) => s.match(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[\w.]+|\s+|[^\w\s"']+|["']/g) || [];
   const x = tok(a), y = tok(b);
   const n = x.length, m = y.length;
   const L = Array.from({ length: n + 1 }, () => new Uint16Array(m + 1));
