@@ -227,6 +227,17 @@ export function statusBadge(status) {
   return h("span.badge." + status, h("i.dot"), status);
 }
 
+// pageHead is the head of a page: the way back ([href, label], optional),
+// its title (text for an h1, or a node), a line under it (text, or a
+// node) and actions on the right.
+export function pageHead({ back, title, sub, actions }) {
+  return h(
+    "header.page-head",
+    h("div", back && h("a.crumb", { href: back[0] }, icon("back", 14), back[1]), typeof title === "string" ? h("h1", title) : title, typeof sub === "string" ? h("p.sub", sub) : sub),
+    actions,
+  );
+}
+
 export function empty(title, text, action) {
   return h("div.empty", h("div.empty-art", icon("meters", 28)), h("h3", title), text && h("p", text), action);
 }

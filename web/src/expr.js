@@ -11,7 +11,8 @@ import { EditorState, Compartment, Transaction } from "@codemirror/state";
 import { defaultKeymap, history, historyKeymap } from "@codemirror/commands";
 import { autocompletion, completionKeymap, closeBrackets, closeBracketsKeymap, pickedCompletion } from "@codemirror/autocomplete";
 import { setDiagnostics, lintGutter } from "@codemirror/lint";
-import { h, icon, replace } from "./dom.js";
+import { h, icon, replace, debounce } from "./dom.js";
+import { post, isAbort } from "./api.js";
 
 
 // lang.json is generated from the rules package by the Go test in web/
@@ -237,6 +238,29 @@ export function reportErrors(view, msg, errors, ok) {
   showErrors(view, errors.filter((e) => e.line));
   view.dom.classList.toggle("has-error", errors.length > 0);
   replace(msg, errors.length ? errors.map(errorLine) : ok ? h("div.ok", icon("check", 14), ok) : null);
+}
+
+// validator checks a definition as it is written: the function it returns
+// posts definition() to path shortly after the calls stop, a newer check
+// aborting an older one, and gives the errors to apply (a failure of the
+// request itself to fail); .now() checks at once.
+export function validator(path, definition, apply, fail) {
+  let ctl = null;
+  async function run() {
+    ctl?.abort();
+    ctl = new AbortController();
+    let res;
+    try {
+      res = await post(path, definition(), { signal: ctl.signal });
+    } catch (e) {
+      if (!isAbort(e)) fail(e);
+      return;
+    }
+    apply(res.errors || []);
+  }
+  const soon = debounce(run, 200);
+  soon.now = run;
+  return soon;
 }
 
 export const errorLine = (e) => h("div.err", { "data-code": e.code }, icon("alert", 14), h("span", e.line ? `Line ${e.line}, column ${e.column}: ` : "", e.message));

@@ -45,6 +45,12 @@ export function timeline(hist, describe) {
   return h("ol.timeline", items);
 }
 
+// historyCard is the card of a page that holds its timeline.
+export function historyCard(hist, list) {
+  const n = hist.changes.length;
+  return h("section.card.history", h("header.card-head", h("h2", "History"), h("span.dim", `${n} ${n === 1 ? "change" : "changes"}`)), list);
+}
+
 // diffFields compares two versions field by field: fields are [label,
 // text(version)]; the texts that differ are diffed token by token.
 export function diffFields(prev, cur, fields, same) {

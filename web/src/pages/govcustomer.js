@@ -1,7 +1,7 @@
 // One customer under governance: which active rules hold for it now, what
 // its calls get, and the values that made each hold
 // (GET /v1/governance/customers/{company|user}/{id}).
-import { h, icon, replace, fmtTime, fmtAgo, spinner, empty } from "../dom.js";
+import { h, replace, pageHead, fmtTime, fmtAgo, spinner, empty } from "../dom.js";
 import { get, isAbort } from "../api.js";
 import { lookupCard, valuesView } from "./governance.js";
 
@@ -14,10 +14,7 @@ export function governedCustomerPage(main, params) {
     main,
     h(
       "div.page.wide",
-      h(
-        "header.page-head",
-        h("div", h("a.crumb", { href: "#/governance" }, icon("back", 14), "Governance"), h("h1", id ? h("span.mono", id) : "Look up a customer"), id ? h("p.sub", `The ${kind} whose calls carry ${kind}_id = ${JSON.stringify(id)}.`) : null),
-      ),
+      pageHead({ back: ["#/governance", "Governance"], title: id ? h("h1", h("span.mono", id)) : "Look up a customer", sub: id && `The ${kind} whose calls carry ${kind}_id = ${JSON.stringify(id)}.` }),
       lookupCard(kind, id),
       id ? result : null,
     ),

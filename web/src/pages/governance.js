@@ -3,7 +3,7 @@
 // archived rules apart, and a look-up of one customer. The helpers at the
 // end show matches (a customer and the values that made it match) for
 // the rule, preview and customer pages.
-import { h, icon, replace, statusBadge, fmtAgo, fmtNum, fmtTime, empty, spinner } from "../dom.js";
+import { h, icon, replace, pageHead, statusBadge, fmtAgo, fmtNum, fmtTime, empty, spinner } from "../dom.js";
 import { get, isAbort } from "../api.js";
 import { onOffSwitch } from "../controls.js";
 import { fmtValue } from "./meterform.js";
@@ -17,11 +17,11 @@ export function governancePage(main) {
     main,
     h(
       "div.page.wide",
-      h(
-        "header.page-head",
-        h("div", h("h1", "Governance"), h("p.sub", "Rules that make your API's agents answer a customer's calls themselves while a condition holds for it: unpaid invoices, a quota reached."), round),
-        h("a.btn.primary", { href: "#/governance/new" }, icon("plus"), "New rule"),
-      ),
+      pageHead({
+        title: "Governance",
+        sub: [h("p.sub", "Rules that make your API's agents answer a customer's calls themselves while a condition holds for it: unpaid invoices, a quota reached."), round],
+        actions: h("a.btn.primary", { href: "#/governance/new" }, icon("plus"), "New rule"),
+      }),
       body,
       archived,
       lookupCard(),

@@ -1,11 +1,11 @@
 // One meter: its usage, its current definition, the on/off switch,
 // archiving, and the audit trail as a timeline with diffs.
-import { h, icon, replace, statusBadge, fmtNum, fmtTime, fmtAgo, spinner, fitText } from "../dom.js";
+import { h, icon, replace, fmtNum, fmtTime, fmtAgo, spinner, fitText } from "../dom.js";
 import { get, qs, isAbort } from "../api.js";
 import { usageChart, groupBars } from "../chart.js";
 import { lastDays } from "./meters.js";
-import { timeline, diffFields } from "../history.js";
-import { onOffSwitch, renamer, archiveButton } from "../controls.js";
+import { timeline, diffFields, historyCard } from "../history.js";
+import { lifecycleHead } from "../controls.js";
 import { aggregations, segmented } from "./meterform.js";
 
 export function meterPage(main, params) {
@@ -31,18 +31,6 @@ export function meterPage(main, params) {
     document.title = m.name + " · meterd";
     const archived = m.status === "archived";
     const c = m.current;
-    const path = "/v1/meters/" + m.id;
-    const sw = onOffSwitch({ path, active: m.status === "active", disabled: archived, label: "Billing on", messages: ["Meter switched on: its usage is billed", "Meter switched off"], done: load });
-    const { heading: nameEl, button: renameBtn } = renamer({ path, name: m.name, hidden: archived, what: "meter", done: load });
-    const archiveBtn = archiveButton({
-      path,
-      name: m.name,
-      what: "meter",
-      disabled: archived,
-      body: h("div", h("p", "An archived meter stops billing for good and can never change again. Its versions and history stay readable for audits."), h("p.dim", "To pause billing instead, switch the meter off.")),
-      done: load,
-    });
-
     const chartHost = h("div.chart");
     const usageStats = h("div.stats.compact");
     const usageStatus = h("p.muted.small");
@@ -55,22 +43,7 @@ export function meterPage(main, params) {
       main,
       h(
         "div.page.wide",
-        h(
-          "header.page-head",
-          h(
-            "div",
-            h("a.crumb", { href: "#/meters" }, icon("back", 14), "Meters"),
-            h("div.title-row", nameEl, renameBtn, statusBadge(m.status)),
-            h("p.sub.mono", m.id, h("span.dim", ` · created ${fmtAgo(m.created_at)} by ${m.created_by}`)),
-          ),
-          h(
-            "div.head-actions",
-            h("label.switch-row", sw, h("span", archived ? "Archived" : m.status === "active" ? "Billing on" : "Billing off")),
-            archived ? null : h("a.btn.primary", { href: `#/meters/${m.id}/version` }, icon("plus"), "New version"),
-            archived ? null : archiveBtn,
-          ),
-        ),
-        archived ? h("div.callout.archived-note", icon("archive", 16), h("p", h("b", "Archived " + fmtAgo(hist.changes.at(-1)?.at) + ". "), "This meter no longer bills and cannot change; its versions and history stay here for audits.")) : null,
+        lifecycleHead(meterKind, m, { hist, about: ` · created ${fmtAgo(m.created_at)} by ${m.created_by}`, done: load }),
         h(
           "div.detail-layout",
           h(
@@ -99,7 +72,7 @@ export function meterPage(main, params) {
               ),
             ),
           ),
-          h("section.card.history", h("header.card-head", h("h2", "History"), h("span.dim", `${hist.changes.length} ${hist.changes.length === 1 ? "change" : "changes"}`)), meterHistory(hist)),
+          historyCard(hist, meterHistory(hist)),
         ),
       ),
     );
@@ -127,6 +100,17 @@ export function meterPage(main, params) {
     }
   }
 }
+
+// meterKind is what a meter's page head says and does (lifecycleHead).
+const meterKind = {
+  what: "meter",
+  page: (id) => "#/meters/" + id,
+  path: (id) => "/v1/meters/" + id,
+  back: ["#/meters", "Meters"],
+  on: { label: "Billing on", states: ["Billing on", "Billing off"], messages: ["Meter switched on: its usage is billed", "Meter switched off"] },
+  archiveBody: h("div", h("p", "An archived meter stops billing for good and can never change again. Its versions and history stay readable for audits."), h("p.dim", "To pause billing instead, switch the meter off.")),
+  archivedNote: "This meter no longer bills and cannot change; its versions and history stay here for audits.",
+};
 
 // topStat shows the largest customer: its share of the total for
 // additive meters, else its value.

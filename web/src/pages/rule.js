@@ -1,10 +1,10 @@
 // One governance rule: whom it holds for now and why, its version in
 // force, the on/off switch, rename, archive, and the history as a
 // timeline with diffs.
-import { h, icon, replace, statusBadge, fmtNum, fmtTime, fmtAgo, spinner, jsonView } from "../dom.js";
+import { h, icon, replace, fmtNum, fmtTime, fmtAgo, spinner, jsonView } from "../dom.js";
 import { get, isAbort } from "../api.js";
-import { timeline, diffFields } from "../history.js";
-import { onOffSwitch, renamer, archiveButton } from "../controls.js";
+import { timeline, diffFields, historyCard } from "../history.js";
+import { lifecycleHead } from "../controls.js";
 import { matchTable, appliesLabel } from "./governance.js";
 
 export function rulePage(main, params) {
@@ -27,48 +27,32 @@ export function rulePage(main, params) {
 
   function render(r, hist, now) {
     document.title = r.name + " · meterd";
-    const archived = r.status === "archived";
     const c = r.current;
-    const path = "/v1/governance/rules/" + r.id;
-    const sw = onOffSwitch({ path, active: r.status === "active", disabled: archived, label: "Governing", messages: ["Rule switched on: the agents enforce it", "Rule switched off"], done: load });
-    const { heading, button: renameBtn } = renamer({ path, name: r.name, hidden: archived, what: "rule", done: load });
-    const archiveBtn = archiveButton({
-      path,
-      name: r.name,
-      what: "rule",
-      disabled: archived,
-      body: h("div", h("p", "An archived rule stops governing for good and can never change again. Its versions and history stay readable, so every block it made stays explainable."), h("p.dim", "To pause it instead, switch it off.")),
-      done: load,
-    });
     replace(
       main,
       h(
         "div.page.wide",
-        h(
-          "header.page-head",
-          h(
-            "div",
-            h("a.crumb", { href: "#/governance" }, icon("back", 14), "Governance"),
-            h("div.title-row", heading, renameBtn, statusBadge(r.status)),
-            h("p.sub.mono", r.id, h("span.dim", ` · ${appliesLabel(r.applies_to)} · created ${fmtAgo(r.created_at)} by ${r.created_by}`)),
-          ),
-          h(
-            "div.head-actions",
-            h("label.switch-row", sw, h("span", archived ? "Archived" : r.status === "active" ? "Governing" : "Off")),
-            archived ? null : h("a.btn.primary", { href: `#/governance/rules/${r.id}/version` }, icon("plus"), "New version"),
-            archived ? null : archiveBtn,
-          ),
-        ),
-        archived ? h("div.callout.archived-note", icon("archive", 16), h("p", h("b", "Archived " + fmtAgo(hist.changes.at(-1)?.at) + ". "), "This rule no longer governs and cannot change; its versions and history stay here.")) : null,
+        lifecycleHead(ruleKind, r, { hist, about: ` · ${appliesLabel(r.applies_to)} · created ${fmtAgo(r.created_at)} by ${r.created_by}`, done: load }),
         h(
           "div.detail-layout",
           h("div.col", matchingCard(r, now), specCard(c)),
-          h("section.card.history", h("header.card-head", h("h2", "History"), h("span.dim", `${hist.changes.length} ${hist.changes.length === 1 ? "change" : "changes"}`)), ruleHistory(hist)),
+          historyCard(hist, ruleHistory(hist)),
         ),
       ),
     );
   }
 }
+
+// ruleKind is what a rule's page head says and does (lifecycleHead).
+const ruleKind = {
+  what: "rule",
+  page: (id) => "#/governance/rules/" + id,
+  path: (id) => "/v1/governance/rules/" + id,
+  back: ["#/governance", "Governance"],
+  on: { label: "Governing", states: ["Governing", "Off"], messages: ["Rule switched on: the agents enforce it", "Rule switched off"] },
+  archiveBody: h("div", h("p", "An archived rule stops governing for good and can never change again. Its versions and history stay readable, so every block it made stays explainable."), h("p.dim", "To pause it instead, switch it off.")),
+  archivedNote: "This rule no longer governs and cannot change; its versions and history stay here.",
+};
 
 // matchingCard shows whom the rule holds for in the last round, with the
 // values that made it hold.

@@ -2,9 +2,10 @@
 // with live validation (POST /v1/governance/validate), the response,
 // headers and routes, and the preview of whom the unsaved rule would hold
 // for now (POST /v1/governance/preview).
-import { h, icon, replace, debounce, confirmDialog, toast, fmtNum, fmtTime, fmtAgo, spinner, fitText } from "../dom.js";
+import { h, icon, replace, pageHead, confirmDialog, toast, fmtNum, fmtTime, fmtAgo, spinner, fitText } from "../dom.js";
 import { get, post, isAbort } from "../api.js";
-import { editor, reportErrors, errorLine, setObservedKeys, setUsageMeters, conditionLang } from "../expr.js";
+import { editor, reportErrors, errorLine, setUsageMeters, conditionLang, validator } from "../expr.js";
+import { formFrame } from "../controls.js";
 import { jsonLang, jsonProblem, locate } from "../jsonedit.js";
 import { segmented } from "./meterform.js";
 import { matchTable, appliesLabel } from "./governance.js";
@@ -17,25 +18,12 @@ const defaultBody = `{
 
 export function ruleForm(main, params) {
   const editing = !!params.id;
-  const ctl = new AbortController();
   const state = { name: "", applies_to: "company", condition: "", status: 402, headers: [], body: defaultBody, block: true, routes: [] };
   let rule = null, meters = [];
-  const cleanups = [() => ctl.abort()];
-  const page = h("div.page.wide");
-  replace(main, page, h("div.loading", spinner()));
-  start();
-  return () => cleanups.forEach((f) => f());
-
-  async function start() {
-    get("/v1/events/stats", { signal: ctl.signal }).then(setObservedKeys, () => {});
-    get("/v1/meters", { signal: ctl.signal }).then((r) => ((meters = r.meters || []), syncMeters()), () => {});
-    if (editing) {
-      try {
-        rule = await get("/v1/governance/rules/" + params.id, { signal: ctl.signal });
-      } catch (e) {
-        if (!isAbort(e)) replace(main, h("div.page", h("h1", "Rule not found"), h("p.form-error", e.message)));
-        return;
-      }
+  return formFrame(main, editing && "/v1/governance/rules/" + params.id, "Rule not found", (r, page, signal) => {
+    get("/v1/meters", { signal }).then((x) => ((meters = x.meters || []), syncMeters()), () => {});
+    if (r) {
+      rule = r;
       const c = rule.current;
       Object.assign(state, {
         name: rule.name,
@@ -45,12 +33,11 @@ export function ruleForm(main, params) {
         headers: Object.entries(c.response.headers || {}),
         body: c.response.body === undefined ? "" : JSON.stringify(c.response.body, null, 2),
         block: c.block,
-        routes: c.routes.map((r) => ({ ...r })),
+        routes: c.routes.map((x) => ({ ...x })),
       });
     }
-    replace(main, page);
-    build();
-  }
+    return build(page);
+  });
 
   // usage("...") offers the meters that group by the rule's customers.
   function syncMeters() {
@@ -58,7 +45,8 @@ export function ruleForm(main, params) {
     setUsageMeters(meters.filter((m) => m.status !== "archived" && m.current.group_by === by));
   }
 
-  function build() {
+  function build(page) {
+    const cleanups = [];
     const nameIn = h("input#rule-name", { type: "text", value: state.name, maxlength: 200, placeholder: "e.g. Unpaid invoices", disabled: editing, oninput: (e) => ((state.name = e.target.value), (nameErr.hidden = true), changed()) });
     const nameErr = h("p.field-error", { hidden: true, role: "alert" });
     const appliesSeg = segmented("Applies to", [["company", "Each company"], ["user", "Each user"]], state.applies_to, (k) => ((state.applies_to = k), syncMeters(), changed()));
@@ -146,15 +134,11 @@ export function ruleForm(main, params) {
     );
     replace(
       page,
-      h(
-        "header.page-head",
-        h(
-          "div",
-          h("a.crumb", { href: editing ? "#/governance/rules/" + rule.id : "#/governance" }, icon("back", 14), editing ? rule.name : "Governance"),
-          h("h1", editing ? "New version" : "New rule"),
-          h("p.sub", editing ? `Version ${rule.current_version + 1} is in force as soon as you save it; version ${rule.current_version} stays in the history.` : "Describe whom to hold and what their calls get. The preview shows whom it would hold for now."),
-        ),
-      ),
+      pageHead({
+        back: editing ? ["#/governance/rules/" + rule.id, rule.name] : ["#/governance", "Governance"],
+        title: editing ? "New version" : "New rule",
+        sub: editing ? `Version ${rule.current_version + 1} is in force as soon as you save it; version ${rule.current_version} stays in the history.` : "Describe whom to hold and what their calls get. The preview shows whom it would hold for now.",
+      }),
       h("div.form-layout", form, preview),
     );
 
@@ -167,24 +151,11 @@ export function ruleForm(main, params) {
       return d;
     }
 
-    let valCtl = null;
-    const validate = debounce(runValidate, 200);
+    const validate = validator("/v1/governance/validate", definition, applyErrors, (e) => replace(condMsg, h("div.err", "Validation failed: " + e.message)));
     let ran = null; // the definition the preview shows
     function changed() {
       validate();
       if (ran) preview.classList.toggle("stale", JSON.stringify(definition()) !== ran);
-    }
-    async function runValidate() {
-      valCtl?.abort();
-      valCtl = new AbortController();
-      let res;
-      try {
-        res = await post("/v1/governance/validate", definition(), { signal: valCtl.signal });
-      } catch (e) {
-        if (!isAbort(e)) replace(condMsg, h("div.err", "Validation failed: " + e.message));
-        return;
-      }
-      applyErrors(res.errors || []);
     }
     // applyErrors puts each error by its field. Not yet written is not an
     // error: an empty name or condition.
@@ -258,7 +229,8 @@ export function ruleForm(main, params) {
       replace(pList, p.matching.length ? matchTable(p.matching, state.applies_to, { calls: true }) : h("p.muted", `The condition holds for no ${appliesLabel(state.applies_to).replace("each ", "")} now.`));
     }
 
-    if (state.condition) runValidate();
+    if (state.condition) validate.now();
+    return cleanups;
 
     async function save() {
       nameErr.hidden = true;
