@@ -152,10 +152,12 @@ export function ruleForm(main, params) {
     }
 
     const validate = validator("/v1/governance/validate", definition, applyErrors, (e) => replace(condMsg, h("div.err", "Validation failed: " + e.message)));
-    let ran = null; // the definition the preview shows
+    // What the preview depends on: the definition but its name.
+    const previewed = () => JSON.stringify({ ...definition(), name: "" });
+    let ran = null; // what the preview shows
     function changed() {
       validate();
-      if (ran) preview.classList.toggle("stale", JSON.stringify(definition()) !== ran);
+      if (ran) preview.classList.toggle("stale", previewed() !== ran);
     }
     // applyErrors puts each error by its field. Not yet written is not an
     // error: an empty name or condition.
@@ -191,7 +193,7 @@ export function ruleForm(main, params) {
     async function runPreview() {
       prevCtl?.abort();
       prevCtl = new AbortController();
-      const d = definition();
+      const d = definition(), key = previewed();
       preview.classList.add("busy");
       preview.classList.remove("stale");
       previewBtn.disabled = true;
@@ -212,7 +214,7 @@ export function ruleForm(main, params) {
         return;
       }
       previewBtn.disabled = false;
-      ran = JSON.stringify(d);
+      ran = key;
       preview.classList.remove("busy", "idle");
       // What the preview shows, for tests and for a person's devtools.
       Object.assign(preview.dataset, { evaluated: p.evaluated, matching: p.matching.length, at: p.at });
