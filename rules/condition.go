@@ -58,8 +58,22 @@ var ConditionFields = []Field{
 	{"invoices.hosted_invoice_url", "string", `"https://invoice.stripe.com/i/..."`, `the oldest unpaid invoice's payment page; "" without one`},
 }
 
+// ConditionCalls lists the functions of the condition environment, beside
+// the language's (rules.Language): for docs and the console's completion.
+var ConditionCalls = []Construct{
+	{"usage", "function", true, `usage("METER_ID"): the customer's usage of that meter (grouped by the rule's kind of customer) in its current billing period, before rounding; 0 without events`},
+}
+
 // conditionLanguage is the governance conditions'.
-var conditionLanguage = newLanguage(CustomerEnv{}, ConditionFields, []string{"usage"}, "company", "user")
+var conditionLanguage = newLanguage(CustomerEnv{}, ConditionFields, callNames(ConditionCalls), "company", "user")
+
+func callNames(cs []Construct) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Name
+	}
+	return out
+}
 
 // Condition is a compiled governance condition. It is immutable and safe
 // for concurrent use.

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -182,6 +184,19 @@ func (e *env) typeInto(sel, text string) {
 	)
 }
 
+// pick presses Enter as a person does in an editor that handles it on
+// keydown (CodeMirror accepting a completion): chromedp's kb.Enter adds a
+// char event, which types a line break after the completion.
+var pick = chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+	for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeRawKeyDown, input.DispatchKeyEventTypeKeyUp} {
+		if _, err := cdp.Call(ctx, t, input.DispatchKeyEvent, input.DispatchKeyEventParams{
+			Type: typ, Key: "Enter", Code: "Enter", WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13}); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
 // api calls the API directly, as the admin.
 func (e *env) api(method, path string, body any) map[string]any {
 	e.t.Helper()
@@ -274,7 +289,7 @@ func TestBrowser(t *testing.T) {
 	e.do("type a metadata key", chromedp.Click(chromedp.CSS(`[data-field=value] .cm-content`)), chromedp.SendKeys(chromedp.CSS(`[data-field=value] .cm-content`), "metadata.tok"))
 	e.wait("completion", `[...document.querySelectorAll(".cm-tooltip-autocomplete li")].some(li => li.textContent.includes("metadata.tokens") && li.textContent.includes("number"))`)
 	e.shot("completion")
-	e.do("take it", chromedp.KeyEvent(kb.Enter))
+	e.do("take it", pick)
 	if v := eval[string](e, `document.querySelector("[data-field=value] .cm-content").textContent`); v != "metadata.tokens" {
 		t.Errorf("completed value %q", v)
 	}
@@ -283,7 +298,7 @@ func TestBrowser(t *testing.T) {
 	e.do("type a trait key", chromedp.Click(chromedp.CSS(`[data-field=filter] .cm-content`)), chromedp.SendKeys(chromedp.CSS(`[data-field=filter] .cm-content`), "company.se"))
 	e.wait("trait completion", `[...document.querySelectorAll(".cm-tooltip-autocomplete li")].some(li => li.textContent.includes("company.seats") && li.textContent.includes("number"))`)
 	e.shot("completion-trait")
-	e.do("take the trait", chromedp.KeyEvent(kb.Enter))
+	e.do("take the trait", pick)
 	if v := eval[string](e, `document.querySelector("[data-field=filter] .cm-content").textContent`); v != "company.seats" {
 		t.Errorf("completed filter %q", v)
 	}
@@ -493,6 +508,7 @@ func TestBrowser(t *testing.T) {
 	e.wait("status error", `!!document.querySelector(".events-table .form-error") && document.querySelector(".events-table .form-error").textContent.includes("status must be")`)
 
 	e.billing(id)
+	rule := e.governance()
 
 	// A phone.
 	e.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
@@ -500,16 +516,50 @@ func TestBrowser(t *testing.T) {
 		{"phone-meters", "#/meters", `!!document.querySelector(".meters-table")`},
 		{"phone-meter", "#/meters/" + id, `!!document.querySelector(".timeline") && !!document.querySelector(".chart canvas")`},
 		{"phone-new-meter", "#/meters/new", `document.querySelectorAll(".cm-content").length === 2`},
+		{"phone-governance", "#/governance", `!!document.querySelector(".rules-table")`},
+		{"phone-rule", "#/governance/rules/" + rule, `!!document.querySelector(".timeline") && !!document.querySelector(".match-table")`},
+		{"phone-rule-version", "#/governance/rules/" + rule + "/version", `document.querySelectorAll(".cm-content").length === 2 && document.querySelectorAll("[data-rows=routes] .kv-row").length === 1`},
+		{"phone-customer", "#/governance/customers/company/company-3", `!!document.querySelector(".held-rules li")`},
 		{"phone-events", "#/events", `document.querySelectorAll(".events-table tbody tr.clickable").length > 0`},
 	} {
 		e.do(p.name, chromedp.Navigate(e.url+"/"+p.hash))
 		e.wait(p.name, p.ready)
 		e.shot(p.name)
+		if w := eval[float64](e, `document.documentElement.scrollWidth`); w > 390 {
+			t.Errorf("%s is %v px wide on a 390 px phone", p.hash, w)
+		}
 	}
 	// Nothing wider than the phone's screen.
 	if w := eval[float64](e, `Math.max(document.documentElement.scrollWidth, document.querySelector(".table-wrap").scrollWidth + 28)`); w > 391 {
 		t.Errorf("the events page or its table is %v px wide on a 390 px phone", w)
 	}
+
+	// A dialog fits the phone's screen and closes.
+	e.do("rule page", chromedp.Navigate(e.url+"/#/governance/rules/"+rule))
+	e.wait("rule page", `!!document.querySelector(".btn.danger-ghost")`)
+	e.do("archive?", chromedp.Click(chromedp.CSS(".btn.danger-ghost")))
+	e.wait("dialog", `!!document.querySelector(".dialog .btn.danger")`)
+	e.shot("phone-rule-archive-dialog")
+	if r := eval[[]float64](e, `(() => { const r = document.querySelector(".dialog").getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })()`); r[0] < 0 || r[1] < 0 || r[2] > 390 || r[3] > 844 {
+		t.Errorf("the dialog spans %v on a 390x844 phone", r)
+	}
+	e.do("close", chromedp.Click(chromedp.CSS(`.dialog button[aria-label="Close"]`)))
+	e.wait("dialog closed", `!document.querySelector(".backdrop")`)
+	if s := e.api("GET", "/v1/governance/rules/"+rule, nil)["status"]; s != "active" {
+		t.Errorf("after closing the dialog the rule is %v", s)
+	}
+	// Archived for good: the list shows it apart.
+	e.do("archive", chromedp.Click(chromedp.CSS(".btn.danger-ghost")))
+	e.wait("dialog", `!!document.querySelector(".dialog .btn.danger")`)
+	e.do("confirm", chromedp.Click(chromedp.CSS(".dialog .btn.danger")))
+	e.wait("archived", `!!document.querySelector(".badge.archived") && !!document.querySelector(".tl-item[data-kind=archived]")`)
+	if s := e.api("GET", "/v1/governance/rules/"+rule, nil)["status"]; s != "archived" {
+		t.Errorf("after archiving: status %v", s)
+	}
+	e.do("governance", chromedp.Navigate(e.url+"/#/governance"))
+	e.wait("archived apart", `document.querySelector(".empty h3")?.textContent === "No rule in use" && !!document.querySelector(".archived-rules tr[data-id='`+rule+`']")`)
+	e.do("open archived", chromedp.Click(chromedp.CSS(".archived-rules summary")))
+	e.shot("phone-governance-archived")
 
 	e.mu.Lock()
 	for _, x := range e.thrown {

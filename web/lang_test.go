@@ -12,9 +12,11 @@ import (
 
 var update = flag.Bool("update", false, "rewrite src/lang.json from the rules package")
 
-// TestLangJSON keeps the editor's completion list (src/lang.json) equal
-// to what the compiler accepts: rules.Fields and the allowed functions
-// of rules.Language.
+// TestLangJSON keeps the editors' completion lists (src/lang.json) equal
+// to what the compiler accepts: for meters rules.Fields and the allowed
+// functions of rules.Language; for governance conditions
+// rules.ConditionFields and rules.ConditionCalls (beside the same
+// functions).
 func TestLangJSON(t *testing.T) {
 	type field struct {
 		Path string `json:"path"`
@@ -26,16 +28,24 @@ func TestLangJSON(t *testing.T) {
 		Note string `json:"note"`
 	}
 	var l struct {
-		Fields    []field    `json:"fields"`
-		Functions []function `json:"functions"`
+		Fields             []field    `json:"fields"`
+		Functions          []function `json:"functions"`
+		ConditionFields    []field    `json:"condition_fields"`
+		ConditionFunctions []function `json:"condition_functions"`
 	}
 	for _, f := range rules.Fields {
 		l.Fields = append(l.Fields, field{f.Path, f.Type, f.Doc})
+	}
+	for _, f := range rules.ConditionFields {
+		l.ConditionFields = append(l.ConditionFields, field{f.Path, f.Type, f.Doc})
 	}
 	for _, c := range rules.Language {
 		if c.Kind == "function" && c.Allowed {
 			l.Functions = append(l.Functions, function{c.Name, c.Note})
 		}
+	}
+	for _, c := range rules.ConditionCalls {
+		l.ConditionFunctions = append(l.ConditionFunctions, function{c.Name, c.Note})
 	}
 	want, err := json.MarshalIndent(l, "", "  ")
 	if err != nil {

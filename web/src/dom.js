@@ -48,6 +48,7 @@ const icons = {
   meters: "M4 20V12M10 20V6M16 20v-9M22 20V3",
   events: "M4 6h16M4 12h16M4 18h10",
   billing: "M3 7h18v12H3zM3 11h18M7 15h3",
+  governance: "M12 3l8 3v6c0 4.5-3.4 8-8 9-4.6-1-8-4.5-8-9V6zM9 12l2 2 4-4",
   plus: "M12 5v14M5 12h14",
   back: "M15 18l-6-6 6-6",
   copy: "M9 9h11v11H9zM5 15H4V4h11v1",
@@ -58,6 +59,7 @@ const icons = {
   archive: "M3 4h18v4H3zM5 8v12h14V8M10 12h4",
   refresh: "M20 11a8 8 0 10-2.3 5.7M20 4v7h-7",
   menu: "M4 7h16M4 12h16M4 17h16",
+  info: "M12 8v.5M12 11v5M12 21a9 9 0 110-18 9 9 0 010 18z",
 };
 export function icon(name, size = 16) {
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
@@ -223,6 +225,17 @@ export function copyButton(text, label = "Copy") {
 // badge shows a meter status.
 export function statusBadge(status) {
   return h("span.badge." + status, h("i.dot"), status);
+}
+
+// pageHead is the head of a page: the way back ([href, label], optional),
+// its title (text for an h1, or a node), a line under it (text, or a
+// node) and actions on the right.
+export function pageHead({ back, title, sub, actions }) {
+  return h(
+    "header.page-head",
+    h("div", back && h("a.crumb", { href: back[0] }, icon("back", 14), back[1]), typeof title === "string" ? h("h1", title) : title, typeof sub === "string" ? h("p.sub", sub) : sub),
+    actions,
+  );
 }
 
 export function empty(title, text, action) {

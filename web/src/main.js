@@ -9,6 +9,10 @@ import { meterForm } from "./pages/meterform.js";
 import { meterPage } from "./pages/meter.js";
 import { eventsPage } from "./pages/events.js";
 import { billingPage } from "./pages/billing.js";
+import { governancePage } from "./pages/governance.js";
+import { ruleForm } from "./pages/ruleform.js";
+import { rulePage } from "./pages/rule.js";
+import { governedCustomerPage } from "./pages/govcustomer.js";
 
 const routes = [
   [/^\/?$/, () => metersPage, "meters"],
@@ -18,6 +22,12 @@ const routes = [
   [/^\/meters\/([\w-]+)$/, () => meterPage, "meters", "id"],
   [/^\/events$/, () => eventsPage, "events"],
   [/^\/billing$/, () => billingPage, "billing"],
+  [/^\/governance$/, () => governancePage, "governance"],
+  [/^\/governance\/new$/, () => ruleForm, "governance"],
+  [/^\/governance\/rules\/([\w-]+)\/version$/, () => ruleForm, "governance", "id"],
+  [/^\/governance\/rules\/([\w-]+)$/, () => rulePage, "governance", "id"],
+  [/^\/governance\/customers$/, () => governedCustomerPage, "governance"],
+  [/^\/governance\/customers\/(company|user)\/(.+)$/, () => governedCustomerPage, "governance", "kind", "id"],
 ];
 
 const app = document.getElementById("app");
@@ -33,7 +43,7 @@ function shell(section) {
     h(
       "aside.sidebar",
       h("a.brand", { href: "#/meters", "aria-label": "meterd home" }, h("span.logo", icon("meters", 18)), h("span", "meterd")),
-      h("nav.nav", { "aria-label": "Main" }, link("meters", "#/meters", "Meters"), link("events", "#/events", "Events"), link("billing", "#/billing", "Billing")),
+      h("nav.nav", { "aria-label": "Main" }, link("meters", "#/meters", "Meters"), link("events", "#/events", "Events"), link("governance", "#/governance", "Governance"), link("billing", "#/billing", "Billing")),
       h(
         "div.me",
         h("div.me-who", h("span.avatar", (session.actor || "A").slice(0, 1).toUpperCase()), h("span.me-name", session.actor || "admin")),

@@ -1,9 +1,10 @@
 // New meter and new version: the expression editors with live
 // validation, and under them the backtest preview of the meter over past
 // traffic, refreshed as you type.
-import { h, icon, replace, debounce, confirmDialog, toast, fmtNum, fmtTime, spinner, fitText } from "../dom.js";
-import { get, post, isAbort, ApiError } from "../api.js";
-import { editor, showErrors, setObservedKeys } from "../expr.js";
+import { h, icon, replace, pageHead, debounce, confirmDialog, toast, fmtNum, fmtTime, spinner, fitText } from "../dom.js";
+import { post, isAbort, ApiError } from "../api.js";
+import { editor, reportErrors, validator } from "../expr.js";
+import { formFrame } from "../controls.js";
 import { usageChart, groupBars } from "../chart.js";
 import { eventSummary, openEvent } from "./events.js";
 
@@ -24,33 +25,19 @@ export const aggregations = {
 
 export function meterForm(main, params) {
   const editing = !!params.id;
-  const ctl = new AbortController();
   const state = { name: "", filter: "", value: "", aggregation: "count", group_by: "company_id", stripe_price_id: "", window: "7d", bucket: "hour" };
   let meter = null;
-  const cleanups = [() => ctl.abort()];
-
-  const page = h("div.page.wide");
-  replace(main, page, h("div.loading", spinner()));
-  start();
-  return () => cleanups.forEach((f) => f());
-
-  async function start() {
-    get("/v1/events/stats", { signal: ctl.signal }).then(setObservedKeys, () => {});
-    if (editing) {
-      try {
-        meter = await get("/v1/meters/" + params.id, { signal: ctl.signal });
-      } catch (e) {
-        if (!isAbort(e)) replace(main, h("div.page", h("h1", "Meter not found"), h("p.form-error", e.message)));
-        return;
-      }
+  return formFrame(main, editing && "/v1/meters/" + params.id, "Meter not found", (m, page) => {
+    if (m) {
+      meter = m;
       const c = meter.current;
       Object.assign(state, { name: meter.name, filter: c.filter, value: c.value === "1" && c.aggregation === "count" ? "" : c.value, aggregation: c.aggregation, group_by: c.group_by, stripe_price_id: c.stripe_price_id || "" });
     }
-    replace(main, page);
-    build();
-  }
+    return build(page);
+  });
 
-  function build() {
+  function build(page) {
+    const cleanups = [];
     // Definition fields.
     const nameIn = h("input#name", { type: "text", value: state.name, maxlength: 200, placeholder: "e.g. Search calls", disabled: editing, oninput: (e) => ((state.name = e.target.value), nameErr.hidden = true) });
     const nameErr = h("p.field-error", { hidden: true, role: "alert" });
@@ -138,20 +125,16 @@ export function meterForm(main, params) {
     );
     replace(
       page,
-      h(
-        "header.page-head",
-        h(
-          "div",
-          h("a.crumb", { href: editing ? "#/meters/" + meter.id : "#/meters" }, icon("back", 14), editing ? meter.name : "Meters"),
-          h("h1", editing ? "New version" : "New meter"),
-          h("p.sub", editing ? `Version ${meter.current_version + 1} takes effect when you save it, or at a time you choose; usage before then keeps version ${meter.current_version}.` : "Describe the calls you bill for. The preview shows what it would have billed."),
-        ),
-      ),
+      pageHead({
+        back: editing ? ["#/meters/" + meter.id, meter.name] : ["#/meters", "Meters"],
+        title: editing ? "New version" : "New meter",
+        sub: editing ? `Version ${meter.current_version + 1} takes effect when you save it, or at a time you choose; usage before then keeps version ${meter.current_version}.` : "Describe the calls you bill for. The preview shows what it would have billed.",
+      }),
       h("div.form-layout", form, preview),
     );
     // Validation: every change, debounced; errors underline the editors.
-    let valCtl = null;
-    const validate = debounce(runValidate, 200);
+    // An empty filter is not an error yet: the person has not written it.
+    const validate = validator("/v1/meters/validate", definition, (errors) => applyErrors(errors.filter((e) => !(e.field === "filter" && !state.filter.trim()))), (e) => replace(filterMsg, h("span.err", "Validation failed: " + e.message)));
     const previewSoon = debounce(runPreview, 450);
     function changed() {
       validate();
@@ -162,27 +145,9 @@ export function meterForm(main, params) {
       if (state.aggregation !== "count" && state.value.trim()) d.value = state.value;
       return d;
     }
-    async function runValidate() {
-      valCtl?.abort();
-      valCtl = new AbortController();
-      let res;
-      try {
-        res = await post("/v1/meters/validate", definition(), { signal: valCtl.signal });
-      } catch (e) {
-        if (!isAbort(e)) replace(filterMsg, h("span.err", "Validation failed: " + e.message));
-        return;
-      }
-      // An empty filter is not an error yet: the person has not written it.
-      applyErrors((res.errors || []).filter((e) => !(e.field === "filter" && !state.filter.trim())));
-    }
     function applyErrors(errors) {
       const byField = (f) => errors.filter((e) => e.field === f);
-      for (const [f, ed, msg] of [["filter", filterEd, filterMsg], ["value", valueEd, valueMsg]]) {
-        const es = byField(f);
-        showErrors(ed, es.filter((e) => e.line));
-        ed.dom.classList.toggle("has-error", es.length > 0);
-        replace(msg, es.length ? es.map((e) => h("div.err", { "data-code": e.code }, icon("alert", 14), h("span", e.line ? `Line ${e.line}, column ${e.column}: ` : "", e.message))) : (f === "filter" && state.filter.trim() ? h("div.ok", icon("check", 14), "Valid") : null));
-      }
+      for (const [f, ed, msg] of [["filter", filterEd, filterMsg], ["value", valueEd, valueMsg]]) reportErrors(ed, msg, byField(f), f === "filter" && state.filter.trim() && "Valid");
       const other = errors.filter((e) => e.field !== "filter" && e.field !== "value" && e.field !== "name");
       formErr.hidden = !other.length;
       formErr.textContent = other.map((e) => e.message).join(" ");
@@ -287,8 +252,9 @@ export function meterForm(main, params) {
     }
 
     // A version starts from the current definition: check and preview it.
-    if (state.filter) runValidate();
+    if (state.filter) validate.now();
     runPreview();
+    return cleanups;
 
     async function save() {
       nameErr.hidden = true;
