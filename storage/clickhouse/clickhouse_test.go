@@ -145,18 +145,23 @@ func TestRetrySettlesCopiesADeadWriterLeft(t *testing.T) {
 }
 
 // Two processes given the same batch at once both find nothing stored and
-// both insert (the race is forced here: each waits for the other's lookup);
-// their settles agree on one copy, and every read counts each event once.
+// both insert (the race is forced here: each waits for the other's lookup,
+// then for the other's write); their settles agree on one copy, the second
+// answer counts the batch as duplicates, and every read counts each event
+// once. (Had the first settled before the second wrote, both answers would
+// count it accepted; the figures would still count it once.)
 func TestTwoWritersRacingCountOnce(t *testing.T) {
 	ctx := context.Background()
 	dsn := freshDSN(t)
 	a, b := openWith(t, dsn, storage.Options{}), openWith(t, dsn, storage.Options{})
 	now := time.Now().UTC()
 	evs := eventgen.Generate(5, 300, now.Add(-time.Hour), now)
-	var looked sync.WaitGroup
+	var looked, wrote sync.WaitGroup
 	looked.Add(2)
+	wrote.Add(2)
 	for _, s := range []*Store{a, b} {
 		s.afterLookup = func() { looked.Done(); looked.Wait() }
+		s.afterWrite = func() { wrote.Done(); wrote.Wait() }
 	}
 	results := make([]storage.InsertResult, 2)
 	var wg sync.WaitGroup
@@ -309,7 +314,7 @@ func TestMigrationToCopies(t *testing.T) {
 	dsn := freshDSN(t)
 	s := openWith(t, dsn, storage.Options{})
 	// Back to schema 4: migration 1's events table, no index.
-	for _, q := range []string{`DROP TABLE event_ids_mv`, `DROP TABLE event_ids`, `DROP TABLE event_losers`,
+	for _, q := range []string{`DROP TABLE event_ids_mv`, `DROP TABLE event_ids`, `DROP TABLE event_losers_local`,
 		`DROP TABLE events`, migrations[0].stmts[0], `TRUNCATE TABLE schema_migrations`} {
 		if err := s.conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)

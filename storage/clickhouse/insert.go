@@ -45,6 +45,9 @@ func (s *Store) Insert(ctx context.Context, events []storage.Event) (storage.Ins
 		if err := s.insertEvents(ctx, fresh, copies); err != nil {
 			return res, err
 		}
+		if s.afterWrite != nil {
+			s.afterWrite()
+		}
 		fps := make([]uint64, len(fresh)) // fresh ids are distinct
 		for i, e := range fresh {
 			fps[i] = storage.Fingerprint(e.ID)

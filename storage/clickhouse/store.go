@@ -35,13 +35,15 @@ import (
 
 // Store is a ClickHouse-backed storage.Store.
 type Store struct {
-	conn      driver.Conn
-	database  string
-	opts      storage.Options
+	conn     driver.Conn
+	database string
+	cluster  string // the cluster's name, "" for one server (cluster.go)
+	opts     storage.Options
 	journalMu sync.Mutex // serialises AppendJournal's check and insert
-	// afterLookup, when set (tests), runs between an insert's duplicate
-	// lookup and its write: where two processes race.
-	afterLookup func()
+	// afterLookup and afterWrite, when set (tests), run between an
+	// insert's duplicate lookup and its write, and between its write and
+	// its settle: where two processes race.
+	afterLookup, afterWrite func()
 	stopSweep   func()
 }
 
@@ -54,8 +56,9 @@ var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 //
 //	clickhouse://[user[:password]@]host:9000[,host2:9000]/database[?option=value]
 //
-// Options are clickhouse-go's (dial_timeout, compress, max_open_conns, ...).
-// Without a database the store uses "default".
+// Options are clickhouse-go's (dial_timeout, compress, max_open_conns, ...),
+// and cluster=NAME for a cluster of shards (cluster.go). Without a database
+// the store uses "default".
 func Open(ctx context.Context, dsn string) (*Store, error) {
 	return OpenWith(ctx, dsn, storage.Options{})
 }
@@ -63,6 +66,10 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // OpenWith is Open with options. The store settles identities that raced
 // into storage once a minute (see sweep) until it is closed.
 func OpenWith(ctx context.Context, dsn string, o storage.Options) (*Store, error) {
+	dsn, cluster, err := splitCluster(dsn)
+	if err != nil {
+		return nil, err
+	}
 	opts, err := ch.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse dsn: %w", err)
@@ -74,7 +81,15 @@ func OpenWith(ctx context.Context, dsn string, o storage.Options) (*Store, error
 	if !identifier.MatchString(db) {
 		return nil, fmt.Errorf("clickhouse dsn: database name %q: want letters, digits and _", db)
 	}
-	if err := createDatabase(ctx, *opts, db); err != nil {
+	if cluster != "" {
+		if opts.Settings == nil {
+			opts.Settings = ch.Settings{}
+		}
+		opts.Settings["insert_distributed_sync"] = 1 // acknowledged means on its shard
+		if err := createCluster(ctx, *opts, cluster, db); err != nil {
+			return nil, err
+		}
+	} else if err := createDatabase(ctx, *opts, db); err != nil {
 		return nil, err
 	}
 	opts.Auth.Database = db
@@ -82,10 +97,12 @@ func OpenWith(ctx context.Context, dsn string, o storage.Options) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %s: %w", opts.Addr, err)
 	}
-	s := &Store{conn: conn, database: db, opts: o}
-	if err := s.migrate(ctx); err != nil {
-		conn.Close()
-		return nil, err
+	s := &Store{conn: conn, database: db, cluster: cluster, opts: o}
+	if cluster == "" {
+		if err := s.migrate(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
 	}
 	s.stopSweep = s.sweepEvery(time.Minute)
 	return s, nil
