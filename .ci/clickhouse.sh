@@ -6,6 +6,9 @@
 #   .ci/clickhouse.sh stop DIR     stop it and wait until it is gone
 #
 # Ports: CH_TCP_PORT (native, default 9000) and CH_HTTP_PORT (default 8123).
+# CH_CLUSTER="NAME=HOST:PORT,HOST:PORT,..." also declares the cluster NAME,
+# one shard per server listed (remote_servers; no replication, no
+# ZooKeeper): start every listed server with the same CH_CLUSTER.
 # Works as root: the data directory is created by, and so owned by, the
 # user running the script, which is what clickhouse-server checks.
 set -euo pipefail
@@ -29,6 +32,19 @@ log_tail() {
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# remote_servers renders CH_CLUSTER as ClickHouse's remote_servers section.
+remote_servers() {
+	[ -n "${CH_CLUSTER:-}" ] || return 0
+	local name=${CH_CLUSTER%%=*} hosts=${CH_CLUSTER#*=} hp
+	echo "    <remote_servers>"
+	echo "        <$name>"
+	for hp in ${hosts//,/ }; do
+		echo "            <shard><replica><host>${hp%:*}</host><port>${hp##*:}</port></replica></shard>"
+	done
+	echo "        </$name>"
+	echo "    </remote_servers>"
+}
 
 write_config() {
 	mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/log"
@@ -57,6 +73,7 @@ write_config() {
     <mark_cache_size>268435456</mark_cache_size>
     <uncompressed_cache_size>268435456</uncompressed_cache_size>
     <mlock_executable>false</mlock_executable>
+$(remote_servers)
 </yandex>
 EOF
 	cat >"$dir/users.xml" <<EOF

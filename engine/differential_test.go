@@ -402,6 +402,17 @@ func TestDifferential(t *testing.T) {
 			t.Errorf("the fixed cases never compared these constructs with the VM (raise fixedCases or change fixedSeed):\n%s", joinLines(miss))
 		}
 	})
+	// The same cases on a ClickHouse cluster of two shards, where every
+	// query goes through Distributed tables.
+	t.Run("cluster", func(t *testing.T) {
+		cl := openCluster(t)
+		if cl == nil {
+			t.Skip("METERD_TEST_CLICKHOUSE_CLUSTER not set")
+		}
+		s := newDiffStores(t)
+		s.ch = cl
+		runCasesOn(t, s, fixedSeed, 0, fixedCases)
+	})
 	if os.Getenv("CI") == "true" {
 		return
 	}
@@ -415,7 +426,10 @@ func TestDifferential(t *testing.T) {
 // runCases runs cases first..first+n-1 of base seed base on fresh stores,
 // stopping at the first that fails, and tells how to reproduce it.
 func runCases(t *testing.T, base uint64, first, n int) *diffStores {
-	s := newDiffStores(t)
+	return runCasesOn(t, newDiffStores(t), base, first, n)
+}
+
+func runCasesOn(t *testing.T, s *diffStores, base uint64, first, n int) *diffStores {
 	t.Logf("cases %d..%d of METERD_DIFF_SEED=%d on %v", first, first+n-1, base, s.backends())
 	for i := first; i < first+n; i++ {
 		s.run(t, randomCase(base+uint64(i), i))

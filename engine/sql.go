@@ -25,6 +25,7 @@ func plan(st storage.Store, vs []Version, w Window) (sqlgen.Dialect, *sqlgen.Pla
 	p, err := sqlgen.Query(d, spans, sqlgen.Window{
 		FromMs: w.From.UnixMilli(), ToMs: w.To.UnixMilli(), BucketMs: w.bucketMs(),
 		Limit: w.rowLimit(), Group: w.Group, GroupBuckets: w.GroupBuckets, GroupFromMs: w.groupFromMs(),
+		Live: storage.LiveCondition(st),
 	})
 	return d, p, err
 }

@@ -15,7 +15,17 @@ var clickhouseDSN = storetest.ClickHouseDSN
 // cleanup; nil when no server is configured.
 func openClickHouse(tb testing.TB) *clickhouse.Store {
 	tb.Helper()
-	dsn := storetest.FreshClickHouseDSN(tb, "meterd_engine")
+	return openClickHouseAt(tb, storetest.FreshClickHouseDSN(tb, "meterd_engine"))
+}
+
+// openCluster is a fresh database on the test cluster, nil without one.
+func openCluster(tb testing.TB) *clickhouse.Store {
+	tb.Helper()
+	return openClickHouseAt(tb, storetest.FreshClusterDSN(tb, "meterd_engine_cluster"))
+}
+
+func openClickHouseAt(tb testing.TB, dsn string) *clickhouse.Store {
+	tb.Helper()
 	if dsn == "" {
 		return nil
 	}

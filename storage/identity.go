@@ -47,11 +47,21 @@ func (o Options) Horizon(events []Event) int64 {
 
 const minInt64 = -1 << 63
 
-// ClickHouseLive is the condition every ClickHouse read of events adds: it
-// keeps the rows that count, leaving out copies that lost a race between
-// two writers (storage/clickhouse/identity.go). The engine's SQL adds it
-// too, so it lives here, where both see it.
-const ClickHouseLive = "copy NOT IN (SELECT copy FROM event_losers)"
+// LiveRows is implemented by a store some of whose event rows do not count
+// (on ClickHouse, a copy that lost a race between two writers): every read
+// of events, the engine's SQL included, adds LiveCondition.
+type LiveRows interface {
+	LiveCondition() string
+}
+
+// LiveCondition is st's condition for the event rows that count, "" when
+// every row does.
+func LiveCondition(st Store) string {
+	if l, ok := st.(LiveRows); ok {
+		return l.LiveCondition()
+	}
+	return ""
+}
 
 // FindStored looks up which identities of a batch are stored. It is the
 // stores' two-step lookup: fingerprints finds the stored times of the

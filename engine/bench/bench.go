@@ -272,7 +272,7 @@ GROUP BY b, company_id`, from, to)
 FROM events
 WHERE time_ms >= %[1]d AND time_ms < %[2]d AND %[3]s AND has_response AND status = 200 AND startsWith(route, '/v1/')
   AND meta_types[indexOf(meta_keys, 'region')] = 3 AND meta_strs[indexOf(meta_keys, 'region')] = 'eu-west'
-GROUP BY b, company_id`, from, to, storage.ClickHouseLive)
+GROUP BY b, company_id`, from, to, storage.LiveCondition(st))
 	default:
 		return handResult{}, fmt.Errorf("no hand-written query for %s", st.Backend())
 	}

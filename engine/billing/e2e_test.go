@@ -46,6 +46,20 @@ func stores(t *testing.T) map[string]func(t *testing.T) (storage.Store, string) 
 	return out
 }
 
+// storesAndCluster is stores and, where one is configured, a ClickHouse
+// cluster of two shards (the end-to-end test runs there too: billing
+// through a cluster must bill what one server bills).
+func storesAndCluster(t *testing.T) map[string]func(t *testing.T) (storage.Store, string) {
+	out := stores(t)
+	if storetest.ClickHouseClusterDSN(t) != "" {
+		out["cluster"] = func(t *testing.T) (storage.Store, string) {
+			dsn := storetest.FreshClusterDSN(t, "meterd_billing_cluster")
+			return open(t, dsn), dsn
+		}
+	}
+	return out
+}
+
 func open(t *testing.T, dsn string) storage.Store {
 	t.Helper()
 	st, err := backends.Open(context.Background(), dsn)
@@ -149,7 +163,11 @@ func (w *world) webhook(payload []byte, key string) int {
 // inEveryWorld runs f in a fresh world on every store, in both
 // reporting modes.
 func inEveryWorld(t *testing.T, f func(t *testing.T, w *world, mode string)) {
-	for name, openStore := range stores(t) {
+	inWorlds(t, stores(t), f)
+}
+
+func inWorlds(t *testing.T, worlds map[string]func(t *testing.T) (storage.Store, string), f func(t *testing.T, w *world, mode string)) {
+	for name, openStore := range worlds {
 		for _, mode := range []string{billing.ModeMeterEvents, billing.ModeUsageRecords} {
 			t.Run(name+"/"+mode, func(t *testing.T) {
 				st, _ := openStore(t)
@@ -340,7 +358,7 @@ func posts(f *stripefake.Fake) int {
 // Stripe's totals equal the meter's backtest per customer, through late
 // events, a repeat cycle and injected 429s, 500s and lost answers.
 func TestEndToEndWithStatefulFake(t *testing.T) {
-	inEveryWorld(t, func(t *testing.T, w *world, mode string) {
+	inWorlds(t, storesAndCluster(t), func(t *testing.T, w *world, mode string) {
 		price := w.price(mode)
 		items := w.customers(price)
 		m := w.meter(price, rules.AggSum)

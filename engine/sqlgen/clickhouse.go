@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/meterd/meterd/storage"
 )
 
 // ClickHouse is the dialect of storage/clickhouse (18.16 and later: no
@@ -15,7 +13,6 @@ import (
 type ClickHouse struct{}
 
 func (ClickHouse) Name() string { return "clickhouse" }
-func (ClickHouse) Live() string { return storage.ClickHouseLive }
 
 // GroupStarts looks the start up with transform, which hashes its
 // constant arrays.

@@ -14,9 +14,6 @@ import (
 type Dialect interface {
 	// Name is the store's backend name: "duckdb" or "clickhouse".
 	Name() string
-	// Live is the condition that keeps the events rows that count (each
-	// identity once), "" when every row does.
-	Live() string
 	// GroupStarts starts each group's window at its own time: the events
 	// source to select from (events, or a join) and a row predicate
 	// (" AND ...") keeping a row of group col from starts[group], or from

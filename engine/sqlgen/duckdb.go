@@ -12,7 +12,6 @@ import (
 type DuckDB struct{}
 
 func (DuckDB) Name() string { return "duckdb" }
-func (DuckDB) Live() string { return "" }
 
 // GroupStarts joins a VALUES list of the starts: a hash join, where a
 // MAP or list lookup would scan the whole list for every row (15 to 30

@@ -35,6 +35,9 @@ type Window struct {
 	// every customer's buckets in one query. Set 2 is then not limited
 	// on ClickHouse (its caller keeps the largest groups).
 	GroupBuckets bool
+	// Live is the condition for the event rows that count
+	// (storage.LiveCondition), "" when all do.
+	Live string
 	// GroupFromMs, when not empty, starts the window of the groups it
 	// lists at their own time (unix ms, at or after FromMs): every
 	// customer's usage over its own billing period, in one query.
@@ -99,9 +102,9 @@ type queryParts struct {
 func notBlocked(col string) string { return "(" + col + " = '')" }
 
 // liveScope is the scope every query over events starts from: the rows
-// that count (Dialect.Live).
-func liveScope(d Dialect) string {
-	if live := d.Live(); live != "" {
+// that count (storage.LiveCondition, "" when all do).
+func liveScope(live string) string {
+	if live != "" {
 		return " AND " + live
 	}
 	return ""
@@ -150,7 +153,7 @@ func Query(d Dialect, spans []Span, w Window) (*Plan, error) {
 	if len(t.unc) > 0 {
 		unc = t.or(t.unc...)
 	}
-	p := queryParts{agg: def.Aggregation, w: w, certain: len(t.unc) == 0, scope: liveScope(d), from: "events"}
+	p := queryParts{agg: def.Aggregation, w: w, certain: len(t.unc) == 0, scope: liveScope(w.Live), from: "events"}
 	if !slices.ContainsFunc(spans, func(s Span) bool { return s.Meter.CountsBlocked() }) {
 		// No version counts blocked calls: dropped early, they cannot make
 		// the answer uncertain either.
@@ -397,9 +400,4 @@ func (ClickHouse) query(p queryParts) string {
 		"FROM (" + mid + ")\nARRAY JOIN " + sets + " AS _s\n" +
 		"GROUP BY _s, bucket, grp\n" +
 		"ORDER BY set_, has_value DESC, value DESC, events DESC, grp\n" + limit
-}
-
-// CountQuery counts the events in [fromMs, toMs) as one Int64.
-func CountQuery(d Dialect, fromMs, toMs int64) string {
-	return "SELECT " + d.Int64("count(*)") + " FROM events WHERE " + queryParts{w: Window{FromMs: fromMs, ToMs: toMs}, scope: liveScope(d)}.timeRange()
 }

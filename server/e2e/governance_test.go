@@ -60,6 +60,18 @@ func TestGovernanceWithMoesifNode(t *testing.T) {
 			t.Cleanup(func() { st.Close() })
 			return st
 		},
+		"cluster": func(t *testing.T) storage.Store {
+			dsn := storetest.FreshClusterDSN(t, "meterd_gov_e2e_cluster")
+			if dsn == "" {
+				t.Skip("METERD_TEST_CLICKHOUSE_CLUSTER not set")
+			}
+			st, err := clickhouse.Open(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		},
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) { governEndToEnd(t, appDir, open(t)) })

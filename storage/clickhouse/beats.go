@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/meterd/meterd/storage"
 )
 
@@ -17,9 +19,19 @@ func (s *Store) Beat(ctx context.Context, worker string, at time.Time) error {
 }
 
 // Retire implements storage.Beats (a mutation: applied in the background,
-// so the marks may be read for a moment longer).
+// so the marks may be read for a moment longer; on a cluster, on every
+// shard's local table, since a Distributed table takes no mutation).
 func (s *Store) Retire(ctx context.Context, worker string) error {
-	if err := s.conn.Exec(ctx, `ALTER TABLE worker_beats DELETE WHERE worker = ?`, worker); err != nil {
+	retire := func(conn driver.Conn, table string) error {
+		return conn.Exec(ctx, `ALTER TABLE `+table+` DELETE WHERE worker = ?`, worker)
+	}
+	var err error
+	if s.cluster != "" {
+		err = s.onEveryShard(ctx, func(conn driver.Conn) error { return retire(conn, "worker_beats_local") })
+	} else {
+		err = retire(s.conn, "worker_beats")
+	}
+	if err != nil {
 		return fmt.Errorf("retire worker: %w", unavailable(err))
 	}
 	return nil

@@ -150,9 +150,10 @@ func TestRetrySettlesCopiesADeadWriterLeft(t *testing.T) {
 // answer counts the batch as duplicates, and every read counts each event
 // once. (Had the first settled before the second wrote, both answers would
 // count it accepted; the figures would still count it once.)
-func TestTwoWritersRacingCountOnce(t *testing.T) {
+func TestTwoWritersRacingCountOnce(t *testing.T) { twoWritersRacing(t, freshDSN(t)) }
+
+func twoWritersRacing(t *testing.T, dsn string) {
 	ctx := context.Background()
-	dsn := freshDSN(t)
 	a, b := openWith(t, dsn, storage.Options{}), openWith(t, dsn, storage.Options{})
 	now := time.Now().UTC()
 	evs := eventgen.Generate(5, 300, now.Add(-time.Hour), now)

@@ -34,16 +34,21 @@ import (
 // both copies; the answers of two racing requests may both count the event
 // as accepted. Once settled, every figure counts the identity once.
 
-// Live is the condition that keeps the rows that count: not a copy that
-// lost a race. Every read of events adds it.
-const Live = storage.ClickHouseLive
+// LiveCondition implements storage.LiveRows: the rows that count are
+// not a copy that lost a race. On a cluster, each shard reads its own
+// event_losers_local, which holds the losers of the identities it holds;
+// the database is named because a Distributed table's queries reach the
+// shards in their default database.
+func (s *Store) LiveCondition() string {
+	return "copy NOT IN (SELECT copy FROM " + quote(s.database) + ".event_losers_local)"
+}
 
-// liveWhere adds Live to a WHERE clause (storage.EventFilter.Where's).
-func liveWhere(w string) string {
+// liveWhere adds LiveCondition to a WHERE clause (storage.EventFilter.Where's).
+func (s *Store) liveWhere(w string) string {
 	if w == "" {
-		return " WHERE " + Live
+		return " WHERE " + s.LiveCondition()
 	}
-	return w + " AND " + Live
+	return w + " AND " + s.LiveCondition()
 }
 
 // storedCopy is a stored row of an identity.
@@ -51,6 +56,7 @@ type storedCopy struct {
 	id                 string
 	timeMs, receivedMs int64
 	copy               uint64
+	marked             bool // listed in event_losers already
 }
 
 // first orders copies of one identity: the first to arrive, then the
@@ -75,13 +81,13 @@ func losers(copies []storedCopy) []storedCopy {
 	return out
 }
 
-// findStored returns the live copies of the identities of ids, stored by
+// findStored returns the stored copies of the identities of ids, stored by
 // events that arrived at or after horizon.
 func (s *Store) findStored(ctx context.Context, ids []string, horizon int64) ([]storedCopy, error) {
 	return storage.FindStored(ids,
 		func(fps []uint64) ([]int64, error) { return s.fingerprintTimes(ctx, fps, horizon, false) },
 		func(times []int64, _ []string, fps []uint64) ([]storedCopy, error) {
-			return s.liveCopies(ctx, times, fps)
+			return s.storedCopies(ctx, times, fps)
 		})
 }
 
@@ -93,10 +99,12 @@ func (s *Store) fingerprintTimes(ctx context.Context, fps []uint64, horizon int6
 	if err != nil {
 		return nil, err
 	}
-	q := `SELECT DISTINCT time_ms FROM event_ids WHERE received_ms >= ? AND fp IN (SELECT fp FROM batch_fps)`
+	// GLOBAL: on a cluster the set is built once, where the query starts,
+	// and sent to the shards (event_ids is then a Distributed table).
+	q := `SELECT DISTINCT time_ms FROM event_ids WHERE received_ms >= ? AND fp GLOBAL IN (SELECT fp FROM batch_fps)`
 	if repeated {
-		q = `SELECT DISTINCT time_ms FROM event_ids WHERE received_ms >= ? AND fp IN (
-			SELECT fp FROM event_ids WHERE received_ms >= ? AND fp IN (SELECT fp FROM batch_fps)
+		q = `SELECT DISTINCT time_ms FROM event_ids WHERE received_ms >= ? AND fp GLOBAL IN (
+			SELECT fp FROM event_ids WHERE received_ms >= ? AND fp GLOBAL IN (SELECT fp FROM batch_fps)
 			GROUP BY fp HAVING count() > 1)`
 	}
 	rows, err := s.conn.Query(ch.Context(ctx, ch.WithExternalTable(tbl)), q, horizon, horizon)
@@ -115,9 +123,11 @@ func (s *Store) fingerprintTimes(ctx context.Context, fps []uint64, horizon int6
 	return times, unavailable(rows.Err())
 }
 
-// liveCopies returns the live rows at the given times whose id has one of
-// the fingerprints.
-func (s *Store) liveCopies(ctx context.Context, times []int64, fps []uint64) ([]storedCopy, error) {
+// storedCopies returns the rows at the given times whose id has one of
+// the fingerprints, those that lost a race marked. All of them, not only
+// the live ones: a writer that settles after another marked its copy must
+// still see that its copy lost.
+func (s *Store) storedCopies(ctx context.Context, times []int64, fps []uint64) ([]storedCopy, error) {
 	ts, err := int64Table("batch_times", "t", times)
 	if err != nil {
 		return nil, err
@@ -126,9 +136,9 @@ func (s *Store) liveCopies(ctx context.Context, times []int64, fps []uint64) ([]
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.conn.Query(ch.Context(ctx, ch.WithExternalTable(ts, fs)), `SELECT id, time_ms, received_ms, copy
-		FROM events WHERE time_ms IN (SELECT t FROM batch_times) AND cityHash64(id) IN (SELECT fp FROM batch_fps)
-		AND `+Live)
+	rows, err := s.conn.Query(ch.Context(ctx, ch.WithExternalTable(ts, fs)), `SELECT id, time_ms, received_ms, copy,
+		toUInt8(NOT (`+s.LiveCondition()+`))
+		FROM events WHERE time_ms GLOBAL IN (SELECT t FROM batch_times) AND cityHash64(id) GLOBAL IN (SELECT fp FROM batch_fps)`)
 	if err != nil {
 		return nil, fmt.Errorf("identity lookup: %w", unavailable(err))
 	}
@@ -136,40 +146,58 @@ func (s *Store) liveCopies(ctx context.Context, times []int64, fps []uint64) ([]
 	var out []storedCopy
 	for rows.Next() {
 		var c storedCopy
-		if err := rows.Scan(&c.id, &c.timeMs, &c.receivedMs, &c.copy); err != nil {
+		var marked uint8
+		if err := rows.Scan(&c.id, &c.timeMs, &c.receivedMs, &c.copy, &marked); err != nil {
 			return nil, err
 		}
+		c.marked = marked != 0
 		out = append(out, c)
 	}
 	return out, unavailable(rows.Err())
 }
 
 // settle marks the losers among the identities with fingerprints fps that
-// have more than one live copy, and returns them.
+// have more than one copy, and returns them (marked now or before).
 func (s *Store) settle(ctx context.Context, fps []uint64, horizon int64) ([]storedCopy, error) {
 	times, err := s.fingerprintTimes(ctx, fps, horizon, true)
 	if err != nil || len(times) == 0 {
 		return nil, err
 	}
-	copies, err := s.liveCopies(ctx, times, fps)
+	copies, err := s.storedCopies(ctx, times, fps)
 	if err != nil {
 		return nil, err
 	}
 	return s.markLosers(ctx, losers(copies))
 }
 
-// markLosers lists copies in event_losers. Listing one twice is harmless:
-// reads test membership.
-func (s *Store) markLosers(ctx context.Context, ls []storedCopy) ([]storedCopy, error) {
-	if len(ls) == 0 {
-		return nil, nil
+// losers is the table copies that lost are listed in: on a cluster, the
+// Distributed table, which puts each on its identity's shard.
+func (s *Store) losers() string {
+	if s.cluster != "" {
+		return "event_losers"
 	}
-	batch, err := s.conn.PrepareBatch(ctx, `INSERT INTO event_losers (copy, id, time_ms, at_ms)`)
+	return "event_losers_local"
+}
+
+// markLosers lists in event_losers the copies of ls not listed yet, and
+// returns ls. (Listing one twice would be harmless: reads test
+// membership.)
+func (s *Store) markLosers(ctx context.Context, ls []storedCopy) ([]storedCopy, error) {
+	var fresh []storedCopy
+	for _, l := range ls {
+		if !l.marked {
+			fresh = append(fresh, l)
+		}
+	}
+	if len(fresh) == 0 {
+		return ls, nil
+	}
+	batch, err := s.conn.PrepareBatch(ctx, `INSERT INTO `+s.losers()+` (copy, id, time_ms, at_ms)`)
 	if err != nil {
 		return nil, fmt.Errorf("mark raced copies: %w", unavailable(err))
 	}
 	now := time.Now().UnixMilli()
-	for _, l := range ls {
+	for _, l := range fresh {
 		if err := batch.Append(l.copy, l.id, l.timeMs, now); err != nil {
 			batch.Abort()
 			return nil, err
@@ -186,7 +214,7 @@ func (s *Store) markLosers(ctx context.Context, ls []storedCopy) ([]storedCopy, 
 // copies, which no retry may ever look up again.
 func (s *Store) Sweep(ctx context.Context, since time.Time) error {
 	horizon := s.opts.Horizon([]storage.Event{{ReceivedAt: time.Now()}})
-	rows, err := s.conn.Query(ctx, `SELECT fp FROM event_ids WHERE received_ms >= ? AND fp IN (
+	rows, err := s.conn.Query(ctx, `SELECT fp FROM event_ids WHERE received_ms >= ? AND fp GLOBAL IN (
 		SELECT fp FROM event_ids WHERE received_ms >= ?) GROUP BY fp HAVING count() > 1`, horizon, since.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("sweep: %w", unavailable(err))

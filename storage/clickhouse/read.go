@@ -30,7 +30,7 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 	if f.Limit <= 0 {
 		w, args := f.Where(true)
 		var out []storage.Event
-		err := s.eachEvent(ctx, `SELECT `+readColumns+` FROM events`+liveWhere(w)+` ORDER BY time_ms DESC, id DESC`, args,
+		err := s.eachEvent(ctx, `SELECT `+readColumns+` FROM events`+s.liveWhere(w)+` ORDER BY time_ms DESC, id DESC`, args,
 			func(e *storage.Event) error { out = append(out, *e); return nil })
 		return out, err
 	}
@@ -50,7 +50,7 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 	out := make([]storage.Event, len(keys))
 	found := 0
 	err = s.eachEvent(ch.Context(ctx, ch.WithExternalTable(tbl)), `SELECT `+readColumns+` FROM events
-		WHERE time_ms BETWEEN ? AND ? AND id IN (SELECT id FROM batch_ids) AND `+Live,
+		WHERE time_ms BETWEEN ? AND ? AND id GLOBAL IN (SELECT id FROM batch_ids) AND `+s.LiveCondition(),
 		[]any{keys[len(keys)-1].ms, keys[0].ms},
 		func(e *storage.Event) error {
 			// The same id at another time is another row: keep the page's.
@@ -83,7 +83,7 @@ func (s *Store) pageKeys(ctx context.Context, f storage.EventFilter) ([]key, err
 	for len(keys) < f.Limit {
 		need := f.Limit - len(keys)
 		w, args := f.Where(true)
-		rows, err := s.conn.Query(ctx, `SELECT time_ms, id FROM events`+liveWhere(w)+
+		rows, err := s.conn.Query(ctx, `SELECT time_ms, id FROM events`+s.liveWhere(w)+
 			` ORDER BY time_ms DESC, id DESC LIMIT ?`, append(args, need)...)
 		if err != nil {
 			return nil, fmt.Errorf("list events: %w", unavailable(err))
@@ -174,7 +174,7 @@ func scanEvent(r driver.Rows) (storage.Event, error) {
 func (s *Store) ScanEvents(ctx context.Context, f storage.EventFilter, fn func(*storage.Event) error) error {
 	w, args := f.Where(false)
 	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_bytes_before_external_sort": 1 << 30}))
-	return s.eachEvent(ctx, `SELECT `+readColumns+` FROM events`+liveWhere(w)+` ORDER BY time_ms, id`, args, fn)
+	return s.eachEvent(ctx, `SELECT `+readColumns+` FROM events`+s.liveWhere(w)+` ORDER BY time_ms, id`, args, fn)
 }
 
 // Query implements storage.Store.

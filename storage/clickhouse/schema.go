@@ -91,6 +91,15 @@ var migrations = []migration{
 	{then: func(ctx context.Context, s *Store) error {
 		return s.addColumn(ctx, "events", "blocked_by", "String DEFAULT ''")
 	}},
+	// 7: event_losers is read as event_losers_local, the name a cluster's
+	// shards give their own (Store.LiveCondition reads it on both).
+	{then: func(ctx context.Context, s *Store) error {
+		var n uint64
+		if err := s.conn.QueryRow(ctx, `SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'event_losers'`).Scan(&n); err != nil || n == 0 {
+			return err
+		}
+		return s.conn.Exec(ctx, `RENAME TABLE event_losers TO event_losers_local`)
+	}},
 }
 
 // addColumn adds a column unless the table has it: 18.16 has no ADD

@@ -16,7 +16,7 @@ func (s *Store) Stats(ctx context.Context, f storage.EventFilter) (storage.Stats
 	var first, last int64
 	err := s.conn.QueryRow(ctx, `SELECT toInt64(count()), min(time_ms), max(time_ms),
 		toInt64(uniqExactIf(user_id, user_id != '')), toInt64(uniqExactIf(company_id, company_id != ''))
-		FROM events`+liveWhere(w), args...).Scan(&st.Count, &first, &last, &st.DistinctUsers, &st.DistinctCompanies)
+		FROM events`+s.liveWhere(w), args...).Scan(&st.Count, &first, &last, &st.DistinctUsers, &st.DistinctCompanies)
 	if err != nil {
 		return st, fmt.Errorf("stats: %w", unavailable(err))
 	}
@@ -34,7 +34,7 @@ func (s *Store) Stats(ctx context.Context, f storage.EventFilter) (storage.Stats
 // keys/types array columns (meta_* or trait_*) hold them.
 func (s *Store) keyStats(ctx context.Context, keys, types, w string, args []any) ([]storage.KeyStat, error) {
 	rows, err := s.conn.Query(ctx, `SELECT k, t, toInt64(count()) FROM events
-		ARRAY JOIN `+keys+` AS k, `+types+` AS t`+liveWhere(w)+`
+		ARRAY JOIN `+keys+` AS k, `+types+` AS t`+s.liveWhere(w)+`
 		GROUP BY k, t ORDER BY k, t`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("stats: %w", unavailable(err))

@@ -37,7 +37,8 @@ import (
 type Store struct {
 	conn     driver.Conn
 	database string
-	cluster  string // the cluster's name, "" for one server (cluster.go)
+	cluster  string       // the cluster's name, "" for one server (cluster.go)
+	shards   []ch.Options // a cluster's shard hosts, for what a Distributed table cannot do
 	opts     storage.Options
 	journalMu sync.Mutex // serialises AppendJournal's check and insert
 	// afterLookup and afterWrite, when set (tests), run between an
@@ -70,6 +71,7 @@ func OpenWith(ctx context.Context, dsn string, o storage.Options) (*Store, error
 	if err != nil {
 		return nil, err
 	}
+	var shards []ch.Options
 	opts, err := ch.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse dsn: %w", err)
@@ -86,7 +88,7 @@ func OpenWith(ctx context.Context, dsn string, o storage.Options) (*Store, error
 			opts.Settings = ch.Settings{}
 		}
 		opts.Settings["insert_distributed_sync"] = 1 // acknowledged means on its shard
-		if err := createCluster(ctx, *opts, cluster, db); err != nil {
+		if shards, err = createCluster(ctx, *opts, cluster, db); err != nil {
 			return nil, err
 		}
 	} else if err := createDatabase(ctx, *opts, db); err != nil {
@@ -97,7 +99,7 @@ func OpenWith(ctx context.Context, dsn string, o storage.Options) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %s: %w", opts.Addr, err)
 	}
-	s := &Store{conn: conn, database: db, cluster: cluster, opts: o}
+	s := &Store{conn: conn, database: db, cluster: cluster, shards: shards, opts: o}
 	if cluster == "" {
 		if err := s.migrate(ctx); err != nil {
 			conn.Close()
