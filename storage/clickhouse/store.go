@@ -35,17 +35,17 @@ import (
 
 // Store is a ClickHouse-backed storage.Store.
 type Store struct {
-	conn     driver.Conn
-	database string
-	cluster  string       // the cluster's name, "" for one server (cluster.go)
-	shards   []ch.Options // a cluster's shard hosts, for what a Distributed table cannot do
-	opts     storage.Options
+	conn      driver.Conn
+	database  string
+	cluster   string       // the cluster's name, "" for one server (cluster.go)
+	shards    []ch.Options // a cluster's shard hosts, for what a Distributed table cannot do
+	opts      storage.Options
 	journalMu sync.Mutex // serialises AppendJournal's check and insert
 	// afterLookup and afterWrite, when set (tests), run between an
 	// insert's duplicate lookup and its write, and between its write and
 	// its settle: where two processes race.
 	afterLookup, afterWrite func()
-	stopSweep   func()
+	stopSweep               func()
 }
 
 var _ storage.Store = (*Store)(nil)
