@@ -45,10 +45,11 @@ type Bucket struct {
 
 // GroupBucket is one billed customer's aggregate in one time bucket.
 type GroupBucket struct {
-	Group  string    `json:"group"`
-	Start  time.Time `json:"start"` // UTC
-	Value  *float64  `json:"value"`
-	Events int64     `json:"events"` // matched events
+	Group       string    `json:"group"`
+	Start       time.Time `json:"start"` // UTC
+	Value       *float64  `json:"value"`
+	Events      int64     `json:"events"`       // matched events
+	ValueErrors int64     `json:"value_errors"` // matched events whose value failed
 }
 
 func sortGroupBuckets(gbs []GroupBucket) {

@@ -24,7 +24,7 @@ func plan(st storage.Store, vs []Version, w Window) (sqlgen.Dialect, *sqlgen.Pla
 	}
 	p, err := sqlgen.Query(d, spans, sqlgen.Window{
 		FromMs: w.From.UnixMilli(), ToMs: w.To.UnixMilli(), BucketMs: w.bucketMs(),
-		Limit: w.rowLimit(), Group: w.Group, GroupBuckets: w.GroupBuckets, GroupFromMs: w.groupFromMs(),
+		Limit: w.rowLimit(), Group: w.Group, GroupBuckets: w.GroupBuckets, GroupFromMs: w.groupFromMs(), Ranges: w.Ranges,
 		Live: storage.LiveCondition(st),
 	})
 	return d, p, err
@@ -71,7 +71,7 @@ func runSQL(ctx context.Context, st storage.Store, vs []Version, w Window) (*Res
 			}
 		case 3:
 			if events > 0 {
-				res.GroupBuckets = append(res.GroupBuckets, GroupBucket{Group: grp, Start: time.UnixMilli(bucket).UTC(), Value: valuePtr(value, has != 0), Events: events})
+				res.GroupBuckets = append(res.GroupBuckets, GroupBucket{Group: grp, Start: time.UnixMilli(bucket).UTC(), Value: valuePtr(value, has != 0), Events: events, ValueErrors: errs})
 			}
 		}
 	}
@@ -111,4 +111,15 @@ func countEvents(ctx context.Context, st storage.Store, query string) (int64, er
 		}
 	}
 	return n, rows.Err()
+}
+
+// Scanned counts the events a backtest over w of a meter grouping by
+// groupBy scans (Result.ScannedEvents).
+func Scanned(ctx context.Context, st storage.Store, groupBy string, w Window) (int64, error) {
+	d, ok := sqlgen.DialectFor(st.Backend())
+	if !ok {
+		return 0, fmt.Errorf("%w (%s)", errNoDialect, st.Backend())
+	}
+	return countEvents(ctx, st, sqlgen.CountQuery(d, groupBy, sqlgen.Window{
+		FromMs: w.From.UnixMilli(), ToMs: w.To.UnixMilli(), Group: w.Group, Ranges: w.Ranges, Live: storage.LiveCondition(st)}))
 }

@@ -30,6 +30,9 @@ func runVM(ctx context.Context, st storage.Store, vs []Version, w Window) (*Resu
 		f.CompanyID = w.Group
 	}
 	err := st.ScanEvents(ctx, f, func(e *storage.Event) error {
+		if !w.inRanges(e.Time.UnixMilli()) {
+			return nil
+		}
 		scanned++
 		if scanned%4096 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -72,7 +75,7 @@ func runVM(ctx context.Context, st storage.Store, vs []Version, w Window) (*Resu
 	res.Groups = w.keepGroups(res.Groups)
 	if byGroupBucket != nil {
 		for _, row := range byGroupBucket.Buckets() {
-			res.GroupBuckets = append(res.GroupBuckets, GroupBucket{Group: row.Group, Start: time.UnixMilli(row.Bucket).UTC(), Value: valuePtr(row.Value, row.HasValue), Events: row.Matched})
+			res.GroupBuckets = append(res.GroupBuckets, GroupBucket{Group: row.Group, Start: time.UnixMilli(row.Bucket).UTC(), Value: valuePtr(row.Value, row.HasValue), Events: row.Matched, ValueErrors: row.ValueErrors})
 		}
 		sortGroupBuckets(res.GroupBuckets)
 	}

@@ -44,6 +44,23 @@ type Window struct {
 	// time (at or after From): each customer's usage over its own billing
 	// period, every customer in one query (governance's usage()).
 	GroupFrom map[string]time.Time `json:"-"`
+	// Ranges, when not empty, keeps only the events in one of these
+	// [from, to) ranges of unix ms (within the window, in order, not
+	// overlapping): engine/hours recomputes scattered hours in one query.
+	Ranges [][2]int64 `json:"-"`
+}
+
+// inRanges reports whether ms is in one of w.Ranges (true without any).
+func (w Window) inRanges(ms int64) bool {
+	if len(w.Ranges) == 0 {
+		return true
+	}
+	for _, r := range w.Ranges {
+		if ms >= r[0] && ms < r[1] {
+			return true
+		}
+	}
+	return false
 }
 
 // groupFromMs is GroupFrom in unix ms, nil when empty.

@@ -42,6 +42,11 @@ type Window struct {
 	// lists at their own time (unix ms, at or after FromMs): every
 	// customer's usage over its own billing period, in one query.
 	GroupFromMs map[string]int64
+	// Ranges, when not empty, keeps only the events in one of these
+	// [from, to) ranges (unix ms, within [FromMs, ToMs), in order, not
+	// overlapping): engine/hours recomputes the hours that changed, wherever
+	// they lie, in one query.
+	Ranges [][2]int64
 }
 
 // Plan is a backtest query. Its rows are (set, bucket, grp, events,
@@ -142,10 +147,7 @@ func Query(d Dialect, spans []Span, w Window) (*Plan, error) {
 		}
 		return t.bind(e)
 	}
-	group := rules.GroupByCompany
-	if def.GroupBy == rules.GroupByUser {
-		group = rules.GroupByUser
-	}
+	group := groupColumn(def.GroupBy)
 	if len(t.unc) > 63 {
 		return nil, untranslatable("meter", "too many kinds of uncertain values")
 	}
@@ -153,14 +155,11 @@ func Query(d Dialect, spans []Span, w Window) (*Plan, error) {
 	if len(t.unc) > 0 {
 		unc = t.or(t.unc...)
 	}
-	p := queryParts{agg: def.Aggregation, w: w, certain: len(t.unc) == 0, scope: liveScope(w.Live), from: "events"}
+	p := queryParts{agg: def.Aggregation, w: w, certain: len(t.unc) == 0, scope: scope(d, group, w), from: "events"}
 	if !slices.ContainsFunc(spans, func(s Span) bool { return s.Meter.CountsBlocked() }) {
 		// No version counts blocked calls: dropped early, they cannot make
 		// the answer uncertain either.
 		p.rows = " AND " + notBlocked("blocked_by")
-	}
-	if w.Group != "" {
-		p.scope += " AND " + group + " = " + d.Str(w.Group)
 	}
 	if len(w.GroupFromMs) > 0 {
 		p.from, p.starts = d.GroupStarts(group, w.GroupFromMs, w.FromMs)
@@ -186,11 +185,53 @@ func Query(d Dialect, spans []Span, w Window) (*Plan, error) {
 	if max := d.maxQueryBytes(); max > 0 && len(q) > max {
 		return nil, untranslatable("meter", "its query is %d bytes, more than %s parses (%d)", len(q), d.Name(), max)
 	}
-	return &Plan{SQL: q, Uncertain: t.uncWhy, CountSQL: "SELECT " + d.Int64("count(*)") + " FROM events WHERE " + p.timeRange()}, nil
+	return &Plan{SQL: q, Uncertain: t.uncWhy, CountSQL: countSQL(d, p)}, nil
+}
+
+// CountQuery counts the events a backtest over w of a meter grouping by
+// groupBy scans (Plan.CountSQL): engine/hours answers a backtest from
+// stored hours, but scanned_events from the events.
+func CountQuery(d Dialect, groupBy string, w Window) string {
+	return countSQL(d, queryParts{w: w, scope: scope(d, groupColumn(groupBy), w)})
+}
+
+func countSQL(d Dialect, p queryParts) string {
+	return "SELECT " + d.Int64("count(*)") + " FROM events WHERE " + p.timeRange()
+}
+
+// groupColumn is the column a meter grouping by groupBy groups on.
+func groupColumn(groupBy string) string {
+	if groupBy == rules.GroupByUser {
+		return rules.GroupByUser
+	}
+	return rules.GroupByCompany
+}
+
+// scope is the row predicates of w besides time (Live, Group).
+func scope(d Dialect, group string, w Window) string {
+	sc := liveScope(w.Live)
+	if w.Group != "" {
+		sc += " AND " + group + " = " + d.Str(w.Group)
+	}
+	return sc
 }
 
 func (p queryParts) timeRange() string {
-	return "time_ms >= " + strconv.FormatInt(p.w.FromMs, 10) + " AND time_ms < " + strconv.FormatInt(p.w.ToMs, 10) + p.scope
+	return "time_ms >= " + strconv.FormatInt(p.w.FromMs, 10) + " AND time_ms < " + strconv.FormatInt(p.w.ToMs, 10) + rangesCond(p.w.Ranges) + p.scope
+}
+
+// rangesCond is Window.Ranges as a row predicate (" AND (...)"), "" for
+// none: comparisons on time_ms, which both stores prune by (ClickHouse's
+// primary key, DuckDB's zone maps).
+func rangesCond(rs [][2]int64) string {
+	if len(rs) == 0 {
+		return ""
+	}
+	xs := make([]string, len(rs))
+	for i, r := range rs {
+		xs[i] = "(time_ms >= " + strconv.FormatInt(r[0], 10) + " AND time_ms < " + strconv.FormatInt(r[1], 10) + ")"
+	}
+	return " AND (" + strings.Join(xs, " OR ") + ")"
 }
 
 // rowFilter keeps the rows that matter: matched or uncertain ones.
