@@ -35,6 +35,7 @@ type Store interface {
 	MeterLog
 	Journal
 	Beats
+	UsageCache
 	// SchemaVersion is the newest applied migration.
 	SchemaVersion(ctx context.Context) (int, error)
 	Close() error

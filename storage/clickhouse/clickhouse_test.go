@@ -413,3 +413,42 @@ func ptrs(evs []storage.Event) []*storage.Event {
 func sliceOf(v any, from, to int) any {
 	return reflect.ValueOf(v).Slice(from, to).Interface()
 }
+
+// A copy settled as the loser of a race changes what its hour counts: the
+// hour is reported changed from the settle on, even when its events were
+// stamped long before (a writer that died before settling, swept later).
+func TestSettledLoserChangesItsHour(t *testing.T) {
+	ctx := context.Background()
+	s := openFresh(t)
+	s.margin = 0 // no insert is under way: marks are the server's clock
+	t0 := time.Date(2026, 3, 3, 7, 10, 0, 0, time.UTC)
+	evs := eventgen.Generate(8, 20, t0, t0.Add(time.Minute))
+	for i := range evs {
+		evs[i].ReceivedAt = time.Now()
+	}
+	if _, err := s.Insert(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.insertEvents(ctx, []*storage.Event{&evs[3]}, newCopyTags(1)); err != nil { // never settled
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // stamps have a second's resolution
+	mark, err := s.ChangeMark(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hour := t0.Truncate(time.Hour).UnixMilli()
+	if changed, err := s.ChangedHours(ctx, mark); err != nil || changed[hour] != 0 {
+		t.Fatalf("precondition: changed hours since the mark %v (%v), want none", changed, err)
+	}
+	if err := s.Sweep(ctx, time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := s.ChangedHours(ctx, mark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at, ok := changed[hour]; !ok || at < mark {
+		t.Fatalf("after the settle, hour %s changed at %d (%v), want at or after %d: %v", t0.Truncate(time.Hour), at, ok, mark, changed)
+	}
+}

@@ -43,6 +43,8 @@ var clusterTables = []tableSpec{
 		"MergeTree ORDER BY (meter_id, seq)", "cityHash64(meter_id)"},
 	{"journal", "stream String, key String, at_ms Int64, body String", "MergeTree ORDER BY (stream, key)", "cityHash64(stream, key)"},
 	{"worker_beats", "worker String, at_ms Int64", "ReplacingMergeTree(at_ms) ORDER BY worker", "cityHash64(worker)"},
+	{"event_stamps", eventStampsColumns, eventStampsEngine, "rand()"},
+	{"usage_hours", usageHoursColumns, usageHoursEngine, "cityHash64(meter_id)"},
 }
 
 // eventsColumns are the events columns of migration 1.
@@ -72,7 +74,8 @@ func clusterStatements(cluster, db string) []string {
 		out = append(out, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s_local (%s) ENGINE = %s", t.name, t.columns, t.engine))
 	}
 	out = append(out, `CREATE MATERIALIZED VIEW IF NOT EXISTS event_ids_mv TO event_ids_local
-		AS SELECT cityHash64(id) AS fp, time_ms, received_ms FROM events_local`)
+		AS SELECT cityHash64(id) AS fp, time_ms, received_ms FROM events_local`,
+		eventStampsView("event_stamps_local", "events_local"))
 	for _, t := range clusterTables {
 		out = append(out, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s AS %s_local ENGINE = Distributed(%s, %s, %s_local, %s)",
 			t.name, t.name, quote(cluster), quote(db), t.name, t.shard))
@@ -184,7 +187,9 @@ func (s *Store) onEveryShard(ctx context.Context, fn func(conn driver.Conn) erro
 
 // createClusterSchema brings one host to the latest schema. Clusters start
 // at the latest schema; a later migration that changes a table must say
-// how it changes a cluster's too.
+// how it changes a cluster's too. Migration 8 only adds tables and a
+// view: on a schema-7 cluster the statements (all IF NOT EXISTS) create
+// what is missing.
 func createClusterSchema(ctx context.Context, s *Store, cluster string) error {
 	if err := s.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations
 		(version UInt32, applied_ms Int64) ENGINE = MergeTree ORDER BY version`); err != nil {
@@ -197,7 +202,7 @@ func createClusterSchema(ctx context.Context, s *Store, cluster string) error {
 	switch {
 	case have == len(migrations):
 		return nil
-	case have != 0:
+	case have != 0 && have < clusterAddsFrom:
 		return fmt.Errorf("the cluster schema is at version %d and this meterd expects %d: no cluster migration exists from it", have, len(migrations))
 	}
 	for _, stmt := range clusterStatements(cluster, s.database) {
@@ -207,6 +212,11 @@ func createClusterSchema(ctx context.Context, s *Store, cluster string) error {
 	}
 	return s.insertRow(ctx, `INSERT INTO schema_migrations (version, applied_ms)`, uint32(len(migrations)), time.Now().UnixMilli())
 }
+
+// clusterAddsFrom is the oldest cluster schema that the latest one only
+// adds tables or views to (migration 8 added event_stamps and
+// usage_hours).
+const clusterAddsFrom = 7
 
 func contains(hosts []string, addrs []string) bool {
 	for _, a := range addrs {

@@ -100,6 +100,31 @@ var migrations = []migration{
 		}
 		return s.conn.Exec(ctx, `RENAME TABLE event_losers TO event_losers_local`)
 	}},
+	// 8: the usage cache (storage.UsageCache, usage.go): event_stamps
+	// records when each hour of events was inserted (filled by a view, so
+	// no insert can skip it), usage_hours keeps meters' usage per customer
+	// and closed hour. A cluster gets both as local and Distributed tables
+	// (clusterTables; createClusterSchema adds them to a schema-7 cluster).
+	{stmts: []string{eventStampsTable, eventStampsView("event_stamps", "events"), usageHoursTable}},
+}
+
+// The tables and view of migration 8, on one server; on a cluster,
+// clusterTables and clusterStatements name the same.
+const (
+	eventStampsColumns = `hour_ms Int64, at DateTime`
+	eventStampsEngine  = `MergeTree PARTITION BY toYYYYMM(at) ORDER BY (at, hour_ms)`
+	eventStampsTable   = `CREATE TABLE IF NOT EXISTS event_stamps (` + eventStampsColumns + `) ENGINE = ` + eventStampsEngine
+	usageHoursColumns  = `meter_id String, from_ms Int64, to_ms Int64, mark Int64, version Int32, counted UInt8, customer String,
+		value Float64, has_value UInt8, events Int64, errors Int64`
+	usageHoursEngine = `ReplacingMergeTree(mark) ORDER BY (meter_id, from_ms, to_ms, counted, customer)`
+	usageHoursTable  = `CREATE TABLE IF NOT EXISTS usage_hours (` + usageHoursColumns + `) ENGINE = ` + usageHoursEngine
+)
+
+// eventStampsView stamps the hours of every block inserted into source
+// (one row per hour and block) in target.
+func eventStampsView(target, source string) string {
+	return `CREATE MATERIALIZED VIEW IF NOT EXISTS event_stamps_mv TO ` + target +
+		` AS SELECT time_ms - time_ms % 3600000 AS hour_ms, now() AS at FROM ` + source + ` GROUP BY hour_ms`
 }
 
 // addColumn adds a column unless the table has it: 18.16 has no ADD

@@ -46,6 +46,7 @@ type Store struct {
 	// its settle: where two processes race.
 	afterLookup, afterWrite func()
 	stopSweep               func()
+	margin                  time.Duration // see changeMargin
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -99,7 +100,7 @@ func OpenWith(ctx context.Context, dsn string, o storage.Options) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %s: %w", opts.Addr, err)
 	}
-	s := &Store{conn: conn, database: db, cluster: cluster, shards: shards, opts: o}
+	s := &Store{conn: conn, database: db, cluster: cluster, shards: shards, opts: o, margin: changeMargin}
 	if cluster == "" {
 		if err := s.migrate(ctx); err != nil {
 			conn.Close()

@@ -64,4 +64,12 @@ var migrations = []migration{
 	// nothing was blocked). DuckDB adds no column with a constraint; the
 	// appender always writes a string, so it never holds NULL.
 	{sql: `ALTER TABLE events ADD COLUMN IF NOT EXISTS blocked_by VARCHAR DEFAULT '';`},
+	// 7: the usage cache (storage.UsageCache): meters' usage per customer
+	// and closed hour. A piece's rows are its head row (counted false)
+	// and a row per customer with matched events.
+	{sql: `CREATE TABLE IF NOT EXISTS usage_hours (
+		meter_id VARCHAR NOT NULL, from_ms BIGINT NOT NULL, to_ms BIGINT NOT NULL,
+		mark BIGINT NOT NULL, version INTEGER NOT NULL, counted BOOLEAN NOT NULL, customer VARCHAR NOT NULL,
+		value DOUBLE NOT NULL, has_value BOOLEAN NOT NULL, events BIGINT NOT NULL, errors BIGINT NOT NULL
+	);`},
 }

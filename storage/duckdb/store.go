@@ -24,6 +24,7 @@ type Store struct {
 	connector *duckdb.Connector
 	columns   sync.Pool // *eventColumns
 	beatMu    sync.Mutex
+	usageMu   sync.Mutex // serialises PutUsage
 	opts      storage.Options
 }
 

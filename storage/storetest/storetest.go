@@ -40,6 +40,8 @@ func Run(t *testing.T, open Opener) {
 		{"MeterLog", testMeterLog},
 		{"Journal", testJournal},
 		{"WorkerBeats", testBeats},
+		{"ChangedHours", testChangedHours},
+		{"UsageCache", testUsageCache},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t, storage.Options{})) })

@@ -1,0 +1,163 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+
+	"github.com/marcboeker/go-duckdb/mapping"
+
+	"github.com/meterd/meterd/storage"
+)
+
+// The usage cache (storage.UsageCache). Change marks are event_ids rowids:
+// one writer appends them in commit order (Insert is called by one writer
+// at a time) and none is ever deleted, so a row committed after a mark was
+// read has a rowid at or above it.
+
+// ChangeMark implements storage.UsageCache: the next rowid of event_ids.
+func (s *Store) ChangeMark(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM event_ids`).Scan(&n); err != nil {
+		return 0, unavailable(err)
+	}
+	return n, nil
+}
+
+// ChangedHours implements storage.UsageCache.
+func (s *Store) ChangedHours(ctx context.Context, since int64) (map[int64]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT time_ms - time_ms % 3600000 AS h, max(rowid)
+		FROM event_ids WHERE rowid >= ? GROUP BY h`, since)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := map[int64]int64{}
+	_, err = scanAll(rows, func(r *sql.Rows) (struct{}, error) {
+		var h, m int64
+		err := r.Scan(&h, &m)
+		out[h] = m
+		return struct{}{}, err
+	})
+	return out, err
+}
+
+// PutUsage implements storage.UsageCache: in one transaction, each piece
+// replaces an older computation of it (a newer one stays).
+func (s *Store) PutUsage(ctx context.Context, pieces []storage.UsagePiece) error {
+	if len(pieces) == 0 {
+		return nil
+	}
+	s.usageMu.Lock() // two transactions replacing one piece would conflict
+	defer s.usageMu.Unlock()
+	return s.inTx(ctx, func(conn *sql.Conn) error {
+		var put []storage.UsagePiece
+		for _, p := range pieces {
+			var newer bool
+			if err := conn.QueryRowContext(ctx, `SELECT count(*) > 0 FROM usage_hours
+				WHERE meter_id = ? AND from_ms = ? AND to_ms = ? AND NOT counted AND mark > ?`, p.MeterID, p.FromMs, p.ToMs, p.Mark).Scan(&newer); err != nil {
+				return unavailable(err)
+			}
+			if !newer {
+				put = append(put, p)
+			}
+		}
+		if len(put) == 0 {
+			return nil
+		}
+		byMeter := map[string][2][]byte{}
+		for _, p := range put {
+			k := byMeter[p.MeterID]
+			k[0] = appendList(k[0], p.FromMs)
+			k[1] = appendList(k[1], p.ToMs)
+			byMeter[p.MeterID] = k
+		}
+		for meter, k := range byMeter {
+			if _, err := conn.ExecContext(ctx, `DELETE FROM usage_hours USING
+				(SELECT unnest($1::BIGINT[]) AS f, unnest($2::BIGINT[]) AS t) AS d
+				WHERE meter_id = $3 AND from_ms = d.f AND to_ms = d.t`, string(k[0])+"]", string(k[1])+"]", meter); err != nil {
+				return unavailable(err)
+			}
+		}
+		return conn.Raw(func(dc any) error {
+			raw, err := rawConn(dc)
+			if err != nil {
+				return err
+			}
+			return appendUsage(raw, put)
+		})
+	})
+}
+
+// appendList adds v to a list literal being built ("[1,2"; close with "]").
+func appendList(b []byte, v int64) []byte {
+	if len(b) == 0 {
+		b = append(b, '[')
+	} else {
+		b = append(b, ',')
+	}
+	return strconv.AppendInt(b, v, 10)
+}
+
+// usageColumns gathers usage_hours rows for chunkAppender.
+type usageColumns struct {
+	meter, customer              strCol
+	from, to, mark, events, errs fixedCol[int64]
+	version                      fixedCol[int32]
+	counted, hasValue            fixedCol[bool]
+	value                        fixedCol[float64]
+}
+
+func appendUsage(raw mapping.Connection, pieces []storage.UsagePiece) error {
+	c := usageColumns{
+		from: fixedCol[int64]{typ: mapping.TypeBigInt}, to: fixedCol[int64]{typ: mapping.TypeBigInt},
+		mark: fixedCol[int64]{typ: mapping.TypeBigInt}, events: fixedCol[int64]{typ: mapping.TypeBigInt},
+		errs: fixedCol[int64]{typ: mapping.TypeBigInt}, version: fixedCol[int32]{typ: mapping.TypeInteger},
+		counted: fixedCol[bool]{typ: mapping.TypeBoolean}, hasValue: fixedCol[bool]{typ: mapping.TypeBoolean},
+		value: fixedCol[float64]{typ: mapping.TypeDouble},
+	}
+	// The table's column order (migration 7).
+	a, err := newChunkAppender(raw, "usage_hours", []column{&c.meter, &c.from, &c.to, &c.mark, &c.version,
+		&c.counted, &c.customer, &c.value, &c.hasValue, &c.events, &c.errs})
+	if err != nil {
+		return err
+	}
+	for _, p := range pieces {
+		for _, r := range p.Rows() {
+			c.meter.add(r.MeterID)
+			c.from.add(r.FromMs)
+			c.to.add(r.ToMs)
+			c.mark.add(r.Mark)
+			c.version.add(r.Version)
+			c.counted.add(r.Counted)
+			c.customer.add(r.Customer)
+			c.value.add(r.Value)
+			c.hasValue.add(r.HasValue)
+			c.events.add(r.Events)
+			c.errs.add(r.Errors)
+			if err := a.rowDone(); err != nil {
+				a.close()
+				return fmt.Errorf("usage_hours: %w", err)
+			}
+		}
+	}
+	return a.close()
+}
+
+// Usage implements storage.UsageCache.
+func (s *Store) Usage(ctx context.Context, meterID string, fromMs, toMs int64) ([]storage.UsagePiece, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT meter_id, from_ms, to_ms, mark, version, counted, customer, value, has_value, events, errors
+		FROM usage_hours WHERE meter_id = ? AND from_ms >= ? AND to_ms <= ?`, meterID, fromMs, toMs)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	rs, err := scanAll(rows, func(r *sql.Rows) (storage.UsageRow, error) {
+		var u storage.UsageRow
+		err := r.Scan(&u.MeterID, &u.FromMs, &u.ToMs, &u.Mark, &u.Version, &u.Counted, &u.Customer, &u.Value, &u.HasValue, &u.Events, &u.Errors)
+		return u, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return storage.FoldUsageRows(rs), nil
+}
