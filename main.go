@@ -163,7 +163,7 @@ func serve(args []string) error {
 	// The billing worker idles until Stripe is configured (docs/billing.md).
 	// It stops, retiring its mark, before the store closes.
 	if *billingWorker {
-		worker, done := &billing.Worker{Store: st, Logger: log, Interval: billingInterval}, make(chan struct{})
+		worker, done := &billing.Worker{Store: st, Logger: log, Interval: billingInterval, Hours: srv.Hours()}, make(chan struct{})
 		go func() { defer close(done); worker.Run(ctx) }()
 		defer func() { stop(); <-done }()
 	}

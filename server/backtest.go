@@ -177,7 +177,7 @@ type usageSpan struct {
 }
 
 // meterUsage runs a saved meter over a window, each version over the span
-// where it was effective.
+// where it was effective, from the usage kept per closed hour.
 func (s *Server) meterUsage(c echo.Context) error {
 	from, err := queryTime(c, "from")
 	if err != nil {
@@ -208,16 +208,15 @@ func (s *Server) meterUsage(c echo.Context) error {
 		return err
 	}
 	out := usageJSON{MeterID: m.ID, Versions: make([]usageSpan, len(spans))}
-	versions := make([]engine.Version, len(spans))
 	for i, sp := range spans {
 		out.Versions[i] = usageSpan{Version: sp.Version, From: sp.From, To: sp.To}
-		versions[i] = engine.Version{Meter: sp.Meter, From: sp.From}
 	}
-	if len(versions) == 0 { // cannot happen: version 1 covers all history
+	if len(spans) == 0 { // cannot happen: version 1 covers all history
 		return errors.New("server: meter " + m.ID + " has no version in the window")
 	}
-	versions[0].From = time.Time{}
-	if out.Result, err = engine.Usage(ctx, s.cfg.Store, versions, w); err != nil {
+	// From the usage kept per closed hour: only the hours that changed
+	// are queried (engine/hours).
+	if out.Result, err = s.cfg.Hours.Result(ctx, m, w, s.cfg.Now()); err != nil {
 		return s.backtestError(err)
 	}
 	return c.JSON(http.StatusOK, out)

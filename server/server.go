@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/meterd/meterd/engine/governance"
+	"github.com/meterd/meterd/engine/hours"
 	gov "github.com/meterd/meterd/rules/governance"
 	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/server/ingest"
@@ -33,6 +34,10 @@ type Config struct {
 	BillingInterval       time.Duration // between billing cycles, to tell live workers; 1 minute
 	Now                   func() time.Time
 	Logger                *slog.Logger
+	// Hours keeps meters' usage per closed hour (engine/hours) for
+	// GET /v1/meters/{id}/usage and governance's usage(); nil: the
+	// server's own. A billing worker in the same process should share it.
+	Hours *hours.Cache
 }
 
 func (c *Config) defaults() {
@@ -56,6 +61,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxQueuedEvents <= 0 {
 		c.MaxQueuedEvents = 200_000
+	}
+	if c.Hours == nil {
+		c.Hours = hours.New(c.Store)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -105,7 +113,7 @@ func New(cfg Config) (*Server, error) {
 // fetch already gets them), then renews the snapshot in the background.
 func (s *Server) startGovernance(ctx context.Context) {
 	s.gov = &governor{
-		eval:     &governance.Evaluator{Store: s.cfg.Store, Rules: s.rules, Meters: s.meters, Profiles: profileTraits{s.profiles}, Now: s.cfg.Now},
+		eval:     &governance.Evaluator{Store: s.cfg.Store, Rules: s.rules, Meters: s.meters, Profiles: profileTraits{s.profiles}, Now: s.cfg.Now, Hours: s.cfg.Hours},
 		log:      s.cfg.Logger.Warn,
 		snap:     governance.Empty(),
 		interval: s.cfg.BillingInterval,
@@ -191,3 +199,7 @@ func (s *Server) healthz(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "store": s.cfg.Store.Backend()})
 }
+
+// Hours is the usage kept per closed hour that the server answers from,
+// for a billing worker in the same process to share.
+func (s *Server) Hours() *hours.Cache { return s.cfg.Hours }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/meterd/meterd/engine"
 	"github.com/meterd/meterd/engine/billing/stripestate"
+	"github.com/meterd/meterd/engine/hours"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/storage"
@@ -48,6 +49,15 @@ type Worker struct {
 	// Clock is what pacing, backoff and the pause between cycles wait on
 	// (the wall clock by default; tests inject a virtual one).
 	Clock Clock
+	// Hours keeps usage per closed hour (engine/hours), so that a cycle
+	// recomputes only the hours that changed; nil: one of the worker's own.
+	// The process's other users of the store (the API, governance) should
+	// share it.
+	Hours *hours.Cache
+	// Recompute computes every period over all its events in each cycle
+	// instead (the reference 'meterd bench billing' and tests compare
+	// with).
+	Recompute bool
 	// ID names this worker among the workers sharing the store (replicas
 	// of 'meterd serve', a 'meterd billing' next to them): Run marks it
 	// alive and only the oldest live worker runs cycles. Empty: the start
@@ -237,6 +247,9 @@ func (w *Worker) Cycle(ctx context.Context) (Stats, error) {
 	if s == nil || s.APIKey == "" {
 		return Stats{}, ErrNotConfigured
 	}
+	if w.Hours == nil {
+		w.Hours = hours.New(w.Store)
+	}
 	if w.limiter == nil || w.rate != s.RateLimit {
 		w.limiter, w.rate = NewLimiter(s.RateLimit, w.clock()), s.RateLimit
 	}
@@ -358,7 +371,7 @@ func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Peri
 	var us []unit
 	switch def.Aggregation {
 	case rules.AggSum, rules.AggCount:
-		buckets, err := c.customerBuckets(ctx, m.ID, vs, p.Start, to, key)
+		buckets, err := c.customerBuckets(ctx, m, vs, p.Start, to, key)
 		if err != nil {
 			return nil, "", err
 		}
@@ -374,7 +387,7 @@ func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Peri
 			us = append(us, unit{at: at, value: v, version: versionAt(at), closed: !b.Start.Add(time.Hour).After(c.now) || !p.End.After(c.now)})
 		}
 	default: // not additive over buckets: the period's value, at its start
-		g, err := c.customerTotal(ctx, m.ID, vs, p.Start, to, key)
+		g, err := c.customerTotal(ctx, m, vs, p.Start, to, key)
 		if err != nil {
 			return nil, "", err
 		}
@@ -397,11 +410,16 @@ func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Peri
 
 // customerBuckets is one customer's hour buckets of a meter over
 // [from, to). Every customer of the meter whose subscription shares the
-// period is computed by the same query (engine.Window.GroupBuckets), run
-// once per cycle: a cycle costs a query per meter and distinct period,
-// not per customer. A failed query fails each of them.
-func (c *cycle) customerBuckets(ctx context.Context, meterID string, vs []engine.Version, from, to time.Time, key string) ([]engine.GroupBucket, error) {
-	return perCustomer(ctx, c.buckets, meterID, from, to, key, func() (map[string][]engine.GroupBucket, error) {
+// period is computed at once, once per cycle: from the hours kept
+// (engine/hours: only the hours that changed are queried), or with
+// Recompute by one query over the period (engine.Window.GroupBuckets). A
+// cycle costs that per meter and distinct period, not per customer. A
+// failed computation fails each of them.
+func (c *cycle) customerBuckets(ctx context.Context, m *registry.Meter, vs []engine.Version, from, to time.Time, key string) ([]engine.GroupBucket, error) {
+	return perCustomer(ctx, c.buckets, m.ID, from, to, key, func() (map[string][]engine.GroupBucket, error) {
+		if !c.w.Recompute {
+			return c.w.Hours.Buckets(ctx, hours.Request{Meter: m, From: from, To: to, Now: c.now})
+		}
 		res, err := engine.Usage(ctx, c.w.Store, vs, engine.Window{From: from, To: to, Bucket: engine.BucketHour, Top: 1, GroupBuckets: true})
 		if err != nil {
 			return nil, err
@@ -416,10 +434,15 @@ func (c *cycle) customerBuckets(ctx context.Context, meterID string, vs []engine
 
 // customerTotal is one customer's value of a meter over [from, to): for
 // max, min and unique, which do not add up over hours. Like
-// customerBuckets, one query per cycle gives every customer's value
-// (engine.Window.AllGroups); a customer without events has no value.
-func (c *cycle) customerTotal(ctx context.Context, meterID string, vs []engine.Version, from, to time.Time, key string) (engine.Group, error) {
-	return perCustomer(ctx, c.totals, meterID, from, to, key, func() (map[string]engine.Group, error) {
+// customerBuckets, every customer's value at once (max and min combine
+// the hours kept; unique counts distinct values over the period, one
+// query, engine.Window.AllGroups); a customer without events has no
+// value.
+func (c *cycle) customerTotal(ctx context.Context, m *registry.Meter, vs []engine.Version, from, to time.Time, key string) (engine.Group, error) {
+	return perCustomer(ctx, c.totals, m.ID, from, to, key, func() (map[string]engine.Group, error) {
+		if !c.w.Recompute {
+			return c.w.Hours.Totals(ctx, hours.Request{Meter: m, From: from, To: to, Now: c.now})
+		}
 		res, err := engine.Usage(ctx, c.w.Store, vs, engine.Window{From: from, To: to, Bucket: engine.BucketDay, Top: 1, AllGroups: true})
 		if err != nil {
 			return nil, err

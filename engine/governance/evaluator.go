@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/meterd/meterd/engine/hours"
 	"github.com/meterd/meterd/rules"
 	gov "github.com/meterd/meterd/rules/governance"
 	"github.com/meterd/meterd/rules/registry"
@@ -20,6 +21,9 @@ type Evaluator struct {
 	Meters   *registry.Registry
 	Profiles Profiles
 	Now      func() time.Time // nil: time.Now
+	// Hours answers usage() from usage kept per closed hour
+	// (engine/hours); nil: the evaluator's own.
+	Hours *hours.Cache
 }
 
 func (e *Evaluator) now() time.Time {

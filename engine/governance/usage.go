@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"github.com/meterd/meterd/engine"
+	"github.com/meterd/meterd/engine/hours"
 )
 
 // usage computes usage(meterID) for every customer of w's kind: each
 // customer's usage over its own current period (customer.periodStart),
-// before rounding, as the billing worker computes it. One query per meter
-// (engine.Window.GroupFrom), never one per customer.
+// before rounding, as the billing worker computes it: from the usage kept
+// per closed hour (engine/hours), every customer at once, never a query
+// per customer.
 func (e *Evaluator) usage(ctx context.Context, cs map[string]*customer, now time.Time, meterID string) (map[string]float64, error) {
 	m, err := e.Meters.Get(ctx, meterID)
 	if err != nil {
@@ -39,21 +41,14 @@ func (e *Evaluator) usage(ctx context.Context, cs map[string]*customer, now time
 			delete(starts, id) // from the window's start: nothing to say
 		}
 	}
-	spans, err := m.Spans(from, now)
-	if err != nil || len(spans) == 0 {
-		return out, err
+	if e.Hours == nil {
+		e.Hours = hours.New(e.Store)
 	}
-	versions := make([]engine.Version, len(spans))
-	for i, sp := range spans {
-		versions[i] = engine.Version{Meter: sp.Meter, From: sp.From}
-	}
-	versions[0].From = time.Time{}
-	res, err := engine.Usage(ctx, e.Store, versions, engine.Window{From: from, To: now, Bucket: engine.BucketDay,
-		AllGroups: true, GroupFrom: starts})
+	groups, err := e.Hours.Totals(ctx, hours.Request{Meter: m, From: from, To: now, GroupFrom: starts, Now: now})
 	if err != nil {
 		return nil, fmt.Errorf("governance: usage(%q): %w", meterID, err)
 	}
-	for _, g := range res.Groups {
+	for _, g := range groups {
 		if g.Value != nil {
 			out[g.Key] = *g.Value
 		}
