@@ -17,49 +17,52 @@ import (
 // TookMs are the caller's.
 func Rollup(agg string, w Window, gbs []GroupBucket) *Result {
 	width := w.bucketMs()
-	var total acc
-	buckets, groups := map[int64]*acc{}, map[string]*acc{}
+	var total Sum
+	buckets, groups := map[int64]*Sum{}, map[string]*Sum{}
 	for _, gb := range gbs {
 		ms := gb.Start.UnixMilli()
 		b := ms - ms%width
-		for _, a := range []*acc{&total, get(buckets, b), get(groups, gb.Group)} {
-			a.add(agg, gb)
+		for _, a := range []*Sum{&total, get(buckets, b), get(groups, gb.Group)} {
+			a.Add(agg, gb)
 		}
 	}
-	res := &Result{Total: emptyTotal(agg), Buckets: []Bucket{}, Groups: []Group{}, MatchedEvents: total.events, ValueErrors: total.errs}
-	if total.events > 0 {
-		res.Total = valuePtr(total.value, total.has)
+	res := &Result{Total: emptyTotal(agg), Buckets: []Bucket{}, Groups: []Group{}, MatchedEvents: total.Events, ValueErrors: total.Errors}
+	if total.Events > 0 {
+		res.Total = total.Value()
 	}
 	for _, b := range slices.Sorted(maps.Keys(buckets)) {
 		a := buckets[b]
-		res.Buckets = append(res.Buckets, Bucket{Start: time.UnixMilli(b).UTC(), Value: valuePtr(a.value, a.has), Events: a.events})
+		res.Buckets = append(res.Buckets, Bucket{Start: time.UnixMilli(b).UTC(), Value: a.Value(), Events: a.Events})
 	}
 	for g, a := range groups {
-		res.Groups = append(res.Groups, Group{Key: g, Value: valuePtr(a.value, a.has), Events: a.events})
+		res.Groups = append(res.Groups, a.Group(g))
 	}
 	res.Groups = w.keepGroups(res.Groups)
 	return res
 }
 
-// acc folds group buckets of one aggregation.
-type acc struct {
-	value        float64
-	has          bool
-	events, errs int64
+// Sum folds the group buckets of one aggregation: counts and sums add up,
+// max and min keep the largest or smallest value (a bucket whose values
+// all failed has none); matched events and value errors add up.
+type Sum struct {
+	value          float64
+	has            bool
+	Events, Errors int64
 }
 
-func get[K comparable](m map[K]*acc, k K) *acc {
+func get[K comparable](m map[K]*Sum, k K) *Sum {
 	a := m[k]
 	if a == nil {
-		a = &acc{}
+		a = &Sum{}
 		m[k] = a
 	}
 	return a
 }
 
-func (a *acc) add(agg string, gb GroupBucket) {
-	a.events += gb.Events
-	a.errs += gb.ValueErrors
+// Add folds in one bucket of a meter aggregating by agg.
+func (a *Sum) Add(agg string, gb GroupBucket) {
+	a.Events += gb.Events
+	a.Errors += gb.ValueErrors
 	switch {
 	case agg == rules.AggSum || agg == rules.AggCount:
 		if gb.Value != nil {
@@ -71,3 +74,9 @@ func (a *acc) add(agg string, gb GroupBucket) {
 		a.value, a.has = *gb.Value, true
 	}
 }
+
+// Value is the folded value, nil when none.
+func (a *Sum) Value() *float64 { return valuePtr(a.value, a.has) }
+
+// Group is the folded value as group key's.
+func (a *Sum) Group(key string) Group { return Group{Key: key, Value: a.Value(), Events: a.Events} }

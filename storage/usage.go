@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 )
 
 // UsageCache keeps meters' usage per customer and closed hour, so that a
@@ -18,6 +19,10 @@ import (
 type UsageCache interface {
 	// ChangeMark is the store's change mark now.
 	ChangeMark(ctx context.Context) (int64, error)
+	// ChangeMargin is how long a change keeps its hour changed for the
+	// computations made meanwhile: how far marks run behind the clock
+	// (0 where marks are exact).
+	ChangeMargin() time.Duration
 	// ChangedHours returns the hours (unix ms of their start) of the events
 	// changed with a mark at or after since, each with the largest mark of
 	// its changes.

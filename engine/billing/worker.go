@@ -230,6 +230,27 @@ type cycle struct {
 	blocked  map[string]bool                             // see blockKey
 	buckets  map[string]byCustomer[[]engine.GroupBucket] // see customerBuckets
 	totals   map[string]byCustomer[engine.Group]         // see customerTotal
+	spans    map[string][]registry.Span                  // see spansOf
+}
+
+// newCycle is a cycle at now, without Stripe (Cycle adds it).
+func (w *Worker) newCycle(now time.Time) *cycle {
+	return &cycle{w: w, now: now.UTC(), meters: map[string]meterInfo{}, blocked: map[string]bool{},
+		buckets: map[string]byCustomer[[]engine.GroupBucket]{}, totals: map[string]byCustomer[engine.Group]{}, spans: map[string][]registry.Span{}}
+}
+
+// spansOf is m.Spans(from, to), compiled once per cycle: every customer
+// of a period shares them.
+func (c *cycle) spansOf(m *registry.Meter, from, to time.Time) ([]registry.Span, error) {
+	k := fmt.Sprintf("%s|%d|%d", m.ID, from.UnixMilli(), to.UnixMilli())
+	if sp, ok := c.spans[k]; ok {
+		return sp, nil
+	}
+	sp, err := m.Spans(from, to)
+	if err == nil {
+		c.spans[k] = sp
+	}
+	return sp, err
 }
 
 type meterInfo struct {
@@ -253,7 +274,8 @@ func (w *Worker) Cycle(ctx context.Context) (Stats, error) {
 	if w.limiter == nil || w.rate != s.RateLimit {
 		w.limiter, w.rate = NewLimiter(s.RateLimit, w.clock()), s.RateLimit
 	}
-	c := &cycle{w: w, api: NewAPI(*s, w.Timeout), settings: *s, now: w.now(), meters: map[string]meterInfo{}, blocked: map[string]bool{}, buckets: map[string]byCustomer[[]engine.GroupBucket]{}, totals: map[string]byCustomer[engine.Group]{}}
+	c := w.newCycle(w.now())
+	c.api, c.settings = NewAPI(*s, w.Timeout), *s
 	reports, err := LoadReports(ctx, w.Store, c.now.Add(-60*24*time.Hour))
 	if err != nil {
 		return c.stats, err
@@ -350,7 +372,7 @@ func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Peri
 	if c.now.Before(to) {
 		to = c.now
 	}
-	spans, err := m.Spans(p.Start, to)
+	spans, err := c.spansOf(m, p.Start, to)
 	if err != nil || len(spans) == 0 {
 		return nil, "", err
 	}
@@ -375,6 +397,7 @@ func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Peri
 		if err != nil {
 			return nil, "", err
 		}
+		us = make([]unit, 0, len(buckets))
 		for _, b := range buckets {
 			at := b.Start
 			if at.Before(p.Start) {

@@ -13,16 +13,63 @@ import (
 // Buckets is every customer's hour buckets over its window (the pieces
 // with matched events; a partial hour's bucket starts at its hour, as
 // engine.Window.GroupBuckets gives them), by customer, in time order.
+// The slices share one array: callers must not append to them.
 func (c *Cache) Buckets(ctx context.Context, r Request) (map[string][]engine.GroupBucket, error) {
-	gbs, _, err := c.groupBuckets(ctx, r)
+	ps, names, _, err := c.pieces(ctx, r)
 	if err != nil {
 		return nil, err
 	}
+	// Two passes over the values: count each customer's, then place them.
+	at := make([]int, len(names)+1)
+	keep := r.keeper(names)
+	for _, p := range ps {
+		for i, n := range p.idx {
+			if keep(p, i) {
+				at[n+1]++
+			}
+		}
+	}
+	for i := 1; i < len(at); i++ {
+		at[i] += at[i-1]
+	}
+	all := make([]engine.GroupBucket, at[len(names)])
+	values := make([]float64, len(all))
 	out := map[string][]engine.GroupBucket{}
-	for _, gb := range gbs {
-		out[gb.Group] = append(out[gb.Group], gb)
+	for n, name := range names {
+		if at[n+1] > at[n] {
+			out[name] = all[at[n]:at[n+1]:at[n+1]]
+		}
+	}
+	for _, p := range ps {
+		start := time.UnixMilli(span{p.FromMs, p.ToMs}.hour()).UTC()
+		for i, n := range p.idx {
+			if !keep(p, i) {
+				continue
+			}
+			v := &p.Values[i]
+			j := at[n]
+			at[n]++
+			all[j] = engine.GroupBucket{Group: v.Customer, Start: start, Events: v.Events, ValueErrors: v.Errors}
+			if v.HasValue {
+				values[j] = v.Value
+				all[j].Value = &values[j]
+			}
+		}
 	}
 	return out, nil
+}
+
+// keeper tells whether a piece's i-th value is in its customer's window:
+// always without GroupFrom.
+func (r Request) keeper(names []string) func(p *piece, i int) bool {
+	if len(r.GroupFrom) == 0 {
+		return func(*piece, int) bool { return true }
+	}
+	starts := make([]int64, len(names))
+	for n, name := range names {
+		starts[n] = r.start(name)
+	}
+	return func(p *piece, i int) bool { return r.belongs(starts[p.idx[i]], span{p.FromMs, p.ToMs}) }
 }
 
 // Totals is every customer's value over its window, as
@@ -43,11 +90,29 @@ func (c *Cache) Totals(ctx context.Context, r Request) (map[string]engine.Group,
 		}
 		groups = res.Groups
 	} else {
-		gbs, _, err := c.groupBuckets(ctx, r)
+		ps, names, _, err := c.pieces(ctx, r)
 		if err != nil {
 			return nil, err
 		}
-		groups = engine.Rollup(r.aggregation(), engine.Window{Bucket: engine.BucketDay, AllGroups: true}, gbs).Groups
+		sums := make([]engine.Sum, len(names))
+		keep := r.keeper(names)
+		for _, p := range ps {
+			for i, n := range p.idx {
+				if keep(p, i) {
+					v := &p.Values[i]
+					gb := engine.GroupBucket{Events: v.Events, ValueErrors: v.Errors}
+					if v.HasValue {
+						gb.Value = &v.Value
+					}
+					sums[n].Add(r.aggregation(), gb)
+				}
+			}
+		}
+		for n := range sums {
+			if sums[n].Events > 0 {
+				groups = append(groups, sums[n].Group(names[n]))
+			}
+		}
 	}
 	out := make(map[string]engine.Group, len(groups))
 	for _, g := range groups {
@@ -100,22 +165,22 @@ func (c *Cache) Result(ctx context.Context, m *registry.Meter, w engine.Window, 
 // groupBuckets are the values of the pieces of every customer's window,
 // in time order.
 func (c *Cache) groupBuckets(ctx context.Context, r Request) ([]engine.GroupBucket, string, error) {
-	ps, fallback, err := c.pieces(ctx, r)
+	ps, names, fallback, err := c.pieces(ctx, r)
 	if err != nil {
 		return nil, "", err
 	}
+	keep := r.keeper(names)
 	var out []engine.GroupBucket
 	for _, p := range ps {
-		s := span{p.FromMs, p.ToMs}
-		at := time.UnixMilli(s.hour()).UTC()
-		for _, v := range p.Values {
-			if len(r.GroupFrom) > 0 && !r.belongs(r.start(v.Customer), s) {
+		at := time.UnixMilli(span{p.FromMs, p.ToMs}.hour()).UTC()
+		for i := range p.Values {
+			if !keep(p, i) {
 				continue
 			}
+			v := p.Values[i]
 			gb := engine.GroupBucket{Group: v.Customer, Start: at, Events: v.Events, ValueErrors: v.Errors}
 			if v.HasValue {
-				x := v.Value
-				gb.Value = &x
+				gb.Value = &v.Value
 			}
 			out = append(out, gb)
 		}

@@ -41,6 +41,20 @@ type Cache struct {
 	store  storage.Store
 	mu     sync.Mutex
 	meters map[string]*meterPieces
+	stats  Stats
+}
+
+// Stats counts what a cache computed.
+type Stats struct {
+	Queries int64 // engine queries run
+	Pieces  int64 // pieces computed by them
+}
+
+// Stats is what the cache computed so far.
+func (c *Cache) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
 }
 
 // New makes an empty cache over st.
@@ -56,6 +70,24 @@ type meterPieces struct {
 	mark   int64
 	synced bool // mark is set
 	pieces map[span]*piece
+	// names numbers the meter's customers (append only), so that
+	// answers are assembled with slices, not maps.
+	names []string
+	index map[string]int32
+}
+
+// intern numbers the customers of p's values.
+func (m *meterPieces) intern(p *piece) {
+	p.idx = make([]int32, len(p.Values))
+	for i, v := range p.Values {
+		n, ok := m.index[v.Customer]
+		if !ok {
+			n = int32(len(m.names))
+			m.names = append(m.names, v.Customer)
+			m.index[v.Customer] = n
+		}
+		p.idx[i] = n
+	}
 }
 
 type span struct{ from, to int64 }
@@ -64,8 +96,9 @@ func (s span) hour() int64 { return s.from - s.from%hourMs }
 
 type piece struct {
 	storage.UsagePiece
-	dirty bool  // changed since computed: recomputed before use
-	used  int64 // unix ms of the last request that used it
+	dirty bool    // changed since computed: recomputed before use
+	used  int64   // unix ms of the last request that used it
+	idx   []int32 // the customers of Values, numbered (meterPieces.names)
 }
 
 func (c *Cache) meter(id string) *meterPieces {
@@ -73,7 +106,7 @@ func (c *Cache) meter(id string) *meterPieces {
 	defer c.mu.Unlock()
 	m := c.meters[id]
 	if m == nil {
-		m = &meterPieces{pieces: map[span]*piece{}}
+		m = &meterPieces{pieces: map[span]*piece{}, index: map[string]int32{}}
 		c.meters[id] = m
 	}
 	return m
@@ -144,14 +177,14 @@ func (r Request) aggregation() string { return r.Meter.Latest().Aggregation }
 var ErrNotCombinable = errors.New("hours: a unique meter's usage does not combine over hours")
 
 // pieces returns every needed piece in time order with its values (only
-// customers with matched events), and whether any computation fell back
-// to the VM (and why).
-func (c *Cache) pieces(ctx context.Context, r Request) ([]*piece, string, error) {
+// customers with matched events), the customers' names by number, and
+// whether any computation fell back to the VM (and why).
+func (c *Cache) pieces(ctx context.Context, r Request) ([]*piece, []string, string, error) {
 	if r.aggregation() == rules.AggUnique {
-		return nil, "", ErrNotCombinable
+		return nil, nil, "", ErrNotCombinable
 	}
 	if !r.To.After(r.From) {
-		return nil, "", nil
+		return nil, nil, "", nil
 	}
 	need := r.spans()
 	now := r.Now.UnixMilli()
@@ -161,7 +194,7 @@ func (c *Cache) pieces(ctx context.Context, r Request) ([]*piece, string, error)
 	defer m.mu.Unlock()
 	mark, err := c.store.ChangeMark(ctx)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	since, check := m.mark, m.synced
 	var absent []span
@@ -173,12 +206,14 @@ func (c *Cache) pieces(ctx context.Context, r Request) ([]*piece, string, error)
 	if len(absent) > 0 { // computed before, by this process or another?
 		stored, err := c.store.Usage(ctx, r.Meter.ID, absent[0].from, absent[len(absent)-1].to)
 		if err != nil {
-			return nil, "", err
+			return nil, nil, "", err
 		}
 		for _, sp := range stored {
 			s := span{sp.FromMs, sp.ToMs}
 			if _, ok := m.pieces[s]; !ok {
-				m.pieces[s] = &piece{UsagePiece: sp}
+				p := &piece{UsagePiece: sp}
+				m.intern(p)
+				m.pieces[s] = p
 				if !check || sp.Mark < since {
 					since, check = sp.Mark, true
 				}
@@ -188,7 +223,7 @@ func (c *Cache) pieces(ctx context.Context, r Request) ([]*piece, string, error)
 	if check && len(m.pieces) > 0 {
 		changed, err := c.store.ChangedHours(ctx, since)
 		if err != nil {
-			return nil, "", err
+			return nil, nil, "", err
 		}
 		for s, p := range m.pieces {
 			if at, ok := changed[s.hour()]; ok && at >= p.Mark {
@@ -213,10 +248,14 @@ func (c *Cache) pieces(ctx context.Context, r Request) ([]*piece, string, error)
 			delete(m.pieces, s)
 		}
 	}
-	done, fallback, err := compute(ctx, c.store, r, todo)
+	done, queries, fallback, err := compute(ctx, c.store, r, todo)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
+	c.mu.Lock()
+	c.stats.Queries += int64(queries)
+	c.stats.Pieces += int64(len(todo))
+	c.mu.Unlock()
 	var put []storage.UsagePiece
 	j := 0
 	for i, s := range need {
@@ -226,6 +265,7 @@ func (c *Cache) pieces(ctx context.Context, r Request) ([]*piece, string, error)
 		p := done[j]
 		j++
 		p.Mark, p.Version, p.used = mark, newest(r.Meter), now
+		m.intern(p)
 		out[i] = p
 		if closed(s) {
 			m.pieces[s] = p
@@ -233,9 +273,9 @@ func (c *Cache) pieces(ctx context.Context, r Request) ([]*piece, string, error)
 		}
 	}
 	if err := c.store.PutUsage(ctx, put); err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
-	return out, fallback, nil
+	return out, m.names, fallback, nil
 }
 
 // newest is the number of the meter's newest version.
@@ -256,9 +296,10 @@ func current(m *registry.Meter, p storage.UsagePiece) bool {
 // compute runs the backtest engine over the pieces (in time order), as
 // few queries as pieces share hours: each query takes at most one piece
 // of an hour (engine.Window.Ranges, hourly buckets, every customer).
-func compute(ctx context.Context, st storage.Store, r Request, todo []span) ([]*piece, string, error) {
+func compute(ctx context.Context, st storage.Store, r Request, todo []span) ([]*piece, int, string, error) {
 	out := make([]*piece, len(todo))
 	var fallback string
+	queries := 0
 	left := make([]int, len(todo))
 	for i := range todo {
 		left[i] = i
@@ -276,14 +317,15 @@ func compute(ctx context.Context, st storage.Store, r Request, todo []span) ([]*
 		}
 		fb, err := computeLayer(ctx, st, r, todo, layer, out)
 		if err != nil {
-			return nil, "", err
+			return nil, 0, "", err
 		}
+		queries++
 		if fb != "" {
 			fallback = fb
 		}
 		left = rest
 	}
-	return out, fallback, nil
+	return out, queries, fallback, nil
 }
 
 // computeLayer computes pieces of distinct hours in one query.

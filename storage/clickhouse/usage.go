@@ -26,6 +26,9 @@ func (s *Store) ChangeMark(ctx context.Context) (int64, error) {
 	return now*1000 - s.margin.Milliseconds(), nil
 }
 
+// ChangeMargin implements storage.UsageCache.
+func (s *Store) ChangeMargin() time.Duration { return s.margin }
+
 // ChangedHours implements storage.UsageCache.
 func (s *Store) ChangedHours(ctx context.Context, since int64) (map[int64]int64, error) {
 	rows, err := s.conn.Query(ctx, `SELECT hour_ms, max(at_ms) FROM (

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/marcboeker/go-duckdb/mapping"
 
@@ -24,6 +25,9 @@ func (s *Store) ChangeMark(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// ChangeMargin implements storage.UsageCache: rowids are exact.
+func (s *Store) ChangeMargin() time.Duration { return 0 }
 
 // ChangedHours implements storage.UsageCache.
 func (s *Store) ChangedHours(ctx context.Context, since int64) (map[int64]int64, error) {
@@ -51,14 +55,13 @@ func (s *Store) PutUsage(ctx context.Context, pieces []storage.UsagePiece) error
 	s.usageMu.Lock() // two transactions replacing one piece would conflict
 	defer s.usageMu.Unlock()
 	return s.inTx(ctx, func(conn *sql.Conn) error {
+		newer, err := storedMarks(ctx, conn, pieces)
+		if err != nil {
+			return err
+		}
 		var put []storage.UsagePiece
 		for _, p := range pieces {
-			var newer bool
-			if err := conn.QueryRowContext(ctx, `SELECT count(*) > 0 FROM usage_hours
-				WHERE meter_id = ? AND from_ms = ? AND to_ms = ? AND NOT counted AND mark > ?`, p.MeterID, p.FromMs, p.ToMs, p.Mark).Scan(&newer); err != nil {
-				return unavailable(err)
-			}
-			if !newer {
+			if newer[usageKey{p.MeterID, p.FromMs, p.ToMs}] <= p.Mark {
 				put = append(put, p)
 			}
 		}
@@ -87,6 +90,44 @@ func (s *Store) PutUsage(ctx context.Context, pieces []storage.UsagePiece) error
 			return appendUsage(raw, put)
 		})
 	})
+}
+
+type usageKey struct {
+	meter    string
+	from, to int64
+}
+
+// storedMarks are the marks of the stored computations of pieces' meters
+// over the span of pieces (marks are at least 0: none reads as 0).
+func storedMarks(ctx context.Context, conn *sql.Conn, pieces []storage.UsagePiece) (map[usageKey]int64, error) {
+	type bounds struct{ from, to int64 }
+	span := map[string]bounds{}
+	for _, p := range pieces {
+		b, ok := span[p.MeterID]
+		if !ok {
+			b = bounds{p.FromMs, p.ToMs}
+		}
+		span[p.MeterID] = bounds{min(b.from, p.FromMs), max(b.to, p.ToMs)}
+	}
+	out := map[usageKey]int64{}
+	for meter, b := range span {
+		rows, err := conn.QueryContext(ctx, `SELECT from_ms, to_ms, mark FROM usage_hours
+			WHERE meter_id = ? AND from_ms >= ? AND to_ms <= ? AND NOT counted`, meter, b.from, b.to)
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		if _, err := scanAll(rows, func(r *sql.Rows) (struct{}, error) {
+			var k usageKey
+			var mark int64
+			err := r.Scan(&k.from, &k.to, &mark)
+			k.meter = meter
+			out[k] = mark
+			return struct{}{}, err
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // appendList adds v to a list literal being built ("[1,2"; close with "]").
