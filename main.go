@@ -6,6 +6,7 @@
 //	meterd billing resync   rebuild Stripe customers and subscriptions from Stripe's lists
 //	meterd bench ingest     measure ingestion throughput
 //	meterd bench backtest   time a typical backtest on SQL, the VM and a hand-written query
+//	meterd bench billing    time a billing cycle: the first, and a steady-state one after new events
 //	meterd version          print the version
 package main
 
@@ -45,6 +46,7 @@ Usage:
   meterd billing resync         rebuild Stripe customers and subscriptions from Stripe's lists
   meterd bench ingest [flags]   measure ingestion throughput (see 'meterd bench ingest -h')
   meterd bench backtest [flags] time a typical backtest: SQL, VM, hand-written (see 'meterd bench backtest -h')
+  meterd bench billing [flags]  time a billing cycle, first and steady-state (see 'meterd bench billing -h')
   meterd version                print the version
 `
 
@@ -200,8 +202,11 @@ func runBench(args []string) error {
 	if len(args) >= 1 && args[0] == "backtest" {
 		return benchBacktest(args[1:])
 	}
+	if len(args) >= 1 && args[0] == "billing" {
+		return benchBilling(args[1:])
+	}
 	if len(args) < 1 || args[0] != "ingest" {
-		return fmt.Errorf("usage: meterd bench ingest|backtest [flags]")
+		return fmt.Errorf("usage: meterd bench ingest|backtest|billing [flags]")
 	}
 	fs := flag.NewFlagSet("bench ingest", flag.ExitOnError)
 	var o bench.IngestOptions
@@ -225,6 +230,19 @@ func benchBacktest(args []string) error {
 	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
 	_ = fs.Parse(args)
 	return backtestbench.Backtest(context.Background(), c, os.Stdout)
+}
+
+func benchBilling(args []string) error {
+	fs := flag.NewFlagSet("bench billing", flag.ExitOnError)
+	var c backtestbench.BillingConfig
+	fs.StringVar(&c.Store, "store", "", "where to load the events: empty for a new DuckDB file in a temp dir, duckdb://PATH for a new file there, clickhouse://HOST:9000/DB[?cluster=NAME] for a new database DB_bench_billing_* (all removed afterwards)")
+	fs.IntVar(&c.Events, "events", backtestbench.DefaultEvents, "events to load (over the current period's 30 days so far)")
+	fs.IntVar(&c.Customers, "customers", backtestbench.DefaultCustomers, "customers the events belong to")
+	fs.IntVar(&c.Meters, "meters", backtestbench.DefaultMeters, "active meters")
+	fs.Float64Var(&c.Late, "late", 0.1, "share of the new events (0.1 % of -events) that are late")
+	fs.DurationVar(&c.LateWithin, "late-within", 6*time.Hour, "how late a late event is at most")
+	_ = fs.Parse(args)
+	return backtestbench.Billing(context.Background(), c, os.Stdout)
 }
 
 // storeFlags adds -data and -store (env METERD_DATA_DIR, METERD_STORE);

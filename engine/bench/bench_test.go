@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meterd/meterd/storage/storetest"
 )
@@ -119,3 +120,23 @@ func BenchmarkBacktestDuckDB(b *testing.B) { benchmarkBacktest(b, "") }
 // BenchmarkBacktestClickHouse: the same in a new database on
 // METERD_TEST_CLICKHOUSE, dropped afterwards.
 func BenchmarkBacktestClickHouse(b *testing.B) { benchmarkBacktest(b, clickhouseDSN(b)) }
+
+// The billing bench on a small DuckDB store: the steady-state totals must
+// equal the full recompute's (timings are reported, not asserted).
+func TestRunBilling(t *testing.T) {
+	ctx := context.Background()
+	st, _, cleanup, err := OpenFresh(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	n, _ := strconv.Atoi(os.Getenv("METERD_BENCH_BILLING_EVENTS"))
+	r, err := RunBilling(ctx, st, BillingConfig{Events: max(n, 30_000), Customers: 300, Meters: 5, Late: 0.1, LateWithin: 6 * time.Hour}, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Agree || r.New == 0 || r.Late == 0 {
+		t.Fatalf("%+v", r)
+	}
+	t.Logf("first %s, steady %s (%.3f), recompute %s", r.Full, r.Steady, r.Ratio(), r.Recomp)
+}
