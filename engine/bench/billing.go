@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/storage"
-	"github.com/meterd/meterd/storage/backends"
 	"github.com/meterd/meterd/storage/eventgen"
 )
 
@@ -75,20 +73,12 @@ func Billing(ctx context.Context, c BillingConfig, w io.Writer) error {
 	if c.Events <= 0 || c.Customers <= 0 || c.Meters <= 0 {
 		return fmt.Errorf("events, customers and meters must be positive")
 	}
-	fresh, desc, remove, err := backends.Fresh(c.Store, "billing")
+	st, desc, cleanup, err := openFresh(ctx, c.Store, "billing")
 	if err != nil {
 		return err
 	}
-	defer remove()
-	st, err := backends.Open(ctx, fresh)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	started := time.Now()
-	progress := func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "[%6.1fs] "+format+"\n", append([]any{time.Since(started).Seconds()}, args...)...)
-	}
+	defer cleanup()
+	progress := stderrProgress()
 	progress("store: %s", desc)
 	r, err := RunBilling(ctx, st, c, progress)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"time"
 
@@ -49,10 +48,7 @@ func Backtest(ctx context.Context, c Config, w io.Writer) error {
 		return err
 	}
 	defer cleanup()
-	started := time.Now()
-	progress := func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "[%6.1fs] "+format+"\n", append([]any{time.Since(started).Seconds()}, args...)...)
-	}
+	progress := stderrProgress()
 	progress("store: %s", desc)
 	r, err := RunBacktest(ctx, st, c.Events, Options{Load: true, SkipVM: c.SkipVM, Runs: c.Runs, Progress: progress})
 	if err != nil {
