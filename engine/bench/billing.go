@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -56,6 +58,10 @@ type BillingReport struct {
 	Full, Steady, Recomp time.Duration // first cycle (nothing kept), steady-state cycle, full recompute
 	Agree                bool
 	Disagree             []string
+	// Kept is what the store keeps for the hours: rows of usage_hours and,
+	// where the store tells (ClickHouse), bytes on disk by table.
+	KeptRows int64
+	Bytes    map[string]int64
 }
 
 // Ratio is the steady-state cycle over the first, full one.
@@ -94,6 +100,7 @@ func Billing(ctx context.Context, c BillingConfig, w io.Writer) error {
 	fmt.Fprintf(w, "  steady-state cycle: %10s  after %d new events, %d of them late by up to %s\n", r.Steady.Round(time.Millisecond), r.New, r.Late, c.LateWithin)
 	fmt.Fprintf(w, "  full recompute:     %10s  (one query per meter over the period, as before hours were kept)\n", r.Recomp.Round(time.Millisecond))
 	fmt.Fprintf(w, "  steady / full:      %.4f  (target <= %.2f: %s)\n", r.Ratio(), TargetSteadyOverFull, met(r.Ratio() <= TargetSteadyOverFull))
+	fmt.Fprintf(w, "  per million events: first cycle %s, full recompute %s\n", perMillion(r.Full, r.Events), perMillion(r.Recomp, r.Events))
 	if !r.Agree {
 		fmt.Fprintf(w, "  totals:             DISAGREE with the full recompute\n")
 		for _, d := range r.Disagree {
@@ -102,7 +109,16 @@ func Billing(ctx context.Context, c BillingConfig, w io.Writer) error {
 		return fmt.Errorf("the steady-state totals differ from a full recompute")
 	}
 	fmt.Fprintf(w, "  totals:             equal to the full recompute's (%d customers x %d meters)\n", r.Customers, r.Meters)
+	fmt.Fprintf(w, "  kept:               %d usage_hours rows", r.KeptRows)
+	for _, t := range slices.Sorted(maps.Keys(r.Bytes)) {
+		fmt.Fprintf(w, ", %s %.1f MB", t, float64(r.Bytes[t])/1e6)
+	}
+	fmt.Fprintln(w)
 	return nil
+}
+
+func perMillion(d time.Duration, events int) time.Duration {
+	return time.Duration(float64(d) * 1e6 / float64(events)).Round(time.Millisecond)
 }
 
 // RunBilling loads the events into st (empty) and times the cycles.
@@ -177,7 +193,46 @@ func RunBilling(ctx context.Context, st storage.Store, c BillingConfig, progress
 		}
 	}
 	r.Agree = len(r.Disagree) == 0 && len(got) == len(want)
-	return r, nil
+	r.KeptRows, r.Bytes, err = kept(ctx, st)
+	return r, err
+}
+
+// kept counts usage_hours' rows and, on ClickHouse, the bytes on disk of
+// the tables the hours add and of events (compressed), for comparison.
+func kept(ctx context.Context, st storage.Store) (int64, map[string]int64, error) {
+	var rows int64
+	if err := scanRows(ctx, st, `SELECT count(*) FROM usage_hours`, func(s func(...any) error) error { return s(&rows) }); err != nil {
+		return 0, nil, err
+	}
+	if st.Backend() != "clickhouse" {
+		return rows, nil, nil
+	}
+	bytes := map[string]int64{}
+	err := scanRows(ctx, st, `SELECT table, toInt64(sum(bytes_on_disk)) FROM system.parts
+		WHERE database = currentDatabase() AND active AND table IN ('events', 'usage_hours', 'event_stamps', 'events_local', 'usage_hours_local', 'event_stamps_local')
+		GROUP BY table`, func(s func(...any) error) error {
+		var t string
+		var n int64
+		err := s(&t, &n)
+		bytes[t] += n
+		return err
+	})
+	return rows, bytes, err
+}
+
+// scanRows runs a query and calls row for every row with its Scan.
+func scanRows(ctx context.Context, st storage.Store, q string, row func(scan func(...any) error) error) error {
+	rs, err := st.Query(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		if err := row(rs.Scan); err != nil {
+			return err
+		}
+	}
+	return rs.Err()
 }
 
 // loadCustomers inserts n eventgen events over [from, to), in time order,

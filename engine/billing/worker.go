@@ -231,12 +231,14 @@ type cycle struct {
 	buckets  map[string]byCustomer[[]engine.GroupBucket] // see customerBuckets
 	totals   map[string]byCustomer[engine.Group]         // see customerTotal
 	spans    map[string][]registry.Span                  // see spansOf
+	round    uint64                                      // the cycle's hours.Request.Round
 }
 
 // newCycle is a cycle at now, without Stripe (Cycle adds it).
 func (w *Worker) newCycle(now time.Time) *cycle {
 	return &cycle{w: w, now: now.UTC(), meters: map[string]meterInfo{}, blocked: map[string]bool{},
-		buckets: map[string]byCustomer[[]engine.GroupBucket]{}, totals: map[string]byCustomer[engine.Group]{}, spans: map[string][]registry.Span{}}
+		buckets: map[string]byCustomer[[]engine.GroupBucket]{}, totals: map[string]byCustomer[engine.Group]{}, spans: map[string][]registry.Span{},
+		round: hours.NewRound()}
 }
 
 // spansOf is m.Spans(from, to), compiled once per cycle: every customer
@@ -441,7 +443,7 @@ func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Peri
 func (c *cycle) customerBuckets(ctx context.Context, m *registry.Meter, vs []engine.Version, from, to time.Time, key string) ([]engine.GroupBucket, error) {
 	return perCustomer(ctx, c.buckets, m.ID, from, to, key, func() (map[string][]engine.GroupBucket, error) {
 		if !c.w.Recompute {
-			return c.w.Hours.Buckets(ctx, hours.Request{Meter: m, From: from, To: to, Now: c.now})
+			return c.w.Hours.Buckets(ctx, hours.Request{Meter: m, From: from, To: to, Now: c.now, Round: c.round})
 		}
 		res, err := engine.Usage(ctx, c.w.Store, vs, engine.Window{From: from, To: to, Bucket: engine.BucketHour, Top: 1, GroupBuckets: true})
 		if err != nil {
@@ -464,7 +466,7 @@ func (c *cycle) customerBuckets(ctx context.Context, m *registry.Meter, vs []eng
 func (c *cycle) customerTotal(ctx context.Context, m *registry.Meter, vs []engine.Version, from, to time.Time, key string) (engine.Group, error) {
 	return perCustomer(ctx, c.totals, m.ID, from, to, key, func() (map[string]engine.Group, error) {
 		if !c.w.Recompute {
-			return c.w.Hours.Totals(ctx, hours.Request{Meter: m, From: from, To: to, Now: c.now})
+			return c.w.Hours.Totals(ctx, hours.Request{Meter: m, From: from, To: to, Now: c.now, Round: c.round})
 		}
 		res, err := engine.Usage(ctx, c.w.Store, vs, engine.Window{From: from, To: to, Bucket: engine.BucketDay, Top: 1, AllGroups: true})
 		if err != nil {

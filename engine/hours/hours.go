@@ -21,6 +21,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meterd/meterd/engine"
@@ -42,6 +43,7 @@ type Cache struct {
 	mu     sync.Mutex
 	meters map[string]*meterPieces
 	stats  Stats
+	last   *changed // see changes
 }
 
 // Stats counts what a cache computed.
@@ -120,7 +122,16 @@ type Request struct {
 	From, To  time.Time
 	GroupFrom map[string]time.Time
 	Now       time.Time
+	// Round, when not zero (NewRound), names the round of requests this
+	// one belongs to (a billing cycle): the meters of a round share one
+	// look-up of what changed in the store.
+	Round uint64
 }
+
+var rounds atomic.Uint64
+
+// NewRound names a new round of requests (Request.Round).
+func NewRound() uint64 { return rounds.Add(1) }
 
 // start is customer g's start (unix ms).
 func (r Request) start(g string) int64 {
@@ -192,10 +203,6 @@ func (c *Cache) pieces(ctx context.Context, r Request) ([]*piece, []string, stri
 	m := c.meter(r.Meter.ID)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	mark, err := c.store.ChangeMark(ctx)
-	if err != nil {
-		return nil, nil, "", err
-	}
 	since, check := m.mark, m.synced
 	var absent []span
 	for _, s := range need {
@@ -220,15 +227,13 @@ func (c *Cache) pieces(ctx context.Context, r Request) ([]*piece, []string, stri
 			}
 		}
 	}
-	if check && len(m.pieces) > 0 {
-		changed, err := c.store.ChangedHours(ctx, since)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		for s, p := range m.pieces {
-			if at, ok := changed[s.hour()]; ok && at >= p.Mark {
-				p.dirty = true
-			}
+	mark, changed, err := c.changes(ctx, r.Round, since, check && len(m.pieces) > 0)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	for s, p := range m.pieces {
+		if at, ok := changed[s.hour()]; ok && at >= p.Mark {
+			p.dirty = true
 		}
 	}
 	m.mark, m.synced = mark, true
@@ -276,6 +281,42 @@ func (c *Cache) pieces(ctx context.Context, r Request) ([]*piece, []string, stri
 		return nil, nil, "", err
 	}
 	return out, m.names, fallback, nil
+}
+
+// changes reads the store's change mark, then (when check) the hours
+// changed since since. The requests of one round (Request.Round) that ask
+// with the same since share one answer: their kept hours are those of the
+// round's first request, and what changed later is found by the next
+// round (an older mark is still a true one, only a conservative one).
+func (c *Cache) changes(ctx context.Context, round uint64, since int64, check bool) (int64, map[int64]int64, error) {
+	c.mu.Lock()
+	last := c.last
+	c.mu.Unlock()
+	if last != nil && round != 0 && last.round == round && (!check || last.checked && last.since == since) {
+		return last.mark, last.hours, nil
+	}
+	mark, err := c.store.ChangeMark(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	ch := &changed{mark: mark, since: since, checked: check, round: round}
+	if check {
+		if ch.hours, err = c.store.ChangedHours(ctx, since); err != nil {
+			return 0, nil, err
+		}
+	}
+	c.mu.Lock()
+	c.last = ch
+	c.mu.Unlock()
+	return ch.mark, ch.hours, nil
+}
+
+// changed is an answer of changes.
+type changed struct {
+	mark, since int64
+	checked     bool
+	hours       map[int64]int64
+	round       uint64
 }
 
 // newest is the number of the meter's newest version.
