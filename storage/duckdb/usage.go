@@ -68,17 +68,26 @@ func (s *Store) PutUsage(ctx context.Context, pieces []storage.UsagePiece) error
 		if len(put) == 0 {
 			return nil
 		}
-		byMeter := map[string][2][]byte{}
+		type keys struct {
+			from, to []byte
+			lo, hi   int64
+		}
+		byMeter := map[string]*keys{}
 		for _, p := range put {
 			k := byMeter[p.MeterID]
-			k[0] = appendList(k[0], p.FromMs)
-			k[1] = appendList(k[1], p.ToMs)
-			byMeter[p.MeterID] = k
+			if k == nil {
+				k = &keys{lo: p.FromMs, hi: p.ToMs}
+				byMeter[p.MeterID] = k
+			}
+			k.from, k.to = appendList(k.from, p.FromMs), appendList(k.to, p.ToMs)
+			k.lo, k.hi = min(k.lo, p.FromMs), max(k.hi, p.ToMs)
 		}
 		for meter, k := range byMeter {
+			// The range lets zone maps skip the row groups of other hours.
 			if _, err := conn.ExecContext(ctx, `DELETE FROM usage_hours USING
 				(SELECT unnest($1::BIGINT[]) AS f, unnest($2::BIGINT[]) AS t) AS d
-				WHERE meter_id = $3 AND from_ms = d.f AND to_ms = d.t`, string(k[0])+"]", string(k[1])+"]", meter); err != nil {
+				WHERE meter_id = $3 AND from_ms >= $4 AND to_ms <= $5 AND from_ms = d.f AND to_ms = d.t`,
+				string(k.from)+"]", string(k.to)+"]", meter, k.lo, k.hi); err != nil {
 				return unavailable(err)
 			}
 		}
