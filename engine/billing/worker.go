@@ -228,7 +228,7 @@ type cycle struct {
 	now      time.Time
 	meters   map[string]meterInfo                        // Stripe billing meter per price
 	blocked  map[string]bool                             // see blockKey
-	buckets  map[string]byCustomer[[]engine.GroupBucket] // see customerBuckets
+	buckets  map[string]byCustomer[[]hours.Hour]         // see customerBuckets
 	totals   map[string]byCustomer[engine.Group]         // see customerTotal
 	spans    map[string][]registry.Span                  // see spansOf
 	round    uint64                                      // the cycle's hours.Request.Round
@@ -237,7 +237,7 @@ type cycle struct {
 // newCycle is a cycle at now, without Stripe (Cycle adds it).
 func (w *Worker) newCycle(now time.Time) *cycle {
 	return &cycle{w: w, now: now.UTC(), meters: map[string]meterInfo{}, blocked: map[string]bool{},
-		buckets: map[string]byCustomer[[]engine.GroupBucket]{}, totals: map[string]byCustomer[engine.Group]{}, spans: map[string][]registry.Span{},
+		buckets: map[string]byCustomer[[]hours.Hour]{}, totals: map[string]byCustomer[engine.Group]{}, spans: map[string][]registry.Span{},
 		round: hours.NewRound()}
 }
 
@@ -401,15 +401,16 @@ func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Peri
 		}
 		us = make([]unit, 0, len(buckets))
 		for _, b := range buckets {
-			at := b.Start
+			start := time.UnixMilli(b.Start).UTC()
+			at := start
 			if at.Before(p.Start) {
 				at = p.Start
 			}
 			var v float64
-			if b.Value != nil {
-				v = *b.Value
+			if b.HasValue {
+				v = b.Value
 			}
-			us = append(us, unit{at: at, value: v, version: versionAt(at), closed: !b.Start.Add(time.Hour).After(c.now) || !p.End.After(c.now)})
+			us = append(us, unit{at: at, value: v, version: versionAt(at), closed: !start.Add(time.Hour).After(c.now) || !p.End.After(c.now)})
 		}
 	default: // not additive over buckets: the period's value, at its start
 		g, err := c.customerTotal(ctx, m, vs, p.Start, to, key)
@@ -440,8 +441,8 @@ func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Peri
 // Recompute by one query over the period (engine.Window.GroupBuckets). A
 // cycle costs that per meter and distinct period, not per customer. A
 // failed computation fails each of them.
-func (c *cycle) customerBuckets(ctx context.Context, m *registry.Meter, vs []engine.Version, from, to time.Time, key string) ([]engine.GroupBucket, error) {
-	return perCustomer(ctx, c.buckets, m.ID, from, to, key, func() (map[string][]engine.GroupBucket, error) {
+func (c *cycle) customerBuckets(ctx context.Context, m *registry.Meter, vs []engine.Version, from, to time.Time, key string) ([]hours.Hour, error) {
+	return perCustomer(ctx, c.buckets, m.ID, from, to, key, func() (map[string][]hours.Hour, error) {
 		if !c.w.Recompute {
 			return c.w.Hours.Buckets(ctx, hours.Request{Meter: m, From: from, To: to, Now: c.now, Round: c.round})
 		}
@@ -449,9 +450,13 @@ func (c *cycle) customerBuckets(ctx context.Context, m *registry.Meter, vs []eng
 		if err != nil {
 			return nil, err
 		}
-		by := map[string][]engine.GroupBucket{}
+		by := map[string][]hours.Hour{}
 		for _, gb := range res.GroupBuckets { // by group, then time
-			by[gb.Group] = append(by[gb.Group], gb)
+			h := hours.Hour{Start: gb.Start.UnixMilli(), HasValue: gb.Value != nil, Events: gb.Events}
+			if gb.Value != nil {
+				h.Value = *gb.Value
+			}
+			by[gb.Group] = append(by[gb.Group], h)
 		}
 		return by, nil
 	})

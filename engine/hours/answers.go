@@ -10,11 +10,21 @@ import (
 	"github.com/meterd/meterd/rules/registry"
 )
 
-// Buckets is every customer's hour buckets over its window (the pieces
-// with matched events; a partial hour's bucket starts at its hour, as
-// engine.Window.GroupBuckets gives them), by customer, in time order.
-// The slices share one array: callers must not append to them.
-func (c *Cache) Buckets(ctx context.Context, r Request) (map[string][]engine.GroupBucket, error) {
+// Hour is one customer's value over an hour, or over the part of it in
+// its window (engine.GroupBucket without pointers: a cycle makes one per
+// customer and hour, and the garbage collector need not scan them).
+type Hour struct {
+	Start    int64 // the hour's start, unix ms
+	Value    float64
+	HasValue bool
+	Events   int64 // matched events
+}
+
+// Buckets is every customer's hours over its window (those with matched
+// events; a partial hour starts at its hour, as engine.Window.GroupBuckets
+// gives them), by customer, in time order. The slices share one array:
+// callers must not append to them.
+func (c *Cache) Buckets(ctx context.Context, r Request) (map[string][]Hour, error) {
 	ps, names, _, err := c.pieces(ctx, r)
 	if err != nil {
 		return nil, err
@@ -32,27 +42,20 @@ func (c *Cache) Buckets(ctx context.Context, r Request) (map[string][]engine.Gro
 	for i := 1; i < len(at); i++ {
 		at[i] += at[i-1]
 	}
-	all := make([]engine.GroupBucket, at[len(names)])
-	values := make([]float64, len(all))
-	out := map[string][]engine.GroupBucket{}
+	all := make([]Hour, at[len(names)])
+	out := map[string][]Hour{}
 	for n, name := range names {
 		if at[n+1] > at[n] {
 			out[name] = all[at[n]:at[n+1]:at[n+1]]
 		}
 	}
 	for _, p := range ps {
-		start := time.UnixMilli(span{p.FromMs, p.ToMs}.hour()).UTC()
+		start := span{p.FromMs, p.ToMs}.hour()
 		for i, n := range p.idx {
-			if !keep(p, i) {
-				continue
-			}
-			v := &p.Values[i]
-			j := at[n]
-			at[n]++
-			all[j] = engine.GroupBucket{Group: v.Customer, Start: start, Events: v.Events, ValueErrors: v.Errors}
-			if v.HasValue {
-				values[j] = v.Value
-				all[j].Value = &values[j]
+			if keep(p, i) {
+				v := &p.Values[i]
+				all[at[n]] = Hour{Start: start, Value: v.Value, HasValue: v.HasValue, Events: v.Events}
+				at[n]++
 			}
 		}
 	}
