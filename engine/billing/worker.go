@@ -226,12 +226,12 @@ type cycle struct {
 	ledger   *ledger
 	stats    Stats
 	now      time.Time
-	meters   map[string]meterInfo                        // Stripe billing meter per price
-	blocked  map[string]bool                             // see blockKey
-	buckets  map[string]byCustomer[[]hours.Hour]         // see customerBuckets
-	totals   map[string]byCustomer[engine.Group]         // see customerTotal
-	spans    map[string][]registry.Span                  // see spansOf
-	round    uint64                                      // the cycle's hours.Request.Round
+	meters   map[string]meterInfo                // Stripe billing meter per price
+	blocked  map[string]bool                     // see blockKey
+	buckets  map[string]byCustomer[[]hours.Hour] // see customerBuckets
+	totals   map[string]byCustomer[engine.Group] // see customerTotal
+	spans    map[string][]registry.Span          // see spansOf
+	round    uint64                              // the cycle's hours.Request.Round
 }
 
 // newCycle is a cycle at now, without Stripe (Cycle adds it).
