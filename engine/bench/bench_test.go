@@ -140,3 +140,23 @@ func TestRunBilling(t *testing.T) {
 	}
 	t.Logf("first %s, steady %s (%.3f), recompute %s", r.Full, r.Steady, r.Ratio(), r.Recomp)
 }
+
+// What the billing bench reports the hours keep reads on both stores.
+func TestKept(t *testing.T) {
+	for _, dsn := range []string{"", "clickhouse"} {
+		name := "duckdb"
+		if dsn != "" {
+			name, dsn = dsn, clickhouseDSN(t)
+		}
+		t.Run(name, func(t *testing.T) {
+			st, _, cleanup, err := OpenFresh(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cleanup()
+			if _, _, err := kept(context.Background(), st); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

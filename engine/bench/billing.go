@@ -201,7 +201,11 @@ func RunBilling(ctx context.Context, st storage.Store, c BillingConfig, progress
 // the tables the hours add and of events (compressed), for comparison.
 func kept(ctx context.Context, st storage.Store) (int64, map[string]int64, error) {
 	var rows int64
-	if err := scanRows(ctx, st, `SELECT count(*) FROM usage_hours`, func(s func(...any) error) error { return s(&rows) }); err != nil {
+	count := `SELECT CAST(count(*) AS BIGINT) FROM usage_hours`
+	if st.Backend() == "clickhouse" {
+		count = `SELECT toInt64(count()) FROM usage_hours`
+	}
+	if err := scanRows(ctx, st, count, func(s func(...any) error) error { return s(&rows) }); err != nil {
 		return 0, nil, err
 	}
 	if st.Backend() != "clickhouse" {
