@@ -171,8 +171,10 @@ func (t *tr) eq(a, b val) string {
 }
 
 // canonJSON makes equal JSON values equal texts: storage.Attrs stores
-// them re-encoded (keys sorted, compact), and only -0 and 0 differ in
-// text while being equal numbers.
+// arrays re-encoded (keys sorted, compact), and only -0 and 0 differ in
+// text while being equal numbers. Objects are stored as a digest that
+// already counts -0 as 0 (storage.ObjectDigest), which this leaves alone;
+// rows stored before digests hold the object's text, as arrays.
 func (t *tr) canonJSON(s string) string {
 	return t.bind(t.d.ReplaceAll(s, t.d.Str(`("(?:\\.|[^"\\])*")|-(0[,\]}])`), t.d.Str(`\1\2`)))
 }

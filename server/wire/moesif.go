@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"slices"
 	"strconv"
@@ -311,7 +312,11 @@ func objectText(s *scanner, raw json.RawMessage, field string) (string, storage.
 	// a group commit shared with other requests, and the writer reuses it.
 	sub := s.at(raw)
 	attrs, err := flattenObject(&sub)
-	if err != nil {
+	var le *limitError
+	switch {
+	case errors.As(err, &le):
+		return "", attrs, newError(le.status, le.code, field, index, "%s: %s", field, le.msg)
+	case err != nil:
 		return "", attrs, badRequest(CodeInvalidValue, field, index, "%s: %v", field, err)
 	}
 	return s.text(raw), attrs, nil
