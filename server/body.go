@@ -3,50 +3,173 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/server/ingest"
 	"github.com/meterd/meterd/server/wire"
 )
 
-// readBody reads a request body, gunzipping it if asked, and refuses more
-// than max bytes after decompression without ever holding more than that
-// (a gzip bomb is cut off at the cap).
-func readBody(c echo.Context, max int64) ([]byte, error) {
+// What a request holds of the ingest memory budget (docs/operations.md,
+// "Memory"), besides its decoded events.
+const (
+	// requestOverhead: its goroutine, buffers and request structures.
+	requestOverhead = 32 << 10
+	// gzipOverhead: a gzip reader's state and window.
+	gzipOverhead = 64 << 10
+	// bodyCost per byte of body (after decompression): the bytes read,
+	// then the copy its decoded events keep (wire's scanner).
+	bodyCost = 2
+	// Bodies are read in chunks, each counted before it is allocated:
+	// from firstChunk, doubling up to maxChunk.
+	firstChunk, maxChunk = 4 << 10, 64 << 10
+)
+
+// admit decides, before anything of the body is read, whether a request
+// may go on: the group-commit queue has room (when queue; else 503) and
+// the ingest memory has room for the request and its declared body (else
+// 429). It returns the request's hold on the ingest memory; the caller
+// releases it (or hands it to the writer).
+func (s *Server) admit(c echo.Context, queue bool) (*ingest.Hold, error) {
+	if queue {
+		if err := s.writer.Admit(); err != nil {
+			return nil, s.refuse(c, s.writeError(err))
+		}
+	}
+	r := c.Request()
+	n := int64(requestOverhead)
+	if isGzip(r) {
+		n += gzipOverhead
+	}
+	need := n
+	if r.ContentLength > 0 && !isGzip(r) {
+		need += bodyCost * min(r.ContentLength, s.cfg.MaxBodyBytes)
+	}
+	if s.budget.Free() < need {
+		return nil, s.refuse(c, errNoMemory())
+	}
+	hold := s.budget.Hold(n)
+	if hold == nil {
+		return nil, s.refuse(c, errNoMemory())
+	}
+	return hold, nil
+}
+
+// errNoMemory is the answer when the ingest memory is full.
+func errNoMemory() error {
+	return retryAfter{apiError(http.StatusTooManyRequests, "overloaded",
+		"meterd holds as many request bodies and queued events as its memory bound allows; retry after the delay in Retry-After"), 1}
+}
+
+// refuse answers err without reading (more of) the body, and closes the
+// connection after the answer: net/http would otherwise read the rest of
+// the body before answering, and a slow client sends it slowly. After the
+// answer, net/http still reads up to 256 KB of what the client sends, so
+// that a client still writing reads the answer rather than a reset: for
+// refuseGrace at most.
+func (s *Server) refuse(c echo.Context, err error) error {
+	c.Response().Header().Set("Connection", "close")
+	_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(refuseGrace))
+	return err
+}
+
+const refuseGrace = time.Second
+
+// readBody reads a request body, gunzipping it if asked: at most max bytes
+// after decompression (a gzip bomb is cut off at the cap), within
+// BodyReadTimeout, each chunk counted on hold before it is allocated
+// (past the ingest memory: 429, nothing waits).
+func (s *Server) readBody(c echo.Context, max int64, hold *ingest.Hold) ([]byte, error) {
 	r := c.Request()
 	if r.ContentLength > max && !isGzip(r) {
-		return nil, wire.TooLarge(max)
+		return nil, s.refuse(c, wire.TooLarge(max))
 	}
+	rc := http.NewResponseController(c.Response())
+	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout)) // unsupported only in tests' recorders
 	var src io.Reader = r.Body
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(r.Body)
+		if isTimeout(err) {
+			return nil, s.refuse(c, s.bodyTimeout())
+		}
 		if err != nil {
 			return nil, fieldError(wire.CodeInvalidJSON, "", "Content-Encoding is gzip but the body is not gzip data: "+err.Error())
 		}
 		defer zr.Close()
 		src = zr
 	default:
-		return nil, apiError(http.StatusUnsupportedMediaType, wire.CodeUnsupportedEncoding,
-			"Content-Encoding "+strconv.Quote(enc)+" is not supported: send gzip or no encoding")
+		return nil, s.refuse(c, apiError(http.StatusUnsupportedMediaType, wire.CodeUnsupportedEncoding,
+			"Content-Encoding "+strconv.Quote(enc)+" is not supported: send gzip or no encoding"))
 	}
-	var buf bytes.Buffer
+	size := int64(firstChunk)
 	if r.ContentLength > 0 && !isGzip(r) {
-		buf.Grow(int(r.ContentLength))
+		size = min(r.ContentLength+1, maxChunk) // +1: the end shows without another chunk
 	}
-	n, err := buf.ReadFrom(io.LimitReader(src, max+1))
-	if err != nil {
-		return nil, fieldError(wire.CodeInvalidJSON, "", "could not read the request body: "+err.Error())
+	var chunks [][]byte
+	var total, charged int64
+	for {
+		size = min(size, max+1-total)
+		if !hold.Grow(bodyCost * size) {
+			return nil, s.refuse(c, errNoMemory())
+		}
+		charged += bodyCost * size
+		buf := make([]byte, size)
+		n, eof, err := fill(src, buf)
+		total += int64(n)
+		chunks = append(chunks, buf[:n])
+		switch {
+		case total > max:
+			return nil, s.refuse(c, wire.TooLarge(max))
+		case isTimeout(err):
+			return nil, s.refuse(c, s.bodyTimeout())
+		case err != nil:
+			return nil, fieldError(wire.CodeInvalidJSON, "", "could not read the request body: "+err.Error())
+		}
+		if eof {
+			break
+		}
+		size = min(2*size, maxChunk)
 	}
-	if n > max {
-		return nil, wire.TooLarge(max)
+	// Read whole: the deadline must not cut the wait for the commit (the
+	// server watches the connection for a client going away).
+	_ = rc.SetReadDeadline(time.Time{})
+	if len(chunks) == 1 {
+		return chunks[0], nil
 	}
-	return buf.Bytes(), nil
+	body := bytes.Join(chunks, nil) // the chunks become garbage: counted once
+	hold.Shrink(charged - bodyCost*total)
+	return body, nil
+}
+
+// fill reads into buf until it is full or the body ends.
+func fill(r io.Reader, buf []byte) (n int, eof bool, err error) {
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			return n, true, nil
+		}
+		if err != nil {
+			return n, false, err
+		}
+	}
+	return n, false, nil
+}
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+func (s *Server) bodyTimeout() error {
+	return apiError(http.StatusRequestTimeout, "request_timeout",
+		"the request body did not arrive within "+s.cfg.BodyReadTimeout.String()+"; send it faster or in smaller batches")
 }
 
 func isGzip(r *http.Request) bool {
@@ -54,14 +177,29 @@ func isGzip(r *http.Request) bool {
 	return strings.Contains(enc, "gzip")
 }
 
-// acquire takes one of the MaxInflight decoding slots, or answers 429: the
-// bound on bodies held in memory at once.
-func (s *Server) acquire() (release func(), err error) {
+// decodeSlot waits for one of the MaxInflight decoding slots: decoding is
+// CPU work, and more at once than cores only slows each down. The request
+// already holds its body, counted in the ingest memory.
+func (s *Server) decodeSlot(c echo.Context) (release func(), err error) {
+	ctx := c.Request().Context()
 	select {
-	case s.inflight <- struct{}{}:
-		return func() { <-s.inflight }, nil
-	default:
-		return nil, retryAfter{apiError(http.StatusTooManyRequests, "overloaded",
-			"too many requests are being ingested at once; retry after the delay in Retry-After"), 1}
+	case s.decoding <- struct{}{}:
+		return func() { <-s.decoding }, nil
+	case <-ctx.Done():
+		return nil, s.writeError(ctx.Err())
 	}
+}
+
+// smallBody reads a small body (admin and webhook requests) under the
+// ingest memory like any other; done gives its share back.
+func (s *Server) smallBody(c echo.Context, max int64) (body []byte, done func(), err error) {
+	hold, err := s.admit(c, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if body, err = s.readBody(c, max, hold); err != nil {
+		hold.Release()
+		return nil, nil, err
+	}
+	return body, hold.Release, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"unsafe"
 
 	"github.com/labstack/echo/v4"
 
@@ -30,8 +31,8 @@ func (s *Server) limits() wire.Limits {
 
 func (s *Server) postMoesifEvents(single bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		return s.ingestEvents(c, func(body []byte) ([]storage.Event, *wire.Error) {
-			return wire.DecodeMoesifEvents(body, single, s.limits())
+		return s.ingestEvents(c, func(body []byte, l wire.Limits) ([]storage.Event, *wire.Error) {
+			return wire.DecodeMoesifEvents(body, single, l)
 		})
 	}
 }
@@ -47,37 +48,63 @@ func (s *Server) postCloudEvents(c echo.Context) error {
 		return apiError(http.StatusUnsupportedMediaType, wire.CodeUnsupportedMediaType,
 			"Content-Type must be application/cloudevents+json or application/cloudevents-batch+json (structured mode), got "+strconvQuote(ct))
 	}
-	return s.ingestEvents(c, func(body []byte) ([]storage.Event, *wire.Error) {
-		return wire.DecodeCloudEvents(body, single, s.limits())
+	return s.ingestEvents(c, func(body []byte, l wire.Limits) ([]storage.Event, *wire.Error) {
+		return wire.DecodeCloudEvents(body, single, l)
 	})
 }
 
-// ingestEvents reads, decodes and validates the whole body, stamps each
-// event with its user's and company's current traits, and answers only
-// after the group commit holding the events returned.
-func (s *Server) ingestEvents(c echo.Context, decode func([]byte) ([]storage.Event, *wire.Error)) error {
-	release, err := s.acquire()
+// errMemoryFull stops a decode whose events do not fit in the ingest
+// memory; it is answered as errNoMemory.
+var errMemoryFull = &wire.Error{Code: "memory_full"}
+
+// eventSize is an event's struct, for the unused room of a decoded batch.
+var eventSize = int64(unsafe.Sizeof(storage.Event{}))
+
+// ingestEvents admits the request (or refuses it at once), reads, decodes
+// and validates the whole body, stamps each event with its user's and
+// company's current traits, and answers only after the group commit
+// holding the events returned. The ingest memory holds the body from its
+// first byte and the events until they leave the queue.
+func (s *Server) ingestEvents(c echo.Context, decode func([]byte, wire.Limits) ([]storage.Event, *wire.Error)) error {
+	hold, err := s.admit(c, true)
 	if err != nil {
 		return err
 	}
-	body, err := readBody(c, s.cfg.MaxBodyBytes)
+	defer func() { hold.Release() }() // nil once the writer has it
+	body, err := s.readBody(c, s.cfg.MaxBodyBytes, hold)
 	if err != nil {
-		release()
 		return err
 	}
-	events, werr := decode(body)
+	release, err := s.decodeSlot(c)
+	if err != nil {
+		return err
+	}
+	l := s.limits()
+	l.OnEvent = func(e *storage.Event) *wire.Error {
+		if !hold.Grow(ingest.EventBytes(e)) {
+			return errMemoryFull
+		}
+		return nil
+	}
+	events, werr := decode(body, l)
 	release()
-	if werr != nil {
+	switch {
+	case werr == errMemoryFull:
+		return errNoMemory()
+	case werr != nil:
 		return werr
 	}
+	// The events keep the body's decoded copy, not the body itself.
+	hold.Shrink(int64(len(body)))
+	hold.Force(int64(cap(events)-len(events))*eventSize + s.profiles.stampAll(events))
 	for i := range events {
-		e := &events[i]
-		s.profiles.stamp(e)
-		if e.Flat != nil {
+		if e := &events[i]; e.Flat != nil {
 			e.Flat.Headers = e.HeaderCols() // here, in parallel, not in the writer
 		}
 	}
-	res, err := s.writer.Submit(c.Request().Context(), events)
+	held := hold
+	hold = nil
+	res, err := s.writer.Submit(c.Request().Context(), events, held)
 	if err != nil {
 		return s.writeError(err)
 	}
@@ -104,16 +131,26 @@ func (s *Server) writeError(err error) error {
 
 func (s *Server) postProfiles(kind string, single bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		release, err := s.acquire()
+		hold, err := s.admit(c, false)
 		if err != nil {
 			return err
 		}
-		defer release()
-		body, err := readBody(c, s.cfg.MaxBodyBytes)
+		defer hold.Release()
+		body, err := s.readBody(c, s.cfg.MaxBodyBytes, hold)
 		if err != nil {
 			return err
+		}
+		release, err := s.decodeSlot(c)
+		if err != nil {
+			return err
+		}
+		// Decoding copies each profile's metadata and raw JSON.
+		if !hold.Grow(2 * int64(len(body))) {
+			release()
+			return errNoMemory()
 		}
 		ps, werr := wire.DecodeProfiles(body, single, kind, s.limits())
+		release()
 		if werr != nil {
 			return werr
 		}

@@ -8,7 +8,8 @@ import (
 )
 
 // runtimeStats shows what bounds memory under load: the Go heap, the
-// events queued for the group commit and the bodies being decoded. (The
+// events queued for the group commit, the bodies being decoded and the
+// ingest memory held (bodies and queued events). (The
 // process RSS also holds the store's own cache, e.g. DuckDB's buffer pool.)
 func (s *Server) runtimeStats(c echo.Context) error {
 	var m runtime.MemStats
@@ -19,7 +20,10 @@ func (s *Server) runtimeStats(c echo.Context) error {
 		"goroutines":          runtime.NumGoroutine(),
 		"queued_events":       s.writer.Queued(),
 		"max_queued_events":   s.cfg.MaxQueuedEvents,
-		"decoding_requests":   len(s.inflight),
+		"decoding_requests":   len(s.decoding),
 		"max_decoding":        s.cfg.MaxInflight,
+		"ingest_memory_bytes": s.budget.Used(),
+		"ingest_memory_peak":  s.budget.Peak(),
+		"max_ingest_memory":   s.budget.Limit(),
 	})
 }

@@ -78,7 +78,7 @@ func DecodeMoesifEvents(body []byte, single bool, l Limits) ([]storage.Event, *E
 			return err
 		}
 		out = append(out, e)
-		return nil
+		return l.onEvent(&out[len(out)-1])
 	})
 	if err != nil {
 		return nil, err
