@@ -235,19 +235,22 @@ func (f *flattener) sortLevel(base int, gs []flatGroup) []flatGroup {
 		kept = append(kept, g)
 	}
 	a := &f.a
-	var old storage.Attrs
-	old.Keys = slices.Clone(a.Keys[base:])
-	old.Types = slices.Clone(a.Types[base:])
-	old.Strs = slices.Clone(a.Strs[base:])
-	old.Nums = slices.Clone(a.Nums[base:])
+	type entry struct {
+		key, str string
+		t        uint8
+		num      float64
+	}
+	var arr [16]entry // most objects: no allocation
+	old := arr[:0]
+	for i := base; i < len(a.Keys); i++ {
+		old = append(old, entry{a.Keys[i], a.Strs[i], a.Types[i], a.Nums[i]})
+	}
 	a.Keys, a.Types, a.Strs, a.Nums = a.Keys[:base], a.Types[:base], a.Strs[:base], a.Nums[:base]
 	for i, g := range kept {
-		from, to := g.start-base, g.end-base
 		start := len(a.Keys)
-		a.Keys = append(a.Keys, old.Keys[from:to]...)
-		a.Types = append(a.Types, old.Types[from:to]...)
-		a.Strs = append(a.Strs, old.Strs[from:to]...)
-		a.Nums = append(a.Nums, old.Nums[from:to]...)
+		for _, e := range old[g.start-base : g.end-base] {
+			a.Keys, a.Types, a.Strs, a.Nums = append(a.Keys, e.key), append(a.Types, e.t), append(a.Strs, e.str), append(a.Nums, e.num)
+		}
 		kept[i].start, kept[i].end = start, len(a.Keys)
 	}
 	return kept
