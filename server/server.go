@@ -30,7 +30,7 @@ type Config struct {
 	MaxClockSkew          time.Duration // 1 hour
 	MaxInflight           int           // bodies decoded at once; GOMAXPROCS (others wait their turn)
 	MaxQueuedEvents       int           // events waiting for the group commit before requests are refused (503); 100,000
-	IngestMemory          int64         // bytes bodies being read and decoded and queued events may hold; 256 MiB (then 429)
+	IngestMemory          int64         // bytes bodies being read and decoded and queued events may hold; 128 MiB (then 429)
 	BodyReadTimeout       time.Duration // for a request's whole body to arrive; 30 s (then 408)
 	BillingInterval       time.Duration // between billing cycles, to tell live workers; 1 minute
 	Now                   func() time.Time
@@ -40,7 +40,7 @@ type Config struct {
 // Defaults of the bounds on ingestion (docs/operations.md, "Memory").
 const (
 	DefaultMaxQueuedEvents = 100_000
-	DefaultIngestMemory    = 256 << 20
+	DefaultIngestMemory    = 128 << 20
 	DefaultBodyReadTimeout = 30 * time.Second
 )
 
