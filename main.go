@@ -5,6 +5,7 @@
 //	meterd billing          report usage to Stripe (the worker alone; serve runs it too)
 //	meterd billing resync   rebuild Stripe customers and subscriptions from Stripe's lists
 //	meterd bench ingest     measure ingestion throughput
+//	meterd bench overload   measure ingestion under overload and gzip bombs
 //	meterd bench backtest   time a typical backtest on SQL, the VM and a hand-written query
 //	meterd version          print the version
 package main
@@ -44,6 +45,7 @@ Usage:
   meterd billing [flags]        report usage to Stripe, without the API (see 'meterd billing -h')
   meterd billing resync         rebuild Stripe customers and subscriptions from Stripe's lists
   meterd bench ingest [flags]   measure ingestion throughput (see 'meterd bench ingest -h')
+  meterd bench overload [flags] measure ingestion under overload: clients without backoff, gzip bombs
   meterd bench backtest [flags] time a typical backtest: SQL, VM, hand-written (see 'meterd bench backtest -h')
   meterd version                print the version
 `
@@ -198,8 +200,11 @@ func runBench(args []string) error {
 	if len(args) >= 1 && args[0] == "backtest" {
 		return benchBacktest(args[1:])
 	}
+	if len(args) >= 1 && args[0] == "overload" {
+		return benchOverload(args[1:])
+	}
 	if len(args) < 1 || args[0] != "ingest" {
-		return fmt.Errorf("usage: meterd bench ingest|backtest [flags]")
+		return fmt.Errorf("usage: meterd bench ingest|overload|backtest [flags]")
 	}
 	fs := flag.NewFlagSet("bench ingest", flag.ExitOnError)
 	var o bench.IngestOptions
@@ -211,6 +216,20 @@ func runBench(args []string) error {
 	fs.Int64Var(&o.Seed, "seed", 1, "generator seed")
 	_ = fs.Parse(args[1:])
 	return bench.Ingest(context.Background(), o, os.Stdout)
+}
+
+func benchOverload(args []string) error {
+	fs := flag.NewFlagSet("bench overload", flag.ExitOnError)
+	var o bench.OverloadOptions
+	fs.StringVar(&o.Store, "store", "duckdb://", "store kind: duckdb:// (a fresh file in a temp dir) or clickhouse://HOST:9000/DB (a fresh database DB_bench_*)")
+	fs.IntVar(&o.Clients, "clients", 200, "concurrent clients, each sending its next batch as soon as it has an answer")
+	fs.IntVar(&o.Batch, "batch", 2000, "events per batch request")
+	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "how long the clients send")
+	fs.IntVar(&o.Bombs, "bombs", 100, "gzip bombs sent at once after the flood (0: none)")
+	fs.Int64Var(&o.BombSize, "bomb-size", 1<<30, "bytes each gzip bomb inflates to")
+	fs.Int64Var(&o.Seed, "seed", 1, "generator seed")
+	_ = fs.Parse(args)
+	return bench.Overload(context.Background(), o, os.Stdout)
 }
 
 func benchBacktest(args []string) error {
