@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -68,6 +69,18 @@ func errNoMemory() error {
 		"meterd holds as many request bodies and queued events as its memory bound allows; retry after the delay in Retry-After"), 1}
 }
 
+// noMemory answers a request whose next n bytes did not fit: 429 while
+// others hold the memory, 413 when the request alone needs more than all
+// of it (a retry would never fit).
+func (s *Server) noMemory(hold *ingest.Hold, n int64) error {
+	if need := hold.Held() + n; need > s.budget.Limit() {
+		return apiError(http.StatusRequestEntityTooLarge, wire.CodeBodyTooLarge, fmt.Sprintf(
+			"this request needs more than %d bytes of memory once decoded (its events, their headers, metadata and profile traits), more than --ingest-memory allows (%d); send smaller batches",
+			need, s.budget.Limit()))
+	}
+	return errNoMemory()
+}
+
 // refuse answers err without reading (more of) the body, and closes the
 // connection after the answer: net/http would otherwise read the rest of
 // the body before answering, and a slow client sends it slowly. After the
@@ -119,7 +132,7 @@ func (s *Server) readBody(c echo.Context, max int64, hold *ingest.Hold) ([]byte,
 	for {
 		size = min(size, max+1-total)
 		if !hold.Grow(bodyCost * size) {
-			return nil, s.refuse(c, errNoMemory())
+			return nil, s.refuse(c, s.noMemory(hold, bodyCost*size))
 		}
 		charged += bodyCost * size
 		buf := make([]byte, size)

@@ -80,8 +80,10 @@ func (s *Server) ingestEvents(c echo.Context, decode func([]byte, wire.Limits) (
 		return err
 	}
 	l := s.limits()
+	var short int64 // what did not fit
 	l.OnEvent = func(e *storage.Event) *wire.Error {
-		if !hold.Grow(ingest.EventBytes(e)) {
+		if n := ingest.EventBytes(e); !hold.Grow(n) {
+			short = n
 			return errMemoryFull
 		}
 		return nil
@@ -90,13 +92,17 @@ func (s *Server) ingestEvents(c echo.Context, decode func([]byte, wire.Limits) (
 	release()
 	switch {
 	case werr == errMemoryFull:
-		return errNoMemory()
+		return s.noMemory(hold, short)
 	case werr != nil:
 		return werr
 	}
-	// The events keep the body's decoded copy, not the body itself.
+	// The events keep the body's decoded copy, not the body itself; the
+	// batch's unused room is allocated already.
 	hold.Shrink(int64(len(body)))
-	hold.Force(int64(cap(events)-len(events))*eventSize + s.profiles.stampAll(events))
+	hold.Force(int64(cap(events)-len(events)) * eventSize)
+	if n := s.profiles.stampAll(events); !hold.Grow(n) {
+		return s.noMemory(hold, n)
+	}
 	for i := range events {
 		if e := &events[i]; e.Flat != nil {
 			e.Flat.Headers = e.HeaderCols() // here, in parallel, not in the writer
@@ -145,9 +151,9 @@ func (s *Server) postProfiles(kind string, single bool) echo.HandlerFunc {
 			return err
 		}
 		// Decoding copies each profile's metadata and raw JSON.
-		if !hold.Grow(2 * int64(len(body))) {
+		if n := 2 * int64(len(body)); !hold.Grow(n) {
 			release()
-			return errNoMemory()
+			return s.noMemory(hold, n)
 		}
 		ps, werr := wire.DecodeProfiles(body, single, kind, s.limits())
 		release()

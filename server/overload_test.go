@@ -236,3 +236,25 @@ func TestRefusalsDoNotWaitForDecoding(t *testing.T) {
 		t.Fatalf("stored %d, want 2", n)
 	}
 }
+
+// Each event is stored with its user's and company's traits, which the
+// store copies into every row it writes: they count in the ingest memory.
+// A batch that could never fit is refused 413 (a retry would not fit
+// either), a smaller one is stored.
+func TestTraitsCountInTheIngestMemory(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxBodyBytes = 1 << 20; c.IngestMemory = 8 << 20 })
+	big := `{"user_id":"u1","metadata":{"notes":"` + strings.Repeat("n", 100<<10) + `"}}`
+	if a := h.ingest("/v1/users", big); a.status != 200 {
+		t.Fatalf("profile: %d %s", a.status, a.body)
+	}
+	var many []string
+	for i := range 100 {
+		many = append(many, event(fmt.Sprint("t", i), 0)) // user u1
+	}
+	a := h.ingest("/v1/events/batch", batch(many...))
+	wantError(t, a, 413, "body_too_large", "", -1)
+	if a := h.ingest("/v1/events/batch", batch(many[:10]...)); a.status != 200 {
+		t.Fatalf("10 events: %d %s", a.status, a.body)
+	}
+	h.waitFor("the memory to be given back", func() bool { return h.srv.budget.Used() == 0 })
+}

@@ -106,7 +106,9 @@ func (pc *profileCache) traits(kind, id string) (string, storage.Attrs) {
 // stampAll sets each event's traits (and their flattened form when the
 // event carries one) to its user's and company's current profiles. The
 // events of one user and company share one flattened set, which would
-// otherwise be copied into each; it returns the bytes of the sets built.
+// otherwise be copied into each. It returns the memory this costs: the
+// sets built, and for each event its traits again, as the store copies
+// them into every row it writes.
 func (pc *profileCache) stampAll(events []storage.Event) int64 {
 	type pair struct{ user, company string }
 	type traits struct {
@@ -127,8 +129,10 @@ func (pc *profileCache) stampAll(events []storage.Event) int64 {
 			n += ingest.AttrsBytes(t.flat)
 		}
 		e.UserTraits, e.CompanyTraits = t.user, t.company
+		n += int64(len(t.user) + len(t.company))
 		if e.Flat != nil {
 			e.Flat.Traits = t.flat
+			n += ingest.AttrsBytes(t.flat)
 		}
 	}
 	return n
