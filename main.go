@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -228,7 +229,9 @@ func benchOverload(args []string) error {
 	fs.IntVar(&o.Bombs, "bombs", 100, "gzip bombs sent at once after the flood (0: none)")
 	fs.Int64Var(&o.BombSize, "bomb-size", 1<<30, "bytes each gzip bomb inflates to")
 	fs.Int64Var(&o.Seed, "seed", 1, "generator seed")
+	serve := fs.String("serve", "", `command running the server under test, e.g. "/path/to/other/meterd serve" to measure another build (default: this executable's serve)`)
 	_ = fs.Parse(args)
+	o.Serve = strings.Fields(*serve)
 	return bench.Overload(context.Background(), o, os.Stdout)
 }
 
