@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"hash"
+	"regexp"
 	"strings"
 	"unsafe"
 )
@@ -67,29 +68,18 @@ func (d *ObjectDigest) Sum() string {
 	return base64.RawURLEncoding.EncodeToString(d.h.Sum(sum[:0])[:16])
 }
 
-// zeroSign rewrites -0 to 0 in a compact JSON text outside strings (the
-// only spelling encoding/json gives two equal values), as the meter
-// engine's SQL does before comparing arrays.
+// NegZeroPattern matches, in a compact JSON text, a string or a -0
+// followed by its delimiter: replacing every match with its groups
+// ("$1$2", SQL's \1\2) drops the sign of -0, the only spelling
+// encoding/json gives two equal values. The meter engine's SQL does the
+// same before comparing arrays.
+const NegZeroPattern = `("(?:\\.|[^"\\])*")|-(0[,\]}])`
+
+var negZero = regexp.MustCompile(NegZeroPattern)
+
 func zeroSign(text string) string {
 	if !strings.Contains(text, "-0") {
 		return text
 	}
-	var b strings.Builder
-	inStr, esc := false, false
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		switch {
-		case inStr && esc:
-			esc = false
-		case inStr && c == '\\':
-			esc = true
-		case c == '"':
-			inStr = !inStr
-		case !inStr && c == '-' && i+1 < len(text) && text[i+1] == '0' &&
-			(i+2 == len(text) || strings.IndexByte(",]}", text[i+2]) >= 0):
-			continue // drop the sign
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
+	return negZero.ReplaceAllString(text, "$1$2")
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr/ast"
+
+	"github.com/meterd/meterd/storage"
 )
 
 func (t *tr) binary(n *ast.BinaryNode) (val, error) {
@@ -176,7 +178,7 @@ func (t *tr) eq(a, b val) string {
 // already counts -0 as 0 (storage.ObjectDigest), which this leaves alone;
 // rows stored before digests hold the object's text, as arrays.
 func (t *tr) canonJSON(s string) string {
-	return t.bind(t.d.ReplaceAll(s, t.d.Str(`("(?:\\.|[^"\\])*")|-(0[,\]}])`), t.d.Str(`\1\2`)))
+	return t.bind(t.d.ReplaceAll(s, t.d.Str(storage.NegZeroPattern), t.d.Str(`\1\2`)))
 }
 
 // compare: numbers with numbers, strings with strings (bytes); anything
