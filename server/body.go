@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -25,9 +26,19 @@ const (
 	requestOverhead = 32 << 10
 	// gzipOverhead: a gzip reader's state and window.
 	gzipOverhead = 64 << 10
-	// bodyCost per byte of body (after decompression): the bytes read,
-	// then the copy its decoded events keep (wire's scanner).
-	bodyCost = 2
+	// readCost per byte of body (after decompression), counted as the
+	// bytes arrive: the bytes read, the copy that decoded events point
+	// into (wire's scanner), as much again for strings decoding copies
+	// out of it (escapes, lower-cased header names), and room for the
+	// events decoded from it: their structs, header maps and columns,
+	// flattened metadata come to 3–4 bytes per byte of a typical event's
+	// JSON. Counting it all up front is what lets a request be refused
+	// before it is read rather than after it was decoded.
+	readCost = 6
+	// keepCost per byte of body is what stays counted after decoding,
+	// besides the events' own estimate (ingest.EventBytes): the copy and
+	// the strings copied out of it.
+	keepCost = 2
 	// Bodies are read in chunks, each counted before it is allocated:
 	// from firstChunk, doubling up to maxChunk.
 	firstChunk, maxChunk = 4 << 10, 64 << 10
@@ -41,6 +52,7 @@ const (
 func (s *Server) admit(c echo.Context, queue bool) (*ingest.Hold, error) {
 	if queue {
 		if err := s.writer.Admit(); err != nil {
+			s.refused.admission.Add(1)
 			return nil, s.refuse(c, s.writeError(err))
 		}
 	}
@@ -51,13 +63,14 @@ func (s *Server) admit(c echo.Context, queue bool) (*ingest.Hold, error) {
 	}
 	need := n
 	if r.ContentLength > 0 && !isGzip(r) {
-		need += bodyCost * min(r.ContentLength, s.cfg.MaxBodyBytes)
+		need += readCost * min(r.ContentLength, s.cfg.MaxBodyBytes)
 	}
-	if s.budget.Free() < need {
-		return nil, s.refuse(c, errNoMemory())
+	var hold *ingest.Hold
+	if s.budget.Free() >= need {
+		hold = s.budget.Hold(n)
 	}
-	hold := s.budget.Hold(n)
 	if hold == nil {
+		s.refused.admission.Add(1)
 		return nil, s.refuse(c, errNoMemory())
 	}
 	return hold, nil
@@ -69,31 +82,36 @@ func errNoMemory() error {
 		"meterd holds as many request bodies and queued events as its memory bound allows; retry after the delay in Retry-After"), 1}
 }
 
+// refusals counts the requests refused for overload, by when: at
+// admission (before the body is read), or later, when the memory ran out
+// while the body arrived or was decoded (GET /v1/debug/runtime).
+type refusals struct{ admission, reading, decoding atomic.Int64 }
+
 // noMemory answers a request whose next n bytes did not fit: 429 while
-// others hold the memory, 413 when the request alone needs more than all
-// of it (a retry would never fit).
-func (s *Server) noMemory(hold *ingest.Hold, n int64) error {
+// others hold the memory (counted in when), 413 when the request alone
+// needs more than all of it (a retry would never fit).
+func (s *Server) noMemory(hold *ingest.Hold, n int64, when *atomic.Int64) error {
 	if need := hold.Held() + n; need > s.budget.Limit() {
 		return apiError(http.StatusRequestEntityTooLarge, wire.CodeBodyTooLarge, fmt.Sprintf(
 			"this request needs more than %d bytes of memory once decoded (its events, their headers, metadata and profile traits), more than --ingest-memory allows (%d); send smaller batches",
 			need, s.budget.Limit()))
 	}
+	when.Add(1)
 	return errNoMemory()
 }
 
-// refuse answers err without reading (more of) the body, and closes the
-// connection after the answer: net/http would otherwise read the rest of
-// the body before answering, and a slow client sends it slowly. After the
-// answer, net/http still reads up to 256 KB of what the client sends, so
-// that a client still writing reads the answer rather than a reset: for
-// refuseGrace at most.
+// refuse answers err without waiting for (the rest of) the body. Before
+// answering, net/http reads what is left of a body of at most 256 KB, to
+// keep the connection (and closes it, unread, past that): the deadline
+// keeps a slow client from delaying the answer by more than refuseGrace,
+// and its connection is then closed.
 func (s *Server) refuse(c echo.Context, err error) error {
-	c.Response().Header().Set("Connection", "close")
 	_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(refuseGrace))
 	return err
 }
 
-const refuseGrace = time.Second
+// refuseGrace is the most a refusal waits for a slow client.
+const refuseGrace = 100 * time.Millisecond
 
 // readBody reads a request body, gunzipping it if asked: at most max bytes
 // after decompression (a gzip bomb is cut off at the cap), within
@@ -131,10 +149,10 @@ func (s *Server) readBody(c echo.Context, max int64, hold *ingest.Hold) ([]byte,
 	var total, charged int64
 	for {
 		size = min(size, max+1-total)
-		if !hold.Grow(bodyCost * size) {
-			return nil, s.refuse(c, s.noMemory(hold, bodyCost*size))
+		if !hold.Grow(readCost * size) {
+			return nil, s.refuse(c, s.noMemory(hold, readCost*size, &s.refused.reading))
 		}
-		charged += bodyCost * size
+		charged += readCost * size
 		buf := make([]byte, size)
 		n, eof, err := fill(src, buf)
 		total += int64(n)
@@ -159,7 +177,7 @@ func (s *Server) readBody(c echo.Context, max int64, hold *ingest.Hold) ([]byte,
 		return chunks[0], nil
 	}
 	body := bytes.Join(chunks, nil) // the chunks become garbage: counted once
-	hold.Shrink(charged - bodyCost*total)
+	hold.Shrink(charged - readCost*total)
 	return body, nil
 }
 

@@ -80,28 +80,37 @@ func (s *Server) ingestEvents(c echo.Context, decode func([]byte, wire.Limits) (
 		return err
 	}
 	l := s.limits()
+	// The events use the room counted for them while the body was read,
+	// then whatever more they need must fit.
+	credit := (readCost - keepCost) * int64(len(body))
 	var short int64 // what did not fit
 	l.OnEvent = func(e *storage.Event) *wire.Error {
-		if n := ingest.EventBytes(e); !hold.Grow(n) {
+		n := ingest.EventBytes(e)
+		if n <= credit {
+			credit -= n
+			return nil
+		}
+		if n -= credit; !hold.Grow(n) {
 			short = n
 			return errMemoryFull
 		}
+		credit = 0
 		return nil
 	}
 	events, werr := decode(body, l)
 	release()
 	switch {
 	case werr == errMemoryFull:
-		return s.noMemory(hold, short)
+		return s.noMemory(hold, short, &s.refused.decoding)
 	case werr != nil:
 		return werr
 	}
-	// The events keep the body's decoded copy, not the body itself; the
-	// batch's unused room is allocated already.
-	hold.Shrink(int64(len(body)))
+	// What the events did not use goes back; the batch's unused room is
+	// allocated already.
+	hold.Shrink(credit)
 	hold.Force(int64(cap(events)-len(events)) * eventSize)
 	if n := s.profiles.stampAll(events); !hold.Grow(n) {
-		return s.noMemory(hold, n)
+		return s.noMemory(hold, n, &s.refused.decoding)
 	}
 	for i := range events {
 		if e := &events[i]; e.Flat != nil {
@@ -150,11 +159,8 @@ func (s *Server) postProfiles(kind string, single bool) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		// Decoding copies each profile's metadata and raw JSON.
-		if n := 2 * int64(len(body)); !hold.Grow(n) {
-			release()
-			return s.noMemory(hold, n)
-		}
+		// Decoding copies each profile's metadata and raw JSON: counted
+		// in readCost.
 		ps, werr := wire.DecodeProfiles(body, single, kind, s.limits())
 		release()
 		if werr != nil {

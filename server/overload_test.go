@@ -126,17 +126,17 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 // half way through its body holds memory here; the bomb that would fit
 // the body cap but not the free memory is refused 429, not read to 413.
 func TestGzipBombCountsAgainstMemory(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.MaxBodyBytes = 4 << 20; c.IngestMemory = 10 << 20 })
-	stalled := h.startSlow("/v1/events/batch", 4<<20, append([]byte("["), bytes.Repeat([]byte(" "), 3<<20)...))
-	h.waitFor("the stalled body to be read", func() bool { return h.srv.budget.Used() >= 6<<20 })
+	h := newHarness(t, func(c *Config) { c.MaxBodyBytes = 1 << 20; c.IngestMemory = 8 << 20 })
+	stalled := h.startSlow("/v1/events/batch", 1<<20, append([]byte("["), bytes.Repeat([]byte(" "), 700<<10)...))
+	h.waitFor("the stalled body to be read", func() bool { return h.srv.budget.Used() >= readCost*(700<<10) })
 	bomb := gz(bytes.Repeat([]byte{' '}, 50<<20))
 	a := h.do("POST", "/v1/events/batch", bytes.NewReader(bomb), "X-Moesif-Application-Id", testIngest, "Content-Encoding", "gzip")
 	wantError(t, a, 429, "overloaded", "", -1)
 	if a.header.Get("Retry-After") == "" {
 		t.Fatal("no Retry-After")
 	}
-	if peak := h.srv.budget.Peak(); peak > 10<<20 {
-		t.Fatalf("ingest memory peaked at %d bytes, past its bound of %d", peak, 10<<20)
+	if peak := h.srv.budget.Peak(); peak > 8<<20 {
+		t.Fatalf("ingest memory peaked at %d bytes, past its bound of %d", peak, 8<<20)
 	}
 	stalled.conn.Close()
 	h.waitFor("the stalled body's memory to be given back", func() bool { return h.srv.budget.Used() == 0 })
@@ -149,7 +149,7 @@ func TestGzipBombCountsAgainstMemory(t *testing.T) {
 // when the memory is taken), the memory held never passes its bound, and
 // a normal client is served once they are gone.
 func TestConcurrentGzipBombsStayWithinMemory(t *testing.T) {
-	const limit = 24 << 20
+	const limit = 32 << 20
 	h := newHarness(t, func(c *Config) { c.MaxBodyBytes = 4 << 20; c.IngestMemory = limit })
 	bomb := gz(bytes.Repeat([]byte{' '}, 64<<20))
 	var wg sync.WaitGroup
@@ -195,7 +195,7 @@ func TestRefusalsDoNotWaitForDecoding(t *testing.T) {
 	h := newHarness(t, func(c *Config) {
 		c.MaxInflight = 1
 		c.MaxQueuedEvents = 1
-		c.IngestMemory = 1 << 20
+		c.IngestMemory = 2 << 20
 		c.MaxBodyBytes = 256 << 10
 	})
 	h.srv.decoding <- struct{}{} // the only slot, busy

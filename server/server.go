@@ -89,6 +89,7 @@ type Server struct {
 	meters   *registry.Registry
 	decoding chan struct{} // MaxInflight slots
 	budget   *ingest.Budget
+	refused  refusals
 }
 
 // New builds the server and loads the profile cache from the store.
@@ -97,9 +98,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: Store, AdminToken and IngestKey are required")
 	}
 	cfg.defaults()
-	if need := bodyCost*cfg.MaxBodyBytes + requestOverhead + gzipOverhead; cfg.IngestMemory < need {
-		return nil, fmt.Errorf("server: the ingest memory (%d bytes) must hold at least one body of the largest size: %d bytes (twice the body cap, plus %d)",
-			cfg.IngestMemory, need, requestOverhead+gzipOverhead)
+	if need := readCost*cfg.MaxBodyBytes + requestOverhead + gzipOverhead; cfg.IngestMemory < need {
+		return nil, fmt.Errorf("server: the ingest memory (%d bytes) must hold at least one body of the largest size: %d bytes (%d times the body cap, plus %d)",
+			cfg.IngestMemory, need, readCost, requestOverhead+gzipOverhead)
 	}
 	s := &Server{cfg: cfg, decoding: make(chan struct{}, cfg.MaxInflight), budget: ingest.NewBudget(cfg.IngestMemory)}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

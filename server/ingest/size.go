@@ -14,38 +14,47 @@ const (
 )
 
 // EventBytes estimates the memory an event holds while it waits for the
-// group commit: the struct, its strings, its header maps and the header
-// columns the server adds (storage.HeaderCols), its flattened metadata.
-// Strings are counted even when they share the request body's copy, which
-// the server counts too: the estimate errs high, never low. The traits'
-// flattened form is shared with the profile cache and not counted here.
+// group commit beyond the strings that point into the request body's
+// decoded copy (which the server counts per request, with as much again
+// for strings decoding copies out of it: escapes, lower-cased header
+// names): the struct, the header maps and the header columns the server
+// adds (storage.HeaderCols), the flattened metadata's columns, key paths
+// and the values flattening builds (arrays re-encoded, object digests), a
+// content id. It errs high. The traits are counted apart (AttrsBytes):
+// the store copies them into each row.
 func EventBytes(e *storage.Event) int64 {
 	n := int64(unsafe.Sizeof(*e)) + int64(unsafe.Sizeof(storage.Flat{})) + int64(unsafe.Sizeof(storage.HeaderCols{}))
-	for _, s := range []string{e.ID, e.ExternalID, e.Type, e.Source, e.Subject, e.Verb, e.URI, e.Route, e.Host,
-		e.IP, e.APIVersion, e.RequestBody, e.ResponseBody, e.UserID, e.CompanyID, e.SessionToken,
-		e.SubscriptionID, e.Direction, e.Metadata} {
-		n += int64(len(s))
+	if e.ID != e.ExternalID { // built: a content id, a CloudEvents hash
+		n += int64(len(e.ID))
 	}
+	n += int64(len(e.Verb) + len(e.Route)) // upper-cased, unescaped: maybe copies
 	for _, h := range []map[string]string{e.RequestHeaders, e.ResponseHeaders} {
 		if h == nil {
 			continue
 		}
 		n += mapOverhead
-		for k, v := range h {
-			// The entry, its strings, and its two places in HeaderCols.
-			n += mapEntry + int64(len(k)+len(v)) + 2*stringHeader
+		for k := range h {
+			// The entry, its lower-cased name, its two places in HeaderCols.
+			n += mapEntry + int64(len(k)) + 2*stringHeader
 		}
 	}
 	if e.Flat != nil {
-		n += AttrsBytes(e.Flat.Meta)
+		a := e.Flat.Meta
+		n += columnBytes(a)
+		for i := range a.Keys {
+			n += int64(len(a.Keys[i]))
+			if t := a.Types[i]; t == storage.TypeArray || t == storage.TypeObject {
+				n += int64(len(a.Strs[i]))
+			}
+		}
 	}
 	return n
 }
 
 // AttrsBytes estimates the memory of flattened attributes: the four
-// columns (by capacity) and their strings.
+// columns (by capacity) and all their strings.
 func AttrsBytes(a storage.Attrs) int64 {
-	n := int64(cap(a.Keys)+cap(a.Strs))*stringHeader + int64(cap(a.Types)) + int64(cap(a.Nums))*8
+	n := columnBytes(a)
 	for i := range a.Keys {
 		n += int64(len(a.Keys[i]))
 	}
@@ -53,4 +62,9 @@ func AttrsBytes(a storage.Attrs) int64 {
 		n += int64(len(a.Strs[i]))
 	}
 	return n
+}
+
+// columnBytes is the four columns of flattened attributes, by capacity.
+func columnBytes(a storage.Attrs) int64 {
+	return int64(cap(a.Keys)+cap(a.Strs))*stringHeader + int64(cap(a.Types)) + int64(cap(a.Nums))*8
 }
