@@ -204,6 +204,15 @@ func runBench(args []string) error {
 	if len(args) >= 1 && args[0] == "overload" {
 		return benchOverload(args[1:])
 	}
+	if len(args) >= 1 && args[0] == "probe" { // bench overload's probe process
+		fs := flag.NewFlagSet("bench probe", flag.ExitOnError)
+		url := fs.String("url", "", "batch endpoint")
+		n := fs.Int("batch", 2000, "events per batch")
+		seed := fs.Int64("seed", 2, "generator seed")
+		d := fs.Duration("duration", 30*time.Second, "how long")
+		_ = fs.Parse(args[1:])
+		return bench.Probe(context.Background(), *url, *n, *seed, *d, os.Stdout)
+	}
 	if len(args) < 1 || args[0] != "ingest" {
 		return fmt.Errorf("usage: meterd bench ingest|overload|backtest [flags]")
 	}

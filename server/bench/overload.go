@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -38,7 +39,18 @@ type OverloadResult struct {
 	AcceptedEvents                                     int
 	AcceptedP50, AcceptedP99, AcceptedMax              time.Duration
 	RefusalP50, RefusalP99, RefusalMax                 time.Duration
-	Memory                                             memory
+	// From the request's headers written to the answer's first byte.
+	RefusalServerP50, RefusalServerP99 time.Duration
+	Memory                             memory
+
+	// The server's count of its refusals by when they were decided (the
+	// probe's included).
+	ServerRefusals refusals
+
+	// The probe: one client in a process of its own, sending a batch
+	// every 200 ms during the flood (what a client that is not part of
+	// the flood sees, without the flood's goroutines in its way).
+	Probe ProbeResult
 
 	BombStatuses       map[int]int // answers to the bombs, by status (-1: no answer)
 	BombP99, BombMax   time.Duration
@@ -57,7 +69,13 @@ func Overload(ctx context.Context, o OverloadOptions, w io.Writer) error {
 	fmt.Fprintf(w, "  requests:   %d: %d accepted (%d events, %.0f events/s), %d refused 429, %d refused 503, %d failed%s\n",
 		r.Requests, r.Accepted, r.AcceptedEvents, float64(r.AcceptedEvents)/o.Duration.Seconds(), r.Refused429, r.Refused503, r.Failed, failure(r.FirstFailure))
 	fmt.Fprintf(w, "  accepted:   p50 %v  p99 %v  max %v\n", ms(r.AcceptedP50), ms(r.AcceptedP99), ms(r.AcceptedMax))
-	fmt.Fprintf(w, "  refused:    p50 %v  p99 %v  max %v  (%d without Retry-After)\n", ms(r.RefusalP50), ms(r.RefusalP99), ms(r.RefusalMax), r.NoRetryAfter)
+	fmt.Fprintf(w, "  refused:    p50 %v  p99 %v  max %v  (%d without Retry-After); headers sent to first byte back: p50 %v  p99 %v\n",
+		ms(r.RefusalP50), ms(r.RefusalP99), ms(r.RefusalMax), r.NoRetryAfter, ms(r.RefusalServerP50), ms(r.RefusalServerP99))
+	fmt.Fprintf(w, "  the server refused %d at admission, before reading the body; %d while the body arrived; %d after decoding it\n",
+		r.ServerRefusals.Admission, r.ServerRefusals.Reading, r.ServerRefusals.Decoding)
+	fmt.Fprintf(w, "  probe:      %d accepted, p50 %v  p99 %v; %d refused, p50 %v  p99 %v  max %v; %d failed (one client in its own process, a batch every 200 ms)\n",
+		len(r.Probe.AcceptedMs), ms(percentileMs(r.Probe.AcceptedMs, 0.5)), ms(percentileMs(r.Probe.AcceptedMs, 0.99)),
+		len(r.Probe.RefusedMs), ms(percentileMs(r.Probe.RefusedMs, 0.5)), ms(percentileMs(r.Probe.RefusedMs, 0.99)), ms(percentileMs(r.Probe.RefusedMs, 1)), r.Probe.Failed)
 	fmt.Fprintf(w, "  server:     Go heap peak %s; RSS at 25/50/75/100%% %s / %s / %s / %s, peak %s; queue peak %d events; ingest memory peak %s\n",
 		mib(r.Memory.HeapPeak), mib(r.Memory.RSSQuarters[0]), mib(r.Memory.RSSQuarters[1]), mib(r.Memory.RSSQuarters[2]), mib(r.Memory.RSSQuarters[3]),
 		mib(r.Memory.RSSPeak), r.Memory.QueuedPeak, mib(uint64(r.Memory.IngestMemoryPeak)))
@@ -92,8 +110,16 @@ func RunOverload(ctx context.Context, o OverloadOptions) (OverloadResult, error)
 	defer srv.stop()
 
 	stopSampling := srv.sample()
+	probe, err := startProbe(ctx, srv.url+"/v1/events/batch", o)
+	if err != nil {
+		return r, err
+	}
 	flood(ctx, srv.url+"/v1/events/batch", template, offsets, o, &r)
 	r.Memory = stopSampling()
+	r.ServerRefusals = srv.runtime().Refused
+	if r.Probe, err = probe(); err != nil {
+		return r, fmt.Errorf("probe: %w", err)
+	}
 	if err := srv.drain(ctx); err != nil {
 		return r, err
 	}
@@ -140,6 +166,20 @@ func overloadBatch(seed int64, n int) ([]byte, []int, error) {
 	return body, offsets, nil
 }
 
+// batch is a client's batch: its ids change after each accepted request.
+type batch struct {
+	body    []byte
+	offsets []int
+	seq     *atomic.Int64
+}
+
+func (b *batch) renew() {
+	id := strconv.AppendInt(nil, b.seq.Add(1), 10)
+	for _, off := range b.offsets {
+		copy(b.body[off+idDigits-len(id):off+idDigits], id)
+	}
+}
+
 // flood runs o.Clients clients for o.Duration, each sending its batch
 // again as soon as it has an answer, with new ids once it was accepted.
 func flood(ctx context.Context, url string, template []byte, offsets []int, o OverloadOptions, r *OverloadResult) {
@@ -147,50 +187,45 @@ func flood(ctx context.Context, url string, template []byte, offsets []int, o Ov
 	end := time.Now().Add(o.Duration)
 	var seq atomic.Int64
 	var mu sync.Mutex
-	var accepted, refused []time.Duration
+	var accepted, refused, refusedServer []time.Duration
 	var wg sync.WaitGroup
 	for range o.Clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			body := bytes.Clone(template)
-			renew := func() {
-				id := strconv.AppendInt(nil, seq.Add(1), 10)
-				for _, off := range offsets {
-					copy(body[off+idDigits-len(id):off+idDigits], id)
-				}
-			}
-			renew()
+			b := &batch{body: bytes.Clone(template), offsets: offsets, seq: &seq}
+			b.renew()
 			for time.Now().Before(end) && ctx.Err() == nil {
 				t0 := time.Now()
-				status, retry, err := postOnce(ctx, client, url, body, nil)
+				a, err := postOnce(ctx, client, url, b.body, nil)
 				d := time.Since(t0)
 				mu.Lock()
 				r.Requests++
 				switch {
-				case status == http.StatusOK:
+				case a.status == http.StatusOK:
 					r.Accepted++
 					r.AcceptedEvents += len(offsets)
 					accepted = append(accepted, d)
-				case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
-					if status == http.StatusTooManyRequests {
+				case a.status == http.StatusTooManyRequests || a.status == http.StatusServiceUnavailable:
+					if a.status == http.StatusTooManyRequests {
 						r.Refused429++
 					} else {
 						r.Refused503++
 					}
-					if retry == "" {
+					if a.retry == "" {
 						r.NoRetryAfter++
 					}
 					refused = append(refused, d)
+					refusedServer = append(refusedServer, a.server)
 				default:
 					r.Failed++
 					if r.FirstFailure == "" {
-						r.FirstFailure = fmt.Sprintf("%d %v", status, err)
+						r.FirstFailure = fmt.Sprintf("%d %v", a.status, err)
 					}
 				}
 				mu.Unlock()
-				if status == http.StatusOK {
-					renew()
+				if a.status == http.StatusOK {
+					b.renew()
 				}
 			}
 		}()
@@ -198,14 +233,30 @@ func flood(ctx context.Context, url string, template []byte, offsets []int, o Ov
 	wg.Wait()
 	r.AcceptedP50, r.AcceptedP99, r.AcceptedMax = percentile(accepted, 0.50), percentile(accepted, 0.99), percentile(accepted, 1)
 	r.RefusalP50, r.RefusalP99, r.RefusalMax = percentile(refused, 0.50), percentile(refused, 0.99), percentile(refused, 1)
+	r.RefusalServerP50, r.RefusalServerP99 = percentile(refusedServer, 0.50), percentile(refusedServer, 0.99)
 }
 
-// postOnce sends one request and returns its status (0 when there was no
-// answer) and its Retry-After.
-func postOnce(ctx context.Context, client *http.Client, url string, body []byte, headers map[string]string) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
+// answer is one request's outcome: its status (0 when there was no
+// answer), its Retry-After, and the time from its headers being written
+// to the first byte of the answer (what the server took, plus the
+// client's own scheduling).
+type answer struct {
+	status int
+	retry  string
+	server time.Duration
+}
+
+// postOnce sends one request.
+func postOnce(ctx context.Context, client *http.Client, url string, body []byte, headers map[string]string) (answer, error) {
+	var a answer
+	var wrote, first atomic.Int64 // the trace's callbacks run on the transport's goroutines
+	trace := &httptrace.ClientTrace{
+		WroteHeaders:         func() { wrote.Store(time.Now().UnixNano()) },
+		GotFirstResponseByte: func() { first.Store(time.Now().UnixNano()) },
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), "POST", url, bytes.NewReader(body))
 	if err != nil {
-		return 0, "", err
+		return a, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Moesif-Application-Id", benchIngestKey)
@@ -214,11 +265,13 @@ func postOnce(ctx context.Context, client *http.Client, url string, body []byte,
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, "", err
+		return a, err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get("Retry-After"), nil
+	a.status, a.retry = resp.StatusCode, resp.Header.Get("Retry-After")
+	a.server = time.Duration(first.Load() - wrote.Load())
+	return a, nil
 }
 
 // drain waits until the server holds no queued events nor request memory.
@@ -262,13 +315,13 @@ func bombs(ctx context.Context, url string, o OverloadOptions, r *OverloadResult
 		go func() {
 			defer wg.Done()
 			t0 := time.Now()
-			status, _, err := postOnce(ctx, client, url, bomb, map[string]string{"Content-Encoding": "gzip"})
+			a, err := postOnce(ctx, client, url, bomb, map[string]string{"Content-Encoding": "gzip"})
 			d := time.Since(t0)
 			if err != nil {
-				status = -1
+				a.status = -1
 			}
 			mu.Lock()
-			r.BombStatuses[status]++
+			r.BombStatuses[a.status]++
 			lat = append(lat, d)
 			mu.Unlock()
 		}()

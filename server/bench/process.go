@@ -148,10 +148,18 @@ func (s *server) sample() (stop func() memory) {
 // runtimeStats is what GET /v1/debug/runtime reports (zero when the
 // server does not answer).
 type runtimeStats struct {
-	Heap       uint64 `json:"go_heap_inuse_bytes"`
-	Queued     int    `json:"queued_events"`
-	IngestUsed int64  `json:"ingest_memory_bytes"`
-	IngestPeak int64  `json:"ingest_memory_peak"`
+	Heap       uint64   `json:"go_heap_inuse_bytes"`
+	Queued     int      `json:"queued_events"`
+	IngestUsed int64    `json:"ingest_memory_bytes"`
+	IngestPeak int64    `json:"ingest_memory_peak"`
+	Refused    refusals `json:"refused"`
+}
+
+// refusals are the server's overload refusals by when they were decided.
+type refusals struct {
+	Admission int64 `json:"at_admission"`
+	Reading   int64 `json:"while_reading"`
+	Decoding  int64 `json:"after_decoding"`
 }
 
 func (s *server) runtime() runtimeStats {
