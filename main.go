@@ -5,6 +5,7 @@
 //	meterd billing          report usage to Stripe (the worker alone; serve runs it too)
 //	meterd billing resync   rebuild Stripe customers and subscriptions from Stripe's lists
 //	meterd bench ingest     measure ingestion throughput
+//	meterd bench overload   measure ingestion under overload and gzip bombs
 //	meterd bench backtest   time a typical backtest on SQL, the VM and a hand-written query
 //	meterd version          print the version
 package main
@@ -22,6 +23,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,6 +46,7 @@ Usage:
   meterd billing [flags]        report usage to Stripe, without the API (see 'meterd billing -h')
   meterd billing resync         rebuild Stripe customers and subscriptions from Stripe's lists
   meterd bench ingest [flags]   measure ingestion throughput (see 'meterd bench ingest -h')
+  meterd bench overload [flags] measure ingestion under overload: clients without backoff, gzip bombs
   meterd bench backtest [flags] time a typical backtest: SQL, VM, hand-written (see 'meterd bench backtest -h')
   meterd version                print the version
 `
@@ -120,6 +123,9 @@ func serve(args []string) error {
 	maxBatch := fs.Int("max-batch-events", envInt("METERD_MAX_BATCH_EVENTS", 10000), "most events in one batch request (env METERD_MAX_BATCH_EVENTS)")
 	maxAge := fs.Duration("max-event-age", envDuration("METERD_MAX_EVENT_AGE", 30*24*time.Hour), "reject events older than this; negative disables (env METERD_MAX_EVENT_AGE)")
 	maxSkew := fs.Duration("max-clock-skew", envDuration("METERD_MAX_CLOCK_SKEW", time.Hour), "reject events further than this in the future (env METERD_MAX_CLOCK_SKEW)")
+	ingestMemory := fs.Int("ingest-memory", envInt("METERD_INGEST_MEMORY", server.DefaultIngestMemory), "bytes that request bodies being read and decoded and events waiting for the group commit may hold; past it 429 (env METERD_INGEST_MEMORY)")
+	maxQueued := fs.Int("max-queued-events", envInt("METERD_MAX_QUEUED_EVENTS", server.DefaultMaxQueuedEvents), "events waiting for the group commit past which new requests get 503 (env METERD_MAX_QUEUED_EVENTS)")
+	bodyTimeout := fs.Duration("body-read-timeout", envDuration("METERD_BODY_READ_TIMEOUT", server.DefaultBodyReadTimeout), "time for a request's whole body to arrive; past it 408 (env METERD_BODY_READ_TIMEOUT)")
 	billingWorker := fs.Bool("billing", os.Getenv("METERD_BILLING") != "false", "run the Stripe billing worker in this process; false on every replica but one, or when 'meterd billing' runs apart (env METERD_BILLING=false)")
 	_ = fs.Parse(args)
 	if *adminToken == "" {
@@ -155,6 +161,7 @@ func serve(args []string) error {
 		Store: st, AdminToken: k.AdminToken, IngestKey: k.IngestKey,
 		KeepBodies: *keepBodies, MaxBodyBytes: int64(*maxBody), MaxBatchEvents: *maxBatch,
 		MaxEventAge: *maxAge, MaxClockSkew: *maxSkew, Logger: log, BillingInterval: billingInterval,
+		IngestMemory: int64(*ingestMemory), MaxQueuedEvents: *maxQueued, BodyReadTimeout: *bodyTimeout,
 	})
 	if err != nil {
 		return err
@@ -167,7 +174,9 @@ func serve(args []string) error {
 		go func() { defer close(done); worker.Run(ctx) }()
 		defer func() { stop(); <-done }()
 	}
-	httpSrv := &http.Server{Addr: *addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Headers must arrive within 10 s and bodies within --body-read-timeout
+	// (set per request by the server); idle connections close after 2 min.
+	httpSrv := &http.Server{Addr: *addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.ListenAndServe() }()
 
@@ -200,8 +209,20 @@ func runBench(args []string) error {
 	if len(args) >= 1 && args[0] == "backtest" {
 		return benchBacktest(args[1:])
 	}
+	if len(args) >= 1 && args[0] == "overload" {
+		return benchOverload(args[1:])
+	}
+	if len(args) >= 1 && args[0] == "probe" { // bench overload's probe process
+		fs := flag.NewFlagSet("bench probe", flag.ExitOnError)
+		url := fs.String("url", "", "batch endpoint")
+		n := fs.Int("batch", 2000, "events per batch")
+		seed := fs.Int64("seed", 2, "generator seed")
+		d := fs.Duration("duration", 30*time.Second, "how long")
+		_ = fs.Parse(args[1:])
+		return bench.Probe(context.Background(), *url, *n, *seed, *d, os.Stdout)
+	}
 	if len(args) < 1 || args[0] != "ingest" {
-		return fmt.Errorf("usage: meterd bench ingest|backtest [flags]")
+		return fmt.Errorf("usage: meterd bench ingest|overload|backtest [flags]")
 	}
 	fs := flag.NewFlagSet("bench ingest", flag.ExitOnError)
 	var o bench.IngestOptions
@@ -213,6 +234,22 @@ func runBench(args []string) error {
 	fs.Int64Var(&o.Seed, "seed", 1, "generator seed")
 	_ = fs.Parse(args[1:])
 	return bench.Ingest(context.Background(), o, os.Stdout)
+}
+
+func benchOverload(args []string) error {
+	fs := flag.NewFlagSet("bench overload", flag.ExitOnError)
+	var o bench.OverloadOptions
+	fs.StringVar(&o.Store, "store", "duckdb://", "store kind: duckdb:// (a fresh file in a temp dir) or clickhouse://HOST:9000/DB (a fresh database DB_bench_*)")
+	fs.IntVar(&o.Clients, "clients", 200, "concurrent clients, each sending its next batch as soon as it has an answer")
+	fs.IntVar(&o.Batch, "batch", 2000, "events per batch request")
+	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "how long the clients send")
+	fs.IntVar(&o.Bombs, "bombs", 100, "gzip bombs sent at once after the flood (0: none)")
+	fs.Int64Var(&o.BombSize, "bomb-size", 1<<30, "bytes each gzip bomb inflates to")
+	fs.Int64Var(&o.Seed, "seed", 1, "generator seed")
+	serve := fs.String("serve", "", `command running the server under test, e.g. "/path/to/other/meterd serve" to measure another build (default: this executable's serve)`)
+	_ = fs.Parse(args)
+	o.Serve = strings.Fields(*serve)
+	return bench.Overload(context.Background(), o, os.Stdout)
 }
 
 func benchBacktest(args []string) error {

@@ -125,7 +125,7 @@ func engineOf(name string) (engine.Engine, error) {
 // window, checked.
 func (s *Server) readBacktest(c echo.Context) (*backtestRequest, *rules.Meter, engine.Window, error) {
 	var req backtestRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := s.decodeJSON(c, &req); err != nil {
 		return nil, nil, engine.Window{}, err
 	}
 	m, err := req.meter()

@@ -59,7 +59,7 @@ func renderSettings(st billing.Settings) settingsJSON {
 
 func (s *Server) putStripeSettings(c echo.Context) error {
 	var b stripeSettingsBody
-	if err := decodeJSON(c, &b); err != nil {
+	if err := s.decodeJSON(c, &b); err != nil {
 		return err
 	}
 	billingMu.Lock()
@@ -150,10 +150,11 @@ func (s *Server) checkStripe(c echo.Context) error {
 // once per event id. Events of any API version are accepted: only the few
 // fields stripestate decodes are read (docs/billing.md).
 func (s *Server) stripeWebhook(c echo.Context) error {
-	payload, err := readBody(c, 1<<20)
+	payload, done, err := s.smallBody(c, 1<<20)
 	if err != nil {
 		return err
 	}
+	defer done()
 	st, err := billing.LoadSettings(c.Request().Context(), s.cfg.Store)
 	if err != nil {
 		return s.billingError(err)

@@ -195,7 +195,7 @@ func (s *Server) ruleError(err error) error {
 
 func (s *Server) createRule(c echo.Context) error {
 	var d gov.Definition
-	if err := decodeJSON(c, &d); err != nil {
+	if err := s.decodeJSON(c, &d); err != nil {
 		return err
 	}
 	r, err := s.rules.Create(c.Request().Context(), d, actor(c))
@@ -243,7 +243,7 @@ func (s *Server) ruleHistory(c echo.Context) error {
 
 func (s *Server) addRuleVersion(c echo.Context) error {
 	var d gov.Definition
-	if err := decodeJSON(c, &d); err != nil {
+	if err := s.decodeJSON(c, &d); err != nil {
 		return err
 	}
 	r, err := s.rules.AddVersion(c.Request().Context(), c.Param("id"), d, actor(c))
@@ -257,7 +257,7 @@ func (s *Server) addRuleVersion(c echo.Context) error {
 // patchRule changes only the name and the active flag.
 func (s *Server) patchRule(c echo.Context) error {
 	var raw map[string]json.RawMessage
-	if err := decodeJSON(c, &raw); err != nil {
+	if err := s.decodeJSON(c, &raw); err != nil {
 		return err
 	}
 	var name *string
@@ -304,7 +304,7 @@ func (s *Server) deleteRule(c echo.Context) error {
 // live validation): {valid, errors}.
 func (s *Server) validateRule(c echo.Context) error {
 	var d gov.Definition
-	if err := decodeJSON(c, &d); err != nil {
+	if err := s.decodeJSON(c, &d); err != nil {
 		return err
 	}
 	_, err := s.rules.Check(c.Request().Context(), d)
@@ -320,7 +320,7 @@ func (s *Server) validateRule(c echo.Context) error {
 // previewRule runs an unsaved rule over today's customers.
 func (s *Server) previewRule(c echo.Context) error {
 	var d gov.Definition
-	if err := decodeJSON(c, &d); err != nil {
+	if err := s.decodeJSON(c, &d); err != nil {
 		return err
 	}
 	p, err := s.gov.eval.Preview(c.Request().Context(), d)

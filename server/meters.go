@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -37,15 +38,16 @@ func renderMeter(m *registry.Meter) meterJSON { return meterJSON{Meter: m, Curre
 // decodeJSON reads a JSON body into v, refusing unknown fields so a typo
 // ("filtre") is an error, not a silently ignored field. A body that is not
 // one JSON value is invalid_json with its position, as on ingestion.
-func decodeJSON(c echo.Context, v any) error {
-	body, err := readBody(c, 1<<20)
+func (s *Server) decodeJSON(c echo.Context, v any) error {
+	body, done, err := s.smallBody(c, 1<<20)
 	if err != nil {
 		return err
 	}
+	defer done()
 	if err := wire.SyntaxError(body); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
@@ -109,7 +111,7 @@ func ruleErrors(es rules.Errors) error {
 
 func (s *Server) createMeter(c echo.Context) error {
 	var d rules.Definition
-	if err := decodeJSON(c, &d); err != nil {
+	if err := s.decodeJSON(c, &d); err != nil {
 		return err
 	}
 	m, err := s.meters.Create(c.Request().Context(), d, actor(c))
@@ -155,7 +157,7 @@ type versionRequest struct {
 
 func (s *Server) addVersion(c echo.Context) error {
 	var req versionRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
 	var eff time.Time
@@ -173,7 +175,7 @@ func (s *Server) addVersion(c echo.Context) error {
 // is refused by name (expressions change through new versions).
 func (s *Server) patchMeter(c echo.Context) error {
 	var raw map[string]json.RawMessage
-	if err := decodeJSON(c, &raw); err != nil {
+	if err := s.decodeJSON(c, &raw); err != nil {
 		return err
 	}
 	var name *string
@@ -218,7 +220,7 @@ func (s *Server) deleteMeter(c echo.Context) error {
 // validation): {valid, errors}.
 func (s *Server) validateMeter(c echo.Context) error {
 	var d rules.Definition
-	if err := decodeJSON(c, &d); err != nil {
+	if err := s.decodeJSON(c, &d); err != nil {
 		return err
 	}
 	if d.Status == "" {

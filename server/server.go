@@ -6,8 +6,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -28,12 +30,21 @@ type Config struct {
 	MaxBatchEvents        int           // 10,000
 	MaxEventAge           time.Duration // 30 days; negative disables
 	MaxClockSkew          time.Duration // 1 hour
-	MaxInflight           int           // bodies decoded at once; 64 (then 429)
-	MaxQueuedEvents       int           // group-commit queue; 200,000 (then 503)
+	MaxInflight           int           // bodies decoded at once; GOMAXPROCS (others wait their turn)
+	MaxQueuedEvents       int           // events waiting for the group commit before requests are refused (503); 100,000
+	IngestMemory          int64         // bytes bodies being read and decoded and queued events may hold; 128 MiB (then 429)
+	BodyReadTimeout       time.Duration // for a request's whole body to arrive; 30 s (then 408)
 	BillingInterval       time.Duration // between billing cycles, to tell live workers; 1 minute
 	Now                   func() time.Time
 	Logger                *slog.Logger
 }
+
+// Defaults of the bounds on ingestion (docs/operations.md, "Memory").
+const (
+	DefaultMaxQueuedEvents = 100_000
+	DefaultIngestMemory    = 128 << 20
+	DefaultBodyReadTimeout = 30 * time.Second
+)
 
 func (c *Config) defaults() {
 	if c.MaxBodyBytes <= 0 {
@@ -52,10 +63,16 @@ func (c *Config) defaults() {
 		c.BillingInterval = time.Minute
 	}
 	if c.MaxInflight <= 0 {
-		c.MaxInflight = 64
+		c.MaxInflight = runtime.GOMAXPROCS(0)
 	}
 	if c.MaxQueuedEvents <= 0 {
-		c.MaxQueuedEvents = 200_000
+		c.MaxQueuedEvents = DefaultMaxQueuedEvents
+	}
+	if c.IngestMemory <= 0 {
+		c.IngestMemory = DefaultIngestMemory
+	}
+	if c.BodyReadTimeout <= 0 {
+		c.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -76,7 +93,9 @@ type Server struct {
 	gov      *governor
 	stopGov  context.CancelFunc
 	govDone  chan struct{}
-	inflight chan struct{}
+	decoding chan struct{} // MaxInflight slots
+	budget   *ingest.Budget
+	refused  refusals
 }
 
 // New builds the server and loads the profile cache from the store.
@@ -85,7 +104,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: Store, AdminToken and IngestKey are required")
 	}
 	cfg.defaults()
-	s := &Server{cfg: cfg, inflight: make(chan struct{}, cfg.MaxInflight)}
+	if need := readCost*cfg.MaxBodyBytes + requestOverhead + gzipOverhead; cfg.IngestMemory < need {
+		return nil, fmt.Errorf("server: the ingest memory (%d bytes) must hold at least one body of the largest size: %d bytes (%d times the body cap, plus %d)",
+			cfg.IngestMemory, need, readCost, requestOverhead+gzipOverhead)
+	}
+	s := &Server{cfg: cfg, decoding: make(chan struct{}, cfg.MaxInflight), budget: ingest.NewBudget(cfg.IngestMemory)}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ps, err := cfg.Store.Profiles(ctx)

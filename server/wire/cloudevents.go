@@ -42,7 +42,7 @@ func DecodeCloudEvents(body []byte, single bool, l Limits) ([]storage.Event, *Er
 			return err
 		}
 		out = append(out, e)
-		return nil
+		return l.onEvent(&out[len(out)-1])
 	})
 	if err != nil {
 		return nil, err
