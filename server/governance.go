@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -256,26 +255,9 @@ func (s *Server) addRuleVersion(c echo.Context) error {
 
 // patchRule changes only the name and the active flag.
 func (s *Server) patchRule(c echo.Context) error {
-	var raw map[string]json.RawMessage
-	if err := s.decodeJSON(c, &raw); err != nil {
+	name, active, err := s.decodePatch(c, "The condition, response, block and routes change through POST /v1/governance/rules/{id}/versions")
+	if err != nil {
 		return err
-	}
-	var name *string
-	var active *bool
-	for k, v := range raw {
-		switch k {
-		case "name":
-			if err := json.Unmarshal(v, &name); err != nil || name == nil {
-				return fieldError(wire.CodeInvalidType, "name", "name must be a string")
-			}
-		case "active":
-			if err := json.Unmarshal(v, &active); err != nil || active == nil {
-				return fieldError(wire.CodeInvalidType, "active", "active must be true or false")
-			}
-		default:
-			return fieldError("immutable_field", k, k+" cannot be changed by PATCH: only name and active can. "+
-				"The condition, response, block and routes change through POST /v1/governance/rules/{id}/versions")
-		}
 	}
 	r, err := s.rules.Patch(c.Request().Context(), c.Param("id"), name, active, actor(c))
 	if err != nil {

@@ -174,32 +174,40 @@ func (s *Server) addVersion(c echo.Context) error {
 // patchMeter changes only the name and the active flag; any other field
 // is refused by name (expressions change through new versions).
 func (s *Server) patchMeter(c echo.Context) error {
-	var raw map[string]json.RawMessage
-	if err := s.decodeJSON(c, &raw); err != nil {
+	name, active, err := s.decodePatch(c, "Expressions and the billing binding change through POST /v1/meters/{id}/versions; status through active or /archive")
+	if err != nil {
 		return err
-	}
-	var name *string
-	var active *bool
-	for k, v := range raw {
-		switch k {
-		case "name":
-			if err := json.Unmarshal(v, &name); err != nil || name == nil {
-				return fieldError(wire.CodeInvalidType, "name", "name must be a string")
-			}
-		case "active":
-			if err := json.Unmarshal(v, &active); err != nil || active == nil {
-				return fieldError(wire.CodeInvalidType, "active", "active must be true or false")
-			}
-		default:
-			return fieldError("immutable_field", k, k+" cannot be changed by PATCH: only name and active can. "+
-				"Expressions and the billing binding change through POST /v1/meters/{id}/versions; status through active or /archive")
-		}
 	}
 	m, err := s.meters.Patch(c.Request().Context(), c.Param("id"), name, active, actor(c))
 	if err != nil {
 		return s.meterError(err)
 	}
 	return c.JSON(http.StatusOK, renderMeter(m))
+}
+
+// decodePatch reads a PATCH body of meters and governance rules: name and
+// active only; another field is refused by name, with where it changes
+// instead.
+func (s *Server) decodePatch(c echo.Context, elsewhere string) (name *string, active *bool, err error) {
+	var raw map[string]json.RawMessage
+	if err := s.decodeJSON(c, &raw); err != nil {
+		return nil, nil, err
+	}
+	for k, v := range raw {
+		switch k {
+		case "name":
+			if err := json.Unmarshal(v, &name); err != nil || name == nil {
+				return nil, nil, fieldError(wire.CodeInvalidType, "name", "name must be a string")
+			}
+		case "active":
+			if err := json.Unmarshal(v, &active); err != nil || active == nil {
+				return nil, nil, fieldError(wire.CodeInvalidType, "active", "active must be true or false")
+			}
+		default:
+			return nil, nil, fieldError("immutable_field", k, k+" cannot be changed by PATCH: only name and active can. "+elsewhere)
+		}
+	}
+	return name, active, nil
 }
 
 func (s *Server) archiveMeter(c echo.Context) error {

@@ -45,25 +45,6 @@ var clusterTables = []tableSpec{
 	{"worker_beats", "worker String, at_ms Int64", "ReplacingMergeTree(at_ms) ORDER BY worker", "cityHash64(worker)"},
 }
 
-// eventsColumns are the events columns of migration 1.
-const eventsColumns = `id String, external_id String, format String,
-	day Date, time_ms Int64, received_ms Int64,
-	type String, source String, subject String,
-	verb String, uri String, route String, host String, ip String, api_version String,
-	req_header_keys Array(String), req_header_values Array(String),
-	req_size Int64, req_body String,
-	has_response UInt8, resp_time_ms Int64, status Int32,
-	resp_header_keys Array(String), resp_header_values Array(String),
-	resp_size Int64, resp_body String, duration_ms Int64,
-	user_id String, company_id String, session_token String,
-	subscription_id String, direction String, weight Int64,
-	metadata String,
-	meta_keys Array(String), meta_types Array(UInt8),
-	meta_strs Array(String), meta_nums Array(Float64),
-	user_traits String, company_traits String,
-	trait_keys Array(String), trait_types Array(UInt8),
-	trait_strs Array(String), trait_nums Array(Float64)`
-
 // clusterStatements creates the cluster schema on one host: local tables,
 // the view that indexes identities, and the Distributed tables.
 func clusterStatements(cluster, db string) []string {
