@@ -51,7 +51,8 @@ func decodeJSON(c echo.Context, v any) error {
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &te):
-			return fieldError(wire.CodeInvalidType, te.Field, te.Field+" must be "+te.Type.String()+", got "+te.Value)
+			f := jsonPath(te.Field)
+			return fieldError(wire.CodeInvalidType, f, f+" must be "+te.Type.String()+", got "+te.Value)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return fieldError("unknown_field", f, "unknown field "+strconvQuote(f))
@@ -59,6 +60,20 @@ func decodeJSON(c echo.Context, v any) error {
 		return fieldError(wire.CodeInvalidJSON, "", "malformed JSON: "+err.Error())
 	}
 	return nil
+}
+
+// jsonPath drops from a decoding error's field path the names of embedded
+// Go structs ("Definition.filter" is "filter"): the API's JSON names are
+// all lower-case.
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	out := parts[:0]
+	for _, p := range parts {
+		if p == "" || p[0] < 'A' || p[0] > 'Z' {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ".")
 }
 
 // meterError maps the errors of a meter change: registry and language
@@ -70,6 +85,8 @@ func (s *Server) meterError(err error) error {
 		return errNoMeter()
 	case errors.Is(err, registry.ErrArchived):
 		return apiError(http.StatusConflict, "archived", "the meter is archived: it cannot change any more (its history stays readable)")
+	case errors.As(err, &ce) && ce.Code == registry.CodeSlugTaken:
+		return &wire.Error{Status: http.StatusConflict, Code: ce.Code, Field: ce.Field, Message: ce.Message}
 	case errors.As(err, &ce):
 		return fieldError(ce.Code, ce.Field, ce.Message)
 	}
@@ -107,12 +124,19 @@ func ruleErrors(es rules.Errors) error {
 		Line: first.Line, Column: first.Column, Errors: es}
 }
 
+// meterRequest is POST /v1/meters' body: a definition and an optional
+// slug (a meter's key on the OpenMeter API).
+type meterRequest struct {
+	rules.Definition
+	Slug string `json:"slug"`
+}
+
 func (s *Server) createMeter(c echo.Context) error {
-	var d rules.Definition
-	if err := decodeJSON(c, &d); err != nil {
+	var req meterRequest
+	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	m, err := s.meters.Create(c.Request().Context(), d, actor(c))
+	m, err := s.meters.Create(c.Request().Context(), req.Definition, req.Slug, actor(c))
 	if err != nil {
 		return s.meterError(err)
 	}
@@ -169,14 +193,15 @@ func (s *Server) addVersion(c echo.Context) error {
 	return c.JSON(http.StatusCreated, renderMeter(m))
 }
 
-// patchMeter changes only the name and the active flag; any other field
-// is refused by name (expressions change through new versions).
+// patchMeter changes only the name, the slug and the active flag; any
+// other field is refused by name (expressions change through new
+// versions). The slug goes first: a taken one changes nothing.
 func (s *Server) patchMeter(c echo.Context) error {
 	var raw map[string]json.RawMessage
 	if err := decodeJSON(c, &raw); err != nil {
 		return err
 	}
-	var name *string
+	var name, slug *string
 	var active *bool
 	for k, v := range raw {
 		switch k {
@@ -184,13 +209,22 @@ func (s *Server) patchMeter(c echo.Context) error {
 			if err := json.Unmarshal(v, &name); err != nil || name == nil {
 				return fieldError(wire.CodeInvalidType, "name", "name must be a string")
 			}
+		case "slug":
+			if err := json.Unmarshal(v, &slug); err != nil || slug == nil {
+				return fieldError(wire.CodeInvalidType, "slug", "slug must be a string")
+			}
 		case "active":
 			if err := json.Unmarshal(v, &active); err != nil || active == nil {
 				return fieldError(wire.CodeInvalidType, "active", "active must be true or false")
 			}
 		default:
-			return fieldError("immutable_field", k, k+" cannot be changed by PATCH: only name and active can. "+
+			return fieldError("immutable_field", k, k+" cannot be changed by PATCH: only name, slug and active can. "+
 				"Expressions and the billing binding change through POST /v1/meters/{id}/versions; status through active or /archive")
+		}
+	}
+	if slug != nil {
+		if _, err := s.meters.SetSlug(c.Request().Context(), c.Param("id"), *slug, actor(c)); err != nil {
+			return s.meterError(err)
 		}
 	}
 	m, err := s.meters.Patch(c.Request().Context(), c.Param("id"), name, active, actor(c))
