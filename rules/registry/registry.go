@@ -61,7 +61,7 @@ type Meter struct {
 	ID             string    `json:"id"`
 	Name           string    `json:"name"`
 	Slug           string    `json:"slug,omitempty"` // optional, unique (slug.go)
-	Status         string    `json:"status"` // active, inactive, archived
+	Status         string    `json:"status"`         // active, inactive, archived
 	CurrentVersion int       `json:"current_version"`
 	CreatedAt      time.Time `json:"created_at"`
 	CreatedBy      string    `json:"created_by"`
