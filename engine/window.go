@@ -124,6 +124,9 @@ func (w *Window) Validate() error {
 	return nil
 }
 
+// Width is the bucket width.
+func (w Window) Width() time.Duration { return time.Duration(w.bucketMs()) * time.Millisecond }
+
 // bucketMs is the bucket width in milliseconds.
 func (w Window) bucketMs() int64 {
 	switch w.Bucket {
