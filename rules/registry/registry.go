@@ -155,12 +155,9 @@ func (r *Registry) Create(ctx context.Context, d rules.Definition, slug, actor s
 func (r *Registry) AddVersion(ctx context.Context, id string, s Spec, effectiveFrom time.Time, actor string) (*Meter, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m, recs, err := r.load(ctx, id)
+	m, recs, err := r.loadLive(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if m.Status == rules.StatusArchived {
-		return nil, ErrArchived
 	}
 	now := r.now().UTC()
 	if effectiveFrom.IsZero() {
@@ -208,12 +205,9 @@ const clockTolerance = time.Minute
 func (r *Registry) Patch(ctx context.Context, id string, name *string, active *bool, actor string) (*Meter, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m, recs, err := r.load(ctx, id)
+	m, recs, err := r.loadLive(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if m.Status == rules.StatusArchived {
-		return nil, ErrArchived
 	}
 	now := r.now().UTC()
 	if name != nil && *name != m.Name {
@@ -250,12 +244,9 @@ func (r *Registry) Patch(ctx context.Context, id string, name *string, active *b
 func (r *Registry) Archive(ctx context.Context, id, actor string) (*Meter, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m, recs, err := r.load(ctx, id)
+	m, recs, err := r.loadLive(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if m.Status == rules.StatusArchived {
-		return nil, ErrArchived
 	}
 	body, _ := json.Marshal(map[string]string{"previous": m.Status})
 	return r.append(ctx, recs, storage.MeterRecord{MeterID: id, Seq: len(recs) + 1, Kind: storage.MeterArchived,
@@ -300,6 +291,16 @@ func (r *Registry) load(ctx context.Context, id string) (*Meter, []storage.Meter
 		return nil, nil, ErrNotFound
 	}
 	m, err := fold(recs)
+	return m, recs, err
+}
+
+// loadLive loads a meter that may still change: ErrArchived for an
+// archived one.
+func (r *Registry) loadLive(ctx context.Context, id string) (*Meter, []storage.MeterRecord, error) {
+	m, recs, err := r.load(ctx, id)
+	if err == nil && m.Status == rules.StatusArchived {
+		return nil, nil, ErrArchived
+	}
 	return m, recs, err
 }
 

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -100,12 +99,9 @@ func (r *Registry) SetSlug(ctx context.Context, id, slug, actor string) (*Meter,
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m, recs, err := r.load(ctx, id)
+	m, recs, err := r.loadLive(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if m.Status == rules.StatusArchived {
-		return nil, ErrArchived
 	}
 	if m.Slug == slug {
 		return m, nil
