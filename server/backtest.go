@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/meterd/meterd/engine"
 	"github.com/meterd/meterd/engine/sqlgen"
 	"github.com/meterd/meterd/rules"
+	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/server/wire"
 	"github.com/meterd/meterd/storage"
 )
@@ -203,24 +205,35 @@ func (s *Server) meterUsage(c echo.Context) error {
 	if err != nil {
 		return s.meterReadError(err)
 	}
-	spans, err := m.Spans(w.From, w.To)
+	out, err := s.usage(ctx, m, w)
 	if err != nil {
 		return err
 	}
-	out := usageJSON{MeterID: m.ID, Versions: make([]usageSpan, len(spans))}
+	return c.JSON(http.StatusOK, out)
+}
+
+// usage runs a saved meter over a checked window, each version over the
+// span where it was effective (GET /v1/meters/{id}/usage and OpenMeter's
+// meter query).
+func (s *Server) usage(ctx context.Context, m *registry.Meter, w engine.Window) (*usageJSON, error) {
+	spans, err := m.Spans(w.From, w.To)
+	if err != nil {
+		return nil, err
+	}
+	out := &usageJSON{MeterID: m.ID, Versions: make([]usageSpan, len(spans))}
 	versions := make([]engine.Version, len(spans))
 	for i, sp := range spans {
 		out.Versions[i] = usageSpan{Version: sp.Version, From: sp.From, To: sp.To}
 		versions[i] = engine.Version{Meter: sp.Meter, From: sp.From}
 	}
 	if len(versions) == 0 { // cannot happen: version 1 covers all history
-		return errors.New("server: meter " + m.ID + " has no version in the window")
+		return nil, errors.New("server: meter " + m.ID + " has no version in the window")
 	}
 	versions[0].From = time.Time{}
 	if out.Result, err = engine.Usage(ctx, s.cfg.Store, versions, w); err != nil {
-		return s.backtestError(err)
+		return nil, s.backtestError(err)
 	}
-	return c.JSON(http.StatusOK, out)
+	return out, nil
 }
 
 // backtestError maps engine errors to API errors; the rest are store

@@ -69,7 +69,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.cfg.Logger.Error("request failed", "path", c.Path(), "err", err)
 		we = apiError(http.StatusInternalServerError, "internal", "internal error: "+err.Error())
 	}
-	_ = c.JSON(we.Status, we)
+	answerError(c, we)
 }
 
 func httpCode(status int) string {

@@ -255,11 +255,11 @@ func (s *Server) addRuleVersion(c echo.Context) error {
 
 // patchRule changes only the name and the active flag.
 func (s *Server) patchRule(c echo.Context) error {
-	name, active, err := s.decodePatch(c, "The condition, response, block and routes change through POST /v1/governance/rules/{id}/versions")
+	p, err := s.decodePatch(c, false, "The condition, response, block and routes change through POST /v1/governance/rules/{id}/versions")
 	if err != nil {
 		return err
 	}
-	r, err := s.rules.Patch(c.Request().Context(), c.Param("id"), name, active, actor(c))
+	r, err := s.rules.Patch(c.Request().Context(), c.Param("id"), p.name, p.active, actor(c))
 	if err != nil {
 		return s.ruleError(err)
 	}

@@ -33,17 +33,20 @@ func (s *Server) postMoesifEvents(c echo.Context) error {
 
 func (s *Server) postCloudEvents(c echo.Context) error {
 	ct, _, _ := mime.ParseMediaType(c.Request().Header.Get("Content-Type"))
-	var single bool
+	var b wire.CloudEventsBody
 	switch ct {
 	case "application/cloudevents+json":
-		single = true
+		b = wire.StructuredEvent
 	case "application/cloudevents-batch+json":
+		b = wire.EventBatch
+	case "application/json": // OpenMeter's: one event or an array
+		b = wire.EventOrBatch
 	default:
 		return apiError(http.StatusUnsupportedMediaType, wire.CodeUnsupportedMediaType,
-			"Content-Type must be application/cloudevents+json or application/cloudevents-batch+json (structured mode), got "+strconvQuote(ct))
+			"Content-Type must be application/cloudevents+json, application/cloudevents-batch+json (structured mode) or application/json, got "+strconvQuote(ct))
 	}
 	return s.ingestEvents(c, func(body []byte, l wire.Limits) ([]storage.Event, *wire.Error) {
-		return wire.DecodeCloudEvents(body, single, l)
+		return wire.DecodeCloudEvents(body, b, l)
 	})
 }
 

@@ -170,7 +170,6 @@ func (s *Server) routes() *echo.Echo {
 	ing := s.ingestAuth
 	e.POST("/v1/events", s.postMoesifEvents, ing) // each takes an object or an array
 	e.POST("/v1/events/batch", s.postMoesifEvents, ing)
-	e.POST("/api/v1/events", s.postCloudEvents, ing)
 	e.POST("/v1/users", s.postProfiles(storage.KindUser), ing)
 	e.POST("/v1/users/batch", s.postProfiles(storage.KindUser), ing)
 	e.POST("/v1/companies", s.postProfiles(storage.KindCompany), ing)
@@ -197,6 +196,7 @@ func (s *Server) routes() *echo.Echo {
 	e.POST("/v1/backtest", s.postBacktest, adm)
 	e.POST("/v1/backtest/samples", s.postSamples, adm)
 
+	s.openMeterRoutes(e)  // OpenMeter's API: CloudEvents ingestion, events, meters and their queries (server/openmeter.go)
 	s.billingRoutes(e)    // Stripe settings, webhook and the report ledger (server/billing.go)
 	s.governanceRoutes(e) // governance rules, previews and what they hold for (server/governance.go)
 
