@@ -163,7 +163,7 @@ func shardIndex(hosts []string, h string) int {
 
 func TestReplicatedEngine(t *testing.T) {
 	for engine, want := range map[string]string{
-		"MergeTree ORDER BY copy": "ReplicatedMergeTree('/clickhouse/tables/{shard}/db/t_local', '{replica}') ORDER BY copy",
+		"MergeTree ORDER BY copy":                   "ReplicatedMergeTree('/clickhouse/tables/{shard}/db/t_local', '{replica}') ORDER BY copy",
 		"ReplacingMergeTree(at_ms) ORDER BY worker": "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/t_local', '{replica}', at_ms) ORDER BY worker",
 	} {
 		if got := replicatedEngine(engine, "db", "t_local"); got != want {
