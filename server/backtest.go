@@ -12,7 +12,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/meterd/meterd/engine"
-	"github.com/meterd/meterd/engine/sqlgen"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/server/wire"
@@ -240,12 +239,10 @@ func (s *Server) usage(ctx context.Context, m *registry.Meter, w engine.Window) 
 // reads that failed.
 func (s *Server) backtestError(err error) error {
 	var we *engine.WindowError
-	var ue *sqlgen.ErrUntranslatable
-	var unc *engine.ErrUncertain
 	switch {
 	case errors.As(err, &we):
 		return fieldError("invalid_window", we.Field, we.Message)
-	case errors.As(err, &ue), errors.As(err, &unc):
+	case engine.NotExact(err):
 		return &wire.Error{Status: http.StatusUnprocessableEntity, Code: "not_translatable", Field: "engine",
 			Message: "engine sql cannot answer this exactly: " + err.Error() + " (use engine auto or vm)"}
 	}

@@ -120,7 +120,9 @@ func New(cfg Config) (*Server, error) {
 	s.rules = gov.NewRegistry(cfg.Store, s.meterGroup, cfg.Now)
 	s.startGovernance(ctx)
 	s.writer = ingest.NewWriter(cfg.Store, cfg.MaxQueuedEvents, max(cfg.MaxBatchEvents, 20_000))
-	s.echo = s.routes()
+	if s.echo, err = s.routes(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -162,7 +164,7 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func (s *Server) routes() *echo.Echo {
+func (s *Server) routes() (*echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -202,8 +204,11 @@ func (s *Server) routes() *echo.Echo {
 
 	e.GET("/v1/debug/runtime", s.runtimeStats, adm)
 	e.GET("/healthz", s.healthz)
-	s.mountUI(e) // the console: /, /index.html and /assets/*, beside the API
-	return e
+	// the console: /, /index.html and /assets/*, beside the API
+	if err := s.mountUI(e); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 func (s *Server) healthz(c echo.Context) error {
