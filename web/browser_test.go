@@ -138,10 +138,7 @@ func (e *env) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 // wait polls a JavaScript condition until it is true.
 func (e *env) wait(what, cond string) {
 	e.t.Helper()
-	e.do("wait: "+what, chromedp.Steps(func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(60*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))(ctx, t)
-		return chromedp.Void{}, err
-	}))
+	e.do("wait: "+what, waitFor(cond))
 }
 
 func eval[T any](e *env, js string) T {
@@ -269,6 +266,7 @@ func TestBrowser(t *testing.T) {
 	e.do("open", chromedp.Navigate(e.url+"/"))
 	e.wait("sign-in form", `!!document.querySelector("#token")`)
 	e.shot("signin")
+	e.axe("signin")
 	e.do("wrong token", chromedp.SendKeys(chromedp.CSS("#token"), "nope"), chromedp.Click(chromedp.CSS("button[type=submit]")))
 	e.wait("refusal shown", `document.querySelector(".form-error") && !document.querySelector(".form-error").hidden && document.querySelector(".form-error").textContent.includes("refused")`)
 	e.typeInto("#token", admin)
@@ -276,6 +274,7 @@ func TestBrowser(t *testing.T) {
 	e.do("sign in", chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(actorName+kb.Enter))
 	e.wait("meters page, empty", `document.querySelector(".empty h3")?.textContent === "No meters yet"`)
 	e.shot("meters-empty")
+	e.axe("meters empty")
 
 	// A new meter with a typo in the filter: the editor underlines it.
 	e.do("new meter", chromedp.Click(chromedp.CSS(`a[href="#/meters/new"]`)))
@@ -316,6 +315,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("value errors shown %s, API says %s (the generated tokens include text)", got, w)
 	}
 	e.shot("sum-preview")
+	e.axe("new meter, sum preview")
 	e.do("back to count", chromedp.SetValue(chromedp.CSS("#aggregation"), "count"), chromedp.Evaluate[chromedp.Void](`document.querySelector("#aggregation").dispatchEvent(new Event("change"))`))
 	e.typeInto(`[data-field=filter] .cm-content`, badFilter)
 	e.wait("error marked", `!!document.querySelector("[data-field=filter] .cm-lintRange-error") && !!document.querySelector(".editor-msg .err[data-code=unknown_field]")`)
@@ -328,6 +328,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("error message %q", msg)
 	}
 	e.shot("new-meter-error")
+	e.axe("new meter, error")
 
 	// Fixed: the chart and the totals appear and agree with the API.
 	e.typeInto(`[data-field=filter] .cm-content`, goodFilter)
@@ -380,6 +381,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("sample JSON lacks its route: %.200s", j)
 	}
 	e.shot("sample-event")
+	e.axe("sample event dialog")
 	e.do("close dialog", chromedp.KeyEvent(kb.Escape))
 	e.wait("dialog closed", `!document.querySelector(".backdrop")`)
 
@@ -391,6 +393,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("confirmation: %s", c)
 	}
 	e.shot("create-confirm")
+	e.axe("create confirmation")
 	e.do("confirm", chromedp.Click(chromedp.CSS(".dialog .btn.primary")))
 	e.wait("meter page", `!!document.querySelector(".timeline") && location.hash.startsWith("#/meters/mtr_")`)
 	id := strings.TrimPrefix(eval[string](e, `location.hash`), "#/meters/")
@@ -445,6 +448,7 @@ func TestBrowser(t *testing.T) {
 	}
 	e.wait("chart", `!!document.querySelector(".chart canvas")`)
 	e.shot("meter-timeline")
+	e.axe("meter page")
 
 	// The list shows it with its price and a 7-day sparkline.
 	e.do("list", chromedp.Navigate(e.url+"/#/meters"))
@@ -508,46 +512,64 @@ func TestBrowser(t *testing.T) {
 	e.wait("status error", `!!document.querySelector(".events-table .form-error") && document.querySelector(".events-table .form-error").textContent.includes("status must be")`)
 
 	e.billing(id)
-	rule := e.governance()
+	rule, orders := e.governance()
 
-	// A phone.
-	e.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
-	for _, p := range []struct{ name, hash, ready string }{
-		{"phone-meters", "#/meters", `!!document.querySelector(".meters-table")`},
-		{"phone-meter", "#/meters/" + id, `!!document.querySelector(".timeline") && !!document.querySelector(".chart canvas")`},
-		{"phone-new-meter", "#/meters/new", `document.querySelectorAll(".cm-content").length === 2`},
-		{"phone-governance", "#/governance", `!!document.querySelector(".rules-table")`},
-		{"phone-rule", "#/governance/rules/" + rule, `!!document.querySelector(".timeline") && !!document.querySelector(".match-table")`},
-		{"phone-rule-version", "#/governance/rules/" + rule + "/version", `document.querySelectorAll(".cm-content").length === 2 && document.querySelectorAll("[data-rows=routes] .kv-row").length === 1`},
-		{"phone-customer", "#/governance/customers/company/company-3", `!!document.querySelector(".held-rules li")`},
-		{"phone-events", "#/events", `document.querySelectorAll(".events-table tbody tr.clickable").length > 0`},
-	} {
-		e.do(p.name, chromedp.Navigate(e.url+"/"+p.hash))
-		e.wait(p.name, p.ready)
-		e.shot(p.name)
-		if w := eval[float64](e, `document.documentElement.scrollWidth`); w > 390 {
-			t.Errorf("%s is %v px wide on a 390 px phone", p.hash, w)
-		}
+	// Every page on a wide screen and on a phone: no page wider than the
+	// screen, no table scrolling sideways, and each kind of dialog fits
+	// the screen, its close button in view, and closes with it.
+	pages := []screenPage{
+		{"meters", "#/meters", `!!document.querySelector(".meters-table")`, nil},
+		{"meter", "#/meters/" + orders, `!!document.querySelector(".timeline") && !!document.querySelector(".chart canvas")`, []dialogOpener{
+			{"archive confirmation", chromedp.Click(chromedp.CSS(".btn.danger-ghost"))},
+		}},
+		{"new-meter", "#/meters/new", `document.querySelectorAll(".cm-content").length === 2`, []dialogOpener{
+			{"sample event", chromedp.Steps(
+				chromedp.Click(chromedp.CSS(`[data-field=filter] .cm-content`)), chromedp.SendKeys(chromedp.CSS(`[data-field=filter] .cm-content`), goodFilter),
+				waitFor(`document.querySelectorAll(".sample-list .sample").length > 0`), chromedp.Click(chromedp.CSS(".sample-list .sample")))},
+			{"create confirmation", chromedp.Steps(chromedp.SendKeys(chromedp.CSS("#name"), "On a phone"), chromedp.Click(chromedp.CSS(".definition button[type=submit]")))},
+		}},
+		{"events", "#/events", `document.querySelectorAll(".events-table tbody tr.clickable").length > 0`, []dialogOpener{
+			{"event", chromedp.Click(chromedp.CSS(".events-table tbody tr.clickable"))},
+		}},
+		{"billing", "#/billing", `document.querySelectorAll(".reports-table tbody tr").length > 0`, []dialogOpener{
+			{"report", chromedp.Click(chromedp.CSS(".reports-table tbody tr"))},
+		}},
+		{"governance", "#/governance", `!!document.querySelector(".rules-table")`, nil},
+		{"rule", "#/governance/rules/" + rule, `!!document.querySelector(".timeline") && !!document.querySelector(".match-table")`, []dialogOpener{
+			{"archive confirmation", chromedp.Click(chromedp.CSS(".btn.danger-ghost"))},
+		}},
+		{"rule-version", "#/governance/rules/" + rule + "/version", `document.querySelectorAll(".cm-content").length === 2 && document.querySelectorAll("[data-rows=routes] .kv-row").length === 1`, []dialogOpener{
+			{"save confirmation", chromedp.Click(chromedp.CSS(".definition button[type=submit]"))},
+		}},
+		{"customer", "#/governance/customers/company/company-3", `!!document.querySelector(".held-rules li")`, nil},
 	}
-	// Nothing wider than the phone's screen.
-	if w := eval[float64](e, `Math.max(document.documentElement.scrollWidth, document.querySelector(".table-wrap").scrollWidth + 28)`); w > 391 {
-		t.Errorf("the events page or its table is %v px wide on a 390 px phone", w)
+	e.screen("wide", 1440, 900, pages)
+	e.screen("phone", 390, 844, pages)
+	if s := e.api("GET", "/v1/governance/rules/"+rule, nil)["status"]; s != "active" {
+		t.Errorf("after closing its dialogs the rule is %v", s)
+	}
+	if n := len(e.api("GET", "/v1/meters", nil)["meters"].([]any)); n != 2 {
+		t.Errorf("after closing the create confirmation there are %d meters", n)
 	}
 
-	// A dialog fits the phone's screen and closes.
+	// The event's JSON scrolls by keyboard.
+	e.do("events", chromedp.Navigate(e.url+"/#/events"))
+	e.wait("events", `document.querySelectorAll(".events-table tbody tr.clickable").length > 0`)
+	e.do("open", chromedp.Evaluate[chromedp.Void](`document.querySelector(".events-table tbody tr.clickable").focus()`), chromedp.KeyEvent(kb.Enter))
+	e.wait("JSON", `!!document.querySelector(".dialog pre.json") && document.querySelector(".dialog pre.json").scrollHeight > document.querySelector(".dialog pre.json").clientHeight`)
+	for i := 0; i < 4 && eval[string](e, `document.activeElement.getAttribute("aria-label") || ""`) != "The event as JSON"; i++ {
+		e.do("tab", chromedp.KeyEvent(kb.Tab))
+	}
+	if f := eval[string](e, `document.activeElement.getAttribute("aria-label") || document.activeElement.tagName`); f != "The event as JSON" {
+		t.Errorf("Tab does not reach the JSON panel: the focus is on %q", f)
+	}
+	e.do("scroll", chromedp.KeyEvent(kb.PageDown))
+	e.wait("scrolled", `document.querySelector(".dialog pre.json").scrollTop > 0`)
+	e.do("close", chromedp.KeyEvent(kb.Escape))
+
+	// Archive the rule on the phone.
 	e.do("rule page", chromedp.Navigate(e.url+"/#/governance/rules/"+rule))
 	e.wait("rule page", `!!document.querySelector(".btn.danger-ghost")`)
-	e.do("archive?", chromedp.Click(chromedp.CSS(".btn.danger-ghost")))
-	e.wait("dialog", `!!document.querySelector(".dialog .btn.danger")`)
-	e.shot("phone-rule-archive-dialog")
-	if r := eval[[]float64](e, `(() => { const r = document.querySelector(".dialog").getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })()`); r[0] < 0 || r[1] < 0 || r[2] > 390 || r[3] > 844 {
-		t.Errorf("the dialog spans %v on a 390x844 phone", r)
-	}
-	e.do("close", chromedp.Click(chromedp.CSS(`.dialog button[aria-label="Close"]`)))
-	e.wait("dialog closed", `!document.querySelector(".backdrop")`)
-	if s := e.api("GET", "/v1/governance/rules/"+rule, nil)["status"]; s != "active" {
-		t.Errorf("after closing the dialog the rule is %v", s)
-	}
 	// Archived for good: the list shows it apart.
 	e.do("archive", chromedp.Click(chromedp.CSS(".btn.danger-ghost")))
 	e.wait("dialog", `!!document.querySelector(".dialog .btn.danger")`)
@@ -626,6 +648,7 @@ func (e *env) billing(meterID string) {
 	e.do("reload billing", chromedp.Reload())
 	e.wait("worker", `document.querySelector(".worker-status code")?.textContent === `+strconv.Quote(worker)+` && document.querySelector(".worker-status").textContent.includes("runs the cycles")`)
 	e.shot("billing-settings")
+	e.axe("billing settings")
 
 	// Against stripe-mock (which .ci/run starts), the check passes.
 	if mock := os.Getenv("METERD_TEST_STRIPE_MOCK"); mock != "" {
@@ -646,32 +669,93 @@ func (e *env) billing(meterID string) {
 		t.Log("METERD_TEST_STRIPE_MOCK not set: the successful connection check is not exercised")
 	}
 
-	// The ledger: reports as the billing worker writes them.
+	// The ledger, as the billing worker writes it: an intent (pending)
+	// before each request, then its outcome; after a definite 5xx the
+	// request goes again under its next key. Stripe's errors are stored as
+	// stripe-go renders them: JSON.
 	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
 	start := time.Date(at.Year(), at.Month(), 1, 0, 0, 0, 0, time.UTC)
-	for i, r := range []billing.Report{
-		{Key: "k1", Status: billing.StatusSent, Customer: "company-7", StripeCustomer: "cus_A7", Quantity: 120, Total: 120, Answer: "mbur_1"},
-		{Key: "k2", Status: billing.StatusRejected, Customer: "company-9", StripeCustomer: "cus_A9", Quantity: 30, Total: 30, HTTPStatus: 400, Error: "No such subscription item: si_gone"},
-		{Key: "k3", Status: billing.StatusFailed, Customer: "company-7", StripeCustomer: "cus_A7", Quantity: 5, Total: 125, Error: "timeout after 3 attempts"},
-	} {
+	hour := at.Add(-2 * time.Hour).Truncate(time.Hour)
+	rejected := `{"code":"resource_missing","doc_url":"https://stripe.com/docs/error-codes/resource-missing","status":400,"message":"No such subscription item: 'si_gone'","param":"subscription_item","request_id":"req_9x","type":"invalid_request_error"}`
+	unavailable := `{"status":503,"message":"Stripe is temporarily unavailable","request_id":"req_503","type":"api_error"}`
+	n := 0
+	write := func(r billing.Report, key, status string, gen int, answer func(*billing.Report)) {
+		n++
+		r.Key, r.Status, r.Generation = key, status, gen
 		r.Mode, r.MeterID, r.MeterVersion, r.PriceID = billing.ModeMeterEvents, meterID, 1, "price_search_v1"
-		r.PeriodStart, r.PeriodEnd, r.Bucket, r.AttemptAt = start, start.AddDate(0, 1, 0), at, at.Add(time.Duration(i)*time.Minute)
+		r.PeriodStart, r.PeriodEnd, r.Bucket, r.AttemptAt = start, start.AddDate(0, 1, 0), hour, at.Add(time.Duration(n)*time.Minute)
+		if answer != nil {
+			answer(&r)
+		}
 		body, _ := json.Marshal(r)
 		if err := e.store.AppendJournal(context.Background(), storage.JournalEntry{Stream: storage.StreamBillingLedger,
-			Key: fmt.Sprintf("%d/%s/%s", i, r.Key, r.Status), At: r.AttemptAt, Body: string(body)}); err != nil {
+			Key: fmt.Sprintf("%03d/%s/%s", n, r.Key, r.Status), At: r.AttemptAt, Body: string(body)}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	sent := billing.Report{Customer: "company-7", StripeCustomer: "cus_A7", Quantity: 120, Total: 120}
+	refused := billing.Report{Customer: "company-9", StripeCustomer: "cus_A9", Quantity: 30, Total: 30}
+	renewed := billing.Report{Customer: "company-7", StripeCustomer: "cus_A7", Quantity: 5, Total: 125}
+	timedOut := billing.Report{Customer: "company-7", StripeCustomer: "cus_A7", Quantity: 7, Total: 132}
+	write(sent, "k1", billing.StatusPending, 0, nil)
+	write(sent, "k1", billing.StatusSent, 0, func(r *billing.Report) { r.Answer, r.Attempts = "mbur_1", 1 })
+	write(refused, "k2", billing.StatusPending, 0, nil)
+	write(refused, "k2", billing.StatusRejected, 0, func(r *billing.Report) { r.HTTPStatus, r.Error, r.Answer, r.Attempts = 400, rejected, "req_9x", 1 })
+	write(renewed, "k3", billing.StatusPending, 0, nil)
+	write(renewed, "k3", billing.StatusFailed, 0, func(r *billing.Report) { r.HTTPStatus, r.Error, r.Answer, r.Attempts = 503, unavailable, "req_503", 1 })
+	write(renewed, "k3-1", billing.StatusPending, 1, nil)
+	write(timedOut, "k4", billing.StatusPending, 0, nil)
+	write(timedOut, "k4", billing.StatusFailed, 0, func(r *billing.Report) { r.Error, r.Attempts = "context deadline exceeded", 6 })
 	e.do("reload", chromedp.Navigate(e.url+"/#/billing"), chromedp.Reload())
-	e.wait("three reports", `document.querySelectorAll(".reports-table tbody tr").length === 3`)
-	if row := eval[string](e, `document.querySelector(".reports-table tbody tr").textContent`); !strings.Contains(row, "Failed") || !strings.Contains(row, "company-7") || !strings.Contains(row, "Search API calls") || !strings.Contains(row, "timeout after 3 attempts") {
-		t.Errorf("newest report row: %s", row)
+	// One row per report, at its latest state; the counts count reports.
+	e.wait("four reports", `document.querySelectorAll(".reports-table tbody tr").length === 4`)
+	rows := eval[map[string]string](e, `Object.fromEntries([...document.querySelectorAll(".reports-table tbody tr")].map(tr => [tr.dataset.key, tr.textContent]))`)
+	for key, want := range map[string][]string{
+		"k1":   {"Sent", "company-7", "Search API calls", "120", "mbur_1"},
+		"k2":   {"Rejected", "company-9", "400 No such subscription item: 'si_gone'"},
+		"k3-1": {"Pending", "company-7", "waiting for Stripe", "3 entries"},
+		"k4":   {"Failed", "company-7", "context deadline exceeded"},
+	} {
+		for _, w := range append(want, hour.Format("2 Jan, 15:04")) {
+			if !strings.Contains(rows[key], w) {
+				t.Errorf("report %s's row lacks %q: %s", key, w, rows[key])
+			}
+		}
+		if strings.Contains(rows[key], "{") {
+			t.Errorf("report %s's row shows raw JSON: %s", key, rows[key])
+		}
+	}
+	if c := eval[string](e, `document.querySelector(".counts").textContent`); c != "Failed: 1Pending: 1Rejected: 1Sent: 1" {
+		t.Errorf("counts %q, want one report of each status", c)
+	}
+	if th := eval[string](e, `document.querySelector(".reports-table thead").textContent`); !strings.Contains(th, "Hour (UTC)") || strings.Contains(th, "Sent") {
+		t.Errorf("the columns: %s", th)
 	}
 	e.shot("billing-ledger")
+	e.axe("billing ledger")
+	// Pending: the report renewed after a 503, with its three entries.
+	e.do("pending", chromedp.SetValue(chromedp.CSS("#report-status"), "pending")) // (SetValue sends input and change)
+	e.wait("the pending one", `document.querySelectorAll(".reports-table tbody tr").length === 1 && document.querySelector(".reports-table tbody tr").dataset.key === "k3-1" && location.hash.includes("status=pending")`)
+	e.do("open it", chromedp.Evaluate[chromedp.Void](`document.querySelector(".reports-table tbody tr").focus()`), chromedp.KeyEvent(kb.Enter))
+	e.wait("its attempts", `document.querySelectorAll(".dialog .attempts li").length === 3`)
+	if got := eval[[]string](e, `[...document.querySelectorAll(".dialog .attempts li")].map(li => li.dataset.status + " " + li.querySelector(".wrap").textContent)`); strings.Join(got, ", ") != "pending key k3, failed key k3, pending key k3-1" {
+		t.Errorf("attempts %v", got)
+	}
+	if d := eval[string](e, `document.querySelector(".dialog").textContent`); !strings.Contains(d, "503 Stripe is temporarily unavailable") || !strings.Contains(d, hour.Format("2 Jan 2006, 15:04")+"–") {
+		t.Errorf("the report's dialog: %s", d)
+	}
+	e.shot("billing-report")
+	e.axe("billing report dialog")
+	e.do("close", chromedp.KeyEvent(kb.Escape))
+	e.wait("closed", `!document.querySelector(".backdrop")`)
+	e.do("any status", chromedp.SetValue(chromedp.CSS("#report-status"), ""))
 	e.typeInto("#customer", "company-7")
 	e.do("filter", chromedp.Click(chromedp.CSS("section[aria-label='Usage reports'] .filters button[type=submit]")))
-	e.wait("company-7's", `document.querySelectorAll(".reports-table tbody tr").length === 2 && location.hash.includes("customer=company-7")`)
-	e.typeInto("#customer", " ")
-	e.do("rejected", chromedp.Click(chromedp.CSS(".filters button[type=submit]")), chromedp.Click(chromedp.CSS(`.filters .seg[data-value=rejected]`)))
-	e.wait("the rejected one", `document.querySelectorAll(".reports-table tbody tr").length === 1 && document.querySelector(".reports-table tbody tr").textContent.includes("400 No such subscription item")`)
+	e.wait("company-7's", `document.querySelectorAll(".reports-table tbody tr").length === 3 && location.hash.includes("customer=company-7")`)
+	// Nothing matches: the filters clear in one step.
+	e.typeInto("#customer", "nobody")
+	e.do("filter", chromedp.Click(chromedp.CSS("section[aria-label='Usage reports'] .filters button[type=submit]")))
+	e.wait("no report", `document.querySelector("section[aria-label='Usage reports'] .empty h3")?.textContent === "No reports"`)
+	e.do("clear", chromedp.Click(chromedp.CSS("section[aria-label='Usage reports'] .empty button")))
+	e.wait("all again", `document.querySelectorAll(".reports-table tbody tr").length === 4 && document.querySelector("#customer").value === "" && location.hash === "#/billing"`)
 }

@@ -33,7 +33,7 @@ export function openEvent(ev, verdict) {
           h("span.grow"),
           copyButton(() => JSON.stringify(ev, null, 2), "Copy JSON"),
         ),
-        jsonView(ev),
+        jsonView(ev, "The event as JSON"),
       ),
   });
 }
