@@ -2,15 +2,18 @@ package web_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -473,8 +476,21 @@ func TestBrowser(t *testing.T) {
 
 	// Events: newest first, filter by company, open one.
 	e.do("events", chromedp.Navigate(e.url+"/#/events"))
-	e.wait("rows", `document.querySelectorAll(".events-table tbody tr.clickable").length === 50`)
+	e.wait("rows", `document.querySelectorAll(".events-table tbody tr.clickable").length === 50 && !!document.querySelector("[data-stat=metadata-keys]")`)
 	e.shot("events")
+	// The metadata keys card: distinct keys, the most common first (a key
+	// seen with two JSON types counts once).
+	byKey := map[string]float64{}
+	for _, k := range e.api("GET", "/v1/events/stats", nil)["metadata_keys"].([]any) {
+		k := k.(map[string]any)
+		byKey[k["key"].(string)] += k["count"].(float64)
+	}
+	keys := slices.Collect(maps.Keys(byKey))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(byKey[b], byKey[a]), cmp.Compare(a, b)) })
+	wantKeys := fmt.Sprintf("%s and %d more", strings.Join(keys[:5], ", "), len(keys)-5)
+	if got := eval[[]string](e, `[...document.querySelectorAll("[data-stat=metadata-keys] span")].map(s => s.textContent)`); got[1] != strconv.Itoa(len(keys)) || got[2] != wantKeys || !strings.Contains(got[2], "region") || !strings.Contains(got[2], "tokens") {
+		t.Errorf("metadata keys card %q, want %d and %q", got, len(keys), wantKeys)
+	}
 	first := eval[string](e, `document.querySelector(".events-table tbody tr.clickable").dataset.id`)
 	e.do("load more", chromedp.Click(chromedp.CSS(".table-foot .btn")))
 	e.wait("100 rows", `document.querySelectorAll(".events-table tbody tr.clickable").length === 100`)
@@ -509,7 +525,15 @@ func TestBrowser(t *testing.T) {
 	e.shot("events-filtered")
 	e.typeInto("#status", "4x")
 	e.do("bad status", chromedp.Click(chromedp.CSS(".filters button[type=submit]")))
-	e.wait("status error", `!!document.querySelector(".events-table .form-error") && document.querySelector(".events-table .form-error").textContent.includes("status must be")`)
+	e.wait("status error at its field", `document.querySelector("#status").getAttribute("aria-invalid") === "true" && document.querySelector("#status").getAttribute("aria-describedby") === "filter-error" && document.querySelector("#filter-error").textContent.includes("status must be") && !document.querySelector(".events-table .form-error")`)
+	e.shot("events-bad-status")
+	// Nothing matches: the filters clear in one step.
+	e.typeInto("#status", "404")
+	e.typeInto("#company_id", "nobody")
+	e.do("filter nobody", chromedp.Click(chromedp.CSS(".filters button[type=submit]")))
+	e.wait("no events", `document.querySelector(".events-table .empty h3")?.textContent === "No events" && document.querySelector("#filter-error").hidden && document.querySelector("#status").getAttribute("aria-invalid") === "false"`)
+	e.do("clear", chromedp.Click(chromedp.CSS(".events-table .empty button")))
+	e.wait("every event", `document.querySelectorAll(".events-table tbody tr.clickable").length === 50 && document.querySelector("#company_id").value === "" && document.querySelector("#status").value === "" && location.hash === "#/events"`)
 
 	e.billing(id)
 	rule, orders := e.governance()

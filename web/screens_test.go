@@ -50,6 +50,9 @@ func (e *env) screen(label string, w, h int64, pages []screenPage) {
 		if len(wide) > 0 {
 			t.Errorf("%s at %dx%d scrolls sideways: %v", p.hash, w, h, wide)
 		}
+		if cut := eval[[]string](e, cutPlaceholders); len(cut) > 0 {
+			t.Errorf("%s at %dx%d cuts placeholders off: %v", p.hash, w, h, cut)
+		}
 		for _, d := range p.dialogs {
 			dn := name + "-" + d.name
 			e.do(dn, d.open)
@@ -68,3 +71,13 @@ func (e *env) screen(label string, w, h int64, pages []screenPage) {
 		}
 	}
 }
+
+// cutPlaceholders lists the visible empty inputs whose placeholder does
+// not fit in them: written as their value (no event is sent), it scrolls
+// (this counts the room a search field keeps for its clear button).
+const cutPlaceholders = `[...document.querySelectorAll("input[placeholder]")].filter(el => el.offsetParent && el.value === "").filter(el => {
+	el.value = el.placeholder;
+	const cut = el.scrollWidth > el.clientWidth;
+	el.value = "";
+	return cut;
+}).map(el => "#" + el.id + " " + JSON.stringify(el.placeholder) + " in " + el.clientWidth + " px")`
