@@ -27,6 +27,8 @@ func (e *env) governance() (rule, meter string) {
 	e.do("wide screen", chromedp.EmulateViewport(1440, 900))
 	orders := e.api("POST", "/v1/meters", map[string]any{"name": "Orders", "filter": `request.route startsWith "/v2/orders"`, "aggregation": "count", "group_by": "company_id"})
 	meter = orders["id"].(string)
+	// Its version 2 takes effect now: the meter's usage chart marks it.
+	e.api("POST", "/v1/meters/"+meter+"/versions", map[string]any{"filter": `request.route startsWith "/v2/orders" and request.verb != "OPTIONS"`})
 
 	e.do("governance", chromedp.Navigate(e.url+"/#/governance"))
 	e.wait("no rules yet", `document.querySelector(".empty h3")?.textContent === "No governance rules yet" && !!document.querySelector("nav a[aria-current=page][href='#/governance']")`)

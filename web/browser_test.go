@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -259,6 +260,12 @@ const (
 // API, create it, version it, switch it on, archive it, read events.
 func TestBrowser(t *testing.T) {
 	e := newEnv(t)
+	// The browser is in New York: what the console shows in UTC (chart
+	// axes, buckets, times) must not move with it.
+	e.do("time zone", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "America/New_York"})
+		return err
+	}))
 
 	// The UI is served at / beside the API, whose routes still answer.
 	if resp, err := http.Get(e.url + "/v1/nope"); err != nil || resp.StatusCode != 404 || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
@@ -319,6 +326,14 @@ func TestBrowser(t *testing.T) {
 	}
 	e.shot("sum-preview")
 	e.axe("new meter, sum preview")
+	// A window where nothing matches: the y axis counts 0 and 1, in whole
+	// numbers, and the chart says it is empty.
+	e.typeInto(`[data-field=filter] .cm-content`, "response.status == 999")
+	e.wait("empty preview", `document.querySelector(".preview").dataset.matched === "0" && !document.querySelector(".preview").classList.contains("busy")`)
+	if ch := e.chart(".preview .chart"); ch["yTicks"] != `["0","1"]` || ch["unit"] != "sum of metadata.tokens" || !eval[bool](e, `!document.querySelector(".preview .chart-empty").hidden`) {
+		t.Errorf("the empty chart: %v", ch)
+	}
+	e.shot("empty-preview")
 	e.do("back to count", chromedp.SetValue(chromedp.CSS("#aggregation"), "count"), chromedp.Evaluate[chromedp.Void](`document.querySelector("#aggregation").dispatchEvent(new Event("change"))`))
 	e.typeInto(`[data-field=filter] .cm-content`, badFilter)
 	e.wait("error marked", `!!document.querySelector("[data-field=filter] .cm-lintRange-error") && !!document.querySelector(".editor-msg .err[data-code=unknown_field]")`)
@@ -376,6 +391,7 @@ func TestBrowser(t *testing.T) {
 	if got, w := e.stat("total"), grouped(month["total"].(float64)); got != w || ds["buckets"] != strconv.Itoa(len(month["buckets"].([]any))) {
 		t.Errorf("30-day preview shows %s in %s buckets, API %s in %d", got, ds["buckets"], w, len(month["buckets"].([]any)))
 	}
+	e.utcChart(".preview .chart", DAY, "calls")
 
 	// A matching sample opens as JSON.
 	e.do("open sample", chromedp.Click(chromedp.CSS(".sample-list .sample")))
@@ -543,7 +559,7 @@ func TestBrowser(t *testing.T) {
 	// the screen, its close button in view, and closes with it.
 	pages := []screenPage{
 		{"meters", "#/meters", `!!document.querySelector(".meters-table")`, nil},
-		{"meter", "#/meters/" + orders, `!!document.querySelector(".timeline") && !!document.querySelector(".chart canvas")`, []dialogOpener{
+		{"meter", "#/meters/" + orders, `!!document.querySelector(".timeline") && !!document.querySelector(".chart canvas") && !!document.querySelector(".chart-mark")`, []dialogOpener{
 			{"archive confirmation", chromedp.Click(chromedp.CSS(".btn.danger-ghost"))},
 		}},
 		{"new-meter", "#/meters/new", `document.querySelectorAll(".cm-content").length === 2`, []dialogOpener{
@@ -568,6 +584,16 @@ func TestBrowser(t *testing.T) {
 		{"customer", "#/governance/customers/company/company-3", `!!document.querySelector(".held-rules li")`, nil},
 	}
 	e.screen("wide", 1440, 900, pages)
+	// The meter's usage chart marks where version 2 took effect (now: the
+	// last day's bar) and is in UTC like the preview's.
+	e.do("orders", chromedp.Navigate(e.url+"/#/meters/"+orders))
+	e.wait("usage chart", `!!document.querySelector(".chart .chart-mark[data-version='2']")`)
+	v2 := e.api("GET", "/v1/meters/"+orders+"/versions", nil)["versions"].([]any)[1].(map[string]any)["effective_from"].(string)
+	if m := eval[[]string](e, `(() => { const m = document.querySelector(".chart-mark"), o = document.querySelector(".chart .u-over").getBoundingClientRect(), r = m.getBoundingClientRect();
+		return [m.textContent, m.title, String(r.left >= o.left + o.width * 0.9 && r.left <= o.right)]; })()`); m[0] != "v2" || !strings.Contains(m[1], "version 2 in force from") || m[2] != "true" {
+		t.Errorf("version 2's mark (in force from %s): %v", v2, m)
+	}
+	e.utcChart(".chart", DAY, "calls")
 	e.screen("phone", 390, 844, pages)
 	if s := e.api("GET", "/v1/governance/rules/"+rule, nil)["status"]; s != "active" {
 		t.Errorf("after closing its dialogs the rule is %v", s)

@@ -164,7 +164,7 @@ export function meterForm(main, params) {
         replace(stats);
         replace(groups);
         replace(samples);
-        chart.update(null, ...win(), state.bucket);
+        chart.update(null, ...win(), state.bucket, { unit: unitOf(state) });
         return;
       }
       prevCtl = new AbortController();
@@ -217,7 +217,7 @@ export function meterForm(main, params) {
         stat("Value errors", fmtNum(r.value_errors), r.value_errors ? "values that failed" : "none", "errors", r.value_errors > 0),
       );
       fitText(stats);
-      chart.update(r, from, to, state.bucket);
+      chart.update(r, from, to, state.bucket, { unit: unitOf(state) });
       replace(groups, groupBars(r.groups, state.aggregation !== "count"));
     }
     async function loadSamples(body, signal) {
@@ -299,6 +299,15 @@ export function meterForm(main, params) {
 function nextMonthUTC() {
   const n = new Date();
   return new Date(Date.UTC(n.getUTCFullYear(), n.getUTCMonth() + 1, 1)).toISOString().slice(0, 16);
+}
+
+// unitOf names what a meter's chart counts, for its y axis: calls, or
+// the aggregate of its value ("sum of metadata.tokens").
+export function unitOf({ aggregation, value }) {
+  if (aggregation === "count") return "calls";
+  const v = (value || "").replace(/\s+/g, " ").trim();
+  const short = v.length > 28 ? v.slice(0, 27) + "…" : v;
+  return { sum: "sum of ", max: "largest ", min: "smallest ", unique: "distinct " }[aggregation] + short;
 }
 
 // fmtValue shows a sample's value: a number, or text for unique meters.
