@@ -45,6 +45,9 @@ func (e *env) governance() (rule, meter string) {
 		t.Errorf("condition error %q", msg)
 	}
 	e.shot("rule-condition-error")
+	// A trait no event carries: a warning, with the one meant.
+	e.typeInto(cond, `company.plna == "pro"`)
+	e.wait("unseen trait", `document.querySelector("[data-field=condition] ~ .editor-msg .warn[data-code=unseen_key]")?.textContent.endsWith("company.plna is in none of your 20,000 stored events; did you mean company.plan?") && document.querySelector("[data-field=condition] .cm-lintRange-warning")?.textContent === "company.plna"`)
 	e.axe("rule editor, error")
 
 	// Fixed, and usage() completed: the function, then the meters that

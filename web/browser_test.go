@@ -251,6 +251,7 @@ func sameTime(api any, want string) bool {
 const actorName = "Zoë Łukasiewicz"
 
 const (
+	sumFilter  = `response.status < 400 or metadata.to == 1`
 	badFilter  = `response.stauts == 200 and request.route startsWith "/v1/search"`
 	goodFilter = `response.status == 200 and request.route startsWith "/v1/search"`
 )
@@ -311,12 +312,13 @@ func TestBrowser(t *testing.T) {
 	if v := eval[string](e, `document.querySelector("[data-field=filter] .cm-content").textContent`); v != "company.seats" {
 		t.Errorf("completed filter %q", v)
 	}
-	// A sum meter over the tokens: some calls send them as text, which
-	// the preview counts as value errors, as the API does.
-	e.typeInto(`[data-field=filter] .cm-content`, "response.status < 400")
-	e.wait("sum preview", `document.querySelector(".preview").dataset.total > 0 && !document.querySelector(".preview").classList.contains("busy")`)
+	// A sum meter over the tokens: some calls send them as text, or not at
+	// all, which the preview counts as value errors, as the API does. The
+	// filter reads a key no event has (metadata.to).
+	e.typeInto(`[data-field=filter] .cm-content`, sumFilter)
+	e.wait("sum preview", `document.querySelector(".preview").dataset.total > 0 && !document.querySelector(".preview").classList.contains("busy") && document.querySelector("[data-field=filter]").dataset.checked === `+strconv.Quote(sumFilter))
 	ds := eval[map[string]string](e, `Object.assign({}, document.querySelector(".preview").dataset)`)
-	sum := e.api("POST", "/v1/backtest", map[string]any{"filter": "response.status < 400", "value": "metadata.tokens", "aggregation": "sum",
+	sum := e.api("POST", "/v1/backtest", map[string]any{"filter": sumFilter, "value": "metadata.tokens", "aggregation": "sum",
 		"from": ds["from"], "to": ds["to"], "bucket": ds["bucket"], "top": 8})
 	if got, w := e.stat("total"), grouped(sum["total"].(float64)); got != w {
 		t.Errorf("sum total shown %s, API says %s", got, w)
@@ -324,6 +326,44 @@ func TestBrowser(t *testing.T) {
 	if got, w := e.stat("errors"), grouped(sum["value_errors"].(float64)); got != w || sum["value_errors"].(float64) == 0 {
 		t.Errorf("value errors shown %s, API says %s (the generated tokens include text)", got, w)
 	}
+	// Why values fail: the editor knows tokens is number | string (and
+	// sometimes missing) and says so with the fix; so does the preview.
+	e.wait("value warning", `!!document.querySelector("[data-field=value] ~ .editor-msg .warn[data-code=not_always_a_number]")`)
+	if w := eval[string](e, `document.querySelector("[data-field=value] ~ .editor-msg .warn").textContent`); !strings.Contains(w, "metadata.tokens is number | string in your events") || !strings.Contains(w, "Use float(metadata.tokens ?? 0)") {
+		t.Errorf("the value's warning: %s", w)
+	}
+	note := fmt.Sprintf("%s of the %s matched calls", grouped(sum["value_errors"].(float64)), grouped(sum["matched_events"].(float64)))
+	if n := eval[string](e, `document.querySelector(".value-note")?.textContent || ""`); !strings.Contains(n, note) || !strings.Contains(n, "float(metadata.tokens ?? 0)") {
+		t.Errorf("the preview's note %q lacks %q and the fix", n, note)
+	}
+	// The key no event has: a warning, not an error, underlined.
+	if w := eval[string](e, `document.querySelector("[data-field=filter] ~ .editor-msg").textContent`); w != "metadata.to is in none of your 20,000 stored events; did you mean metadata.tokens?" {
+		t.Errorf("the filter's warning: %q", w)
+	}
+	if u := eval[string](e, `document.querySelector("[data-field=filter] .cm-lintRange-warning")?.textContent || ""`); u != "metadata.to" {
+		t.Errorf("underlined as a warning: %q", u)
+	}
+	// The confirmation warns of both.
+	e.do("create?", chromedp.Click(chromedp.CSS(".definition button[type=submit]")))
+	e.wait("confirmation", `!!document.querySelector(".dialog .confirm-warnings")`)
+	if c := eval[string](e, `document.querySelector(".dialog .confirm-warnings").textContent`); !strings.Contains(c, "Over the last 7 days, "+grouped(sum["value_errors"].(float64))+" of "+grouped(sum["matched_events"].(float64))+" matched calls had a value that failed") || !strings.Contains(c, "metadata.to is in none of your") {
+		t.Errorf("the confirmation warns: %s", c)
+	}
+	e.shot("create-warnings")
+	e.axe("create confirmation with warnings")
+	e.do("not yet", chromedp.KeyEvent(kb.Escape))
+	e.wait("closed", `!document.querySelector(".backdrop")`)
+	// The fix: no value fails any more, as the API agrees.
+	e.do("use the fix", chromedp.Click(chromedp.CSS(".value-note .fix")))
+	fixed := "float(metadata.tokens ?? 0)"
+	e.wait("fixed preview", `document.querySelector("[data-field=value]").dataset.checked === `+strconv.Quote(fixed)+` && !document.querySelector(".preview").classList.contains("busy") && !document.querySelector(".value-note .callout, .value-note.callout") && document.querySelector("[data-stat=errors] .stat-value").textContent === "0"`)
+	sum = e.api("POST", "/v1/backtest", map[string]any{"filter": sumFilter, "value": fixed, "aggregation": "sum",
+		"from": ds["from"], "to": ds["to"], "bucket": ds["bucket"], "top": 8})
+	if sum["value_errors"].(float64) != 0 || e.stat("total") != grouped(sum["total"].(float64)) || eval[string](e, `document.querySelector("[data-field=value] ~ .editor-msg").textContent`) != "" {
+		t.Errorf("after the fix: %s value errors, total %s; API %v", e.stat("errors"), e.stat("total"), sum)
+	}
+	e.typeInto(`[data-field=value] .cm-content`, "metadata.tokens")
+	e.wait("value errors again", `document.querySelector("[data-field=value]").dataset.checked === "metadata.tokens" && !!document.querySelector(".value-note .warn")`)
 	e.shot("sum-preview")
 	e.axe("new meter, sum preview")
 	// A window where nothing matches: the y axis counts 0 and 1, in whole
@@ -334,7 +374,30 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the empty chart: %v", ch)
 	}
 	e.shot("empty-preview")
-	e.do("back to count", chromedp.SetValue(chromedp.CSS("#aggregation"), "count"), chromedp.Evaluate[chromedp.Void](`document.querySelector("#aggregation").dispatchEvent(new Event("change"))`))
+	e.do("back to count", chromedp.SetValue(chromedp.CSS("#aggregation"), "count"))
+	// Messages in plain words, as the person types.
+	filter := `[data-field=filter]`
+	checked := func(text string) string {
+		return `document.querySelector("[data-field=filter]").dataset.checked === ` + strconv.Quote(text)
+	}
+	e.typeInto(filter+" .cm-content", "response.status == 200 and")
+	e.wait("a trailing and", checked("response.status == 200 and")+` && document.querySelector("[data-field=filter] ~ .editor-msg .err[data-code=syntax_error]")?.textContent === 'Line 1, column 26: "and" needs a condition after it; finish the condition or remove "and"'`)
+	// A member access being typed is not an error yet: no red until the
+	// cursor leaves it.
+	e.typeInto(filter+" .cm-content", "response.status == 200 and request.")
+	e.wait("checked", checked("response.status == 200 and request."))
+	red := `!!document.querySelector("[data-field=filter] .cm-lintRange-error") || !!document.querySelector("[data-field=filter] ~ .editor-msg .err") || !!document.querySelector("[data-field=filter] .has-error") || !!document.querySelector(".preview .bad, .preview .preview-error")`
+	if eval[bool](e, red) {
+		t.Errorf("red while typing request.: %s", eval[string](e, `document.querySelector("[data-field=filter] ~ .editor-msg").textContent`))
+	}
+	e.do("type on", chromedp.SendKeys(chromedp.CSS(filter+" .cm-content"), "rou"))
+	e.wait("checked and previewed", checked("response.status == 200 and request.rou")+` && document.querySelector(".preview").dataset.filter === "response.status == 200 and request.rou" && !document.querySelector(".preview").classList.contains("busy")`)
+	if eval[bool](e, red) {
+		t.Errorf("red while typing request.rou: %s", eval[string](e, `document.querySelector("[data-field=filter] ~ .editor-msg").textContent`))
+	}
+	e.shot("typing-a-member")
+	e.do("leave it", chromedp.Click(chromedp.CSS("#name")))
+	e.wait("now it is an error", `document.querySelector("[data-field=filter] .cm-lintRange-error")?.textContent === "rou" && document.querySelector("[data-field=filter] ~ .editor-msg .err")?.textContent.endsWith("unknown field request.rou; did you mean request.route?")`)
 	e.typeInto(`[data-field=filter] .cm-content`, badFilter)
 	e.wait("error marked", `!!document.querySelector("[data-field=filter] .cm-lintRange-error") && !!document.querySelector(".editor-msg .err[data-code=unknown_field]")`)
 	marked := eval[string](e, `document.querySelector("[data-field=filter] .cm-lintRange-error").textContent`)
