@@ -227,6 +227,24 @@ func TestStripeWebhook(t *testing.T) {
 	}
 }
 
+// reportsPage is GET /v1/billing/reports's answer, its reports of type R:
+// billing.Report, or billing.ReportState with latest=true.
+type reportsPage[R any] struct {
+	Reports []R            `json:"reports"`
+	Counts  map[string]int `json:"counts"`
+}
+
+// getReports fetches a page of the ledger, failing on anything but 200.
+func getReports[R any](t *testing.T, h *harness, path string) reportsPage[R] {
+	t.Helper()
+	a := h.admin(path)
+	var p reportsPage[R]
+	if err := json.Unmarshal(a.body, &p); a.status != 200 || err != nil {
+		t.Fatalf("%s: %d %s (%v)", path, a.status, a.body, err)
+	}
+	return p
+}
+
 // The ledger's filters: customer (query or path), meter, status, from,
 // limit; newest first; counts of everything matched.
 func TestBillingReportFilters(t *testing.T) {
@@ -250,20 +268,9 @@ func TestBillingReportFilters(t *testing.T) {
 			}
 		}
 	}
-	type page struct {
-		Reports []billing.Report `json:"reports"`
-		Counts  map[string]int   `json:"counts"`
-	}
-	get := func(path string) page {
+	get := func(path string) reportsPage[billing.Report] {
 		t.Helper()
-		a := h.admin(path)
-		if a.status != 200 {
-			t.Fatalf("%s: %d %s", path, a.status, a.body)
-		}
-		var p page
-		if err := json.Unmarshal(a.body, &p); err != nil {
-			t.Fatal(err)
-		}
+		p := getReports[billing.Report](t, h, path)
 		for i := 1; i < len(p.Reports); i++ {
 			if p.Reports[i].AttemptAt.After(p.Reports[i-1].AttemptAt) {
 				t.Fatalf("%s: not newest first", path)
@@ -335,20 +342,11 @@ func TestBillingReportsLatest(t *testing.T) {
 	add("k2-1", "acme", billing.StatusPending, 1)
 	add("k3", "globex", billing.StatusPending, 0)
 	add("k3", "globex", billing.StatusFailed, 0)
-	type page struct {
-		Reports []billing.ReportState `json:"reports"`
-		Counts  map[string]int        `json:"counts"`
-	}
-	get := func(path string) page {
+	get := func(path string) reportsPage[billing.ReportState] {
 		t.Helper()
-		a := h.admin(path)
-		var p page
-		if err := json.Unmarshal(a.body, &p); a.status != 200 || err != nil {
-			t.Fatalf("%s: %d %s", path, a.status, a.body)
-		}
-		return p
+		return getReports[billing.ReportState](t, h, path)
 	}
-	summary := func(p page) string {
+	summary := func(p reportsPage[billing.ReportState]) string {
 		var out []string
 		for _, r := range p.Reports {
 			out = append(out, fmt.Sprintf("%s:%s:%d", r.Key, r.Status, len(r.History)))

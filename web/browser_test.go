@@ -185,6 +185,13 @@ func (e *env) typeInto(sel, text string) {
 	)
 }
 
+// escape closes the open dialog with Escape, as a person does.
+func (e *env) escape(what string) {
+	e.t.Helper()
+	e.do("close "+what, chromedp.KeyEvent(kb.Escape))
+	e.wait(what+" closed", `!document.querySelector(".backdrop")`)
+}
+
 // pick presses Enter as a person does in an editor that handles it on
 // keydown (CodeMirror accepting a completion): chromedp's kb.Enter adds a
 // char event, which types a line break after the completion.
@@ -351,8 +358,7 @@ func TestBrowser(t *testing.T) {
 	}
 	e.shot("create-warnings")
 	e.axe("create confirmation with warnings")
-	e.do("not yet", chromedp.KeyEvent(kb.Escape))
-	e.wait("closed", `!document.querySelector(".backdrop")`)
+	e.escape("the confirmation")
 	// The fix: no value fails any more, as the API agrees.
 	e.do("use the fix", chromedp.Click(chromedp.CSS(".value-note .fix")))
 	fixed := "float(metadata.tokens ?? 0)"
@@ -464,8 +470,7 @@ func TestBrowser(t *testing.T) {
 	}
 	e.shot("sample-event")
 	e.axe("sample event dialog")
-	e.do("close dialog", chromedp.KeyEvent(kb.Escape))
-	e.wait("dialog closed", `!document.querySelector(".backdrop")`)
+	e.escape("the sample")
 
 	// Create: the confirmation says what cannot change.
 	e.do("bind a price", chromedp.SendKeys(chromedp.CSS("#price"), "price_search_v1"))
@@ -590,7 +595,7 @@ func TestBrowser(t *testing.T) {
 	e.do("open event", chromedp.Focus(chromedp.CSS(".events-table tbody tr.clickable")), chromedp.KeyEvent(kb.Enter))
 	e.wait("event JSON", `!!document.querySelector(".dialog pre.json") && document.querySelector(".dialog pre.json").textContent.includes('"company_id": "company-7"')`)
 	e.shot("event-json")
-	e.do("close", chromedp.KeyEvent(kb.Escape))
+	e.escape("the event")
 
 	// Route and status: the rows and the count agree with the API.
 	e.typeInto("#company_id", " ")
@@ -678,7 +683,7 @@ func TestBrowser(t *testing.T) {
 	}
 	e.do("scroll", chromedp.KeyEvent(kb.PageDown))
 	e.wait("scrolled", `document.querySelector(".dialog pre.json").scrollTop > 0`)
-	e.do("close", chromedp.KeyEvent(kb.Escape))
+	e.escape("the event")
 
 	// Archive the rule on the phone.
 	e.do("rule page", chromedp.Navigate(e.url+"/#/governance/rules/"+rule))
@@ -705,6 +710,11 @@ func TestBrowser(t *testing.T) {
 	// Signing out forgets the token.
 	e.do("sign out", chromedp.Click(chromedp.CSS(`button[aria-label="Sign out"]`)))
 	e.wait("sign-in again", `!!document.querySelector("#token") && !sessionStorage.getItem("meterd.token")`)
+	e.shot("phone-signin")
+	e.axe("phone-signin")
+	if w := eval[float64](e, `document.documentElement.scrollWidth`); w > 390 {
+		t.Errorf("the sign-in page is %v px wide on a 390 px phone", w)
+	}
 }
 
 // billing walks through the Stripe settings and the report ledger, or,
@@ -859,8 +869,7 @@ func (e *env) billing(meterID string) {
 	}
 	e.shot("billing-report")
 	e.axe("billing report dialog")
-	e.do("close", chromedp.KeyEvent(kb.Escape))
-	e.wait("closed", `!document.querySelector(".backdrop")`)
+	e.escape("the report")
 	e.do("any status", chromedp.SetValue(chromedp.CSS("#report-status"), ""))
 	e.typeInto("#customer", "company-7")
 	e.do("filter", chromedp.Click(chromedp.CSS("section[aria-label='Usage reports'] .filters button[type=submit]")))
