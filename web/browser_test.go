@@ -650,6 +650,9 @@ func TestBrowser(t *testing.T) {
 			{"save confirmation", chromedp.Click(chromedp.CSS(".definition button[type=submit]"))},
 		}},
 		{"customer", "#/governance/customers/company/company-3", `!!document.querySelector(".held-rules li")`, nil},
+		{"meter-version", "#/meters/" + orders + "/version", `document.querySelectorAll(".cm-content").length === 2 && !!document.querySelector(".preview .chart canvas")`, nil},
+		{"new-rule", "#/governance/new", `document.querySelectorAll(".cm-content").length === 2`, nil},
+		{"lookup", "#/governance/customers", `!!document.querySelector("#lookup-id")`, nil},
 	}
 	e.screen("wide", 1440, 900, pages)
 	// The meter's usage chart marks where version 2 took effect (now: the
@@ -829,15 +832,20 @@ func (e *env) billing(meterID string) {
 	write(renewed, "k3-1", billing.StatusPending, 1, nil)
 	write(timedOut, "k4", billing.StatusPending, 0, nil)
 	write(timedOut, "k4", billing.StatusFailed, 0, func(r *billing.Report) { r.Error, r.Attempts = "context deadline exceeded", 6 })
+	// A price Stripe refused is listed once, the reason in its note.
+	write(refused, "meterd-nometer-1", billing.StatusRejected, 0, func(r *billing.Report) {
+		r.Note = `price price_search_v1: {"code":"resource_missing","status":404,"message":"No such price: 'price_search_v1'","param":"id","request_id":"req_404","type":"invalid_request_error"}`
+	})
 	e.do("reload", chromedp.Navigate(e.url+"/#/billing"), chromedp.Reload())
 	// One row per report, at its latest state; the counts count reports.
-	e.wait("four reports", `document.querySelectorAll(".reports-table tbody tr").length === 4`)
+	e.wait("five reports", `document.querySelectorAll(".reports-table tbody tr").length === 5`)
 	rows := eval[map[string]string](e, `Object.fromEntries([...document.querySelectorAll(".reports-table tbody tr")].map(tr => [tr.dataset.key, tr.textContent]))`)
 	for key, want := range map[string][]string{
-		"k1":   {"Sent", "company-7", "Search API calls", "120", "mbur_1"},
-		"k2":   {"Rejected", "company-9", "400 No such subscription item: 'si_gone'"},
-		"k3-1": {"Pending", "company-7", "waiting for Stripe", "3 entries"},
-		"k4":   {"Failed", "company-7", "context deadline exceeded"},
+		"k1":               {"Sent", "company-7", "Search API calls", "120", "mbur_1"},
+		"k2":               {"Rejected", "company-9", "400 No such subscription item: 'si_gone'"},
+		"k3-1":             {"Pending", "company-7", "waiting for Stripe", "3 entries"},
+		"k4":               {"Failed", "company-7", "context deadline exceeded"},
+		"meterd-nometer-1": {"Rejected", "company-9", "price price_search_v1: No such price: 'price_search_v1'"},
 	} {
 		for _, w := range append(want, hour.Format("2 Jan, 15:04")) {
 			if !strings.Contains(rows[key], w) {
@@ -848,8 +856,8 @@ func (e *env) billing(meterID string) {
 			t.Errorf("report %s's row shows raw JSON: %s", key, rows[key])
 		}
 	}
-	if c := eval[string](e, `document.querySelector(".counts").textContent`); c != "Failed: 1Pending: 1Rejected: 1Sent: 1" {
-		t.Errorf("counts %q, want one report of each status", c)
+	if c := eval[string](e, `document.querySelector(".counts").textContent`); c != "Failed: 1Pending: 1Rejected: 2Sent: 1" {
+		t.Errorf("counts %q, want one report of each status, two rejected", c)
 	}
 	if th := eval[string](e, `document.querySelector(".reports-table thead").textContent`); !strings.Contains(th, "Hour (UTC)") || strings.Contains(th, "Sent") {
 		t.Errorf("the columns: %s", th)
@@ -879,5 +887,5 @@ func (e *env) billing(meterID string) {
 	e.do("filter", chromedp.Click(chromedp.CSS("section[aria-label='Usage reports'] .filters button[type=submit]")))
 	e.wait("no report", `document.querySelector("section[aria-label='Usage reports'] .empty h3")?.textContent === "No reports"`)
 	e.do("clear", chromedp.Click(chromedp.CSS("section[aria-label='Usage reports'] .empty button")))
-	e.wait("all again", `document.querySelectorAll(".reports-table tbody tr").length === 4 && document.querySelector("#customer").value === "" && location.hash === "#/billing"`)
+	e.wait("all again", `document.querySelectorAll(".reports-table tbody tr").length === 5 && document.querySelector("#customer").value === "" && location.hash === "#/billing"`)
 }

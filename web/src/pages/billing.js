@@ -286,7 +286,8 @@ function answerView(x) {
     const e = stripeError(x.error);
     return h("span.err-text", x.http_status ? h("b", x.http_status + " ") : null, e.message);
   }
-  if (x.note) return h("span.muted", x.note);
+  // A listing's note (late, not billed, a price Stripe refused) says why.
+  if (x.note) return h(x.status === "rejected" ? "span.err-text" : "span.muted", stripeError(x.note).message);
   return x.answer ? h("code", x.answer) : h("span.dim", x.status === "pending" ? "waiting for Stripe" : "—");
 }
 
@@ -346,7 +347,7 @@ function openReport(x, m) {
               h("div.mono.dim.small.wrap", "key " + a.idempotency_key),
               e ? h("p.err-text", a.http_status ? h("b", a.http_status + " ") : null, e.message, e.code ? h("span.dim", ` (${e.code})`) : null) : null,
               a.answer ? h("p.small", e ? "Stripe request " : "Stripe: ", h("code", a.answer)) : null,
-              a.note ? h("p.small.muted", a.note) : a.status === "pending" ? h("p.small.muted", "Written before the request: if meterd stops before Stripe answers, it sends it again.") : null,
+              a.note ? h("p.small.muted", stripeError(a.note).message) : a.status === "pending" ? h("p.small.muted", "Written before the request: if meterd stops before Stripe answers, it sends it again.") : null,
             );
           }),
         ),
