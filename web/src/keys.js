@@ -34,8 +34,11 @@ export function keyPaths(text) {
   // Blank the strings, keeping offsets.
   const code = text.replace(/"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|`[^`]*`?/g, (s) => " ".repeat(s.length));
   const out = [];
-  for (const m of code.matchAll(/(?<![\w$.?])(metadata|company|user)((?:\??\.[A-Za-z_$][\w$]*)+)/g)) {
-    out.push({ path: m[0].replace(/\?\./g, "."), from: m.index, to: m.index + m[0].length, code });
+  // (No lookbehind: Safari 16.0 lacks it. The first group is what
+  // precedes the path, so that x.metadata.a is not read as one.)
+  for (const m of code.matchAll(/(^|[^\w$.?])((?:metadata|company|user)(?:\??\.[A-Za-z_$][\w$]*)+)/g)) {
+    const from = m.index + m[1].length;
+    out.push({ path: m[2].replace(/\?\./g, "."), from, to: from + m[2].length, code });
   }
   return out;
 }
