@@ -281,7 +281,8 @@ func (s *Server) billingWorkers(c echo.Context) error {
 }
 
 // billingReports lists the ledger, newest first, filtered by customer,
-// meter and status (and the customer of the path).
+// meter and status (and the customer of the path): every entry, or with
+// latest=true each report once at its latest entry, with its history.
 func (s *Server) billingReports(c echo.Context) error {
 	q := c.QueryParams()
 	customer := q.Get("customer")
@@ -299,6 +300,14 @@ func (s *Server) billingReports(c echo.Context) error {
 	if st := q.Get("status"); st != "" && !billing.ValidStatus(st) {
 		return fieldError("invalid_value", "status", "status must be one of "+strings.Join(billing.Statuses, ", "))
 	}
+	latest := false
+	if l := q.Get("latest"); l != "" {
+		b, err := strconv.ParseBool(l)
+		if err != nil {
+			return fieldError("invalid_value", "latest", "latest must be true or false")
+		}
+		latest = b
+	}
 	var from time.Time
 	if f := q.Get("from"); f != "" {
 		t, err := time.Parse(time.RFC3339, f)
@@ -311,17 +320,30 @@ func (s *Server) billingReports(c echo.Context) error {
 	if err != nil {
 		return s.readError(err)
 	}
-	out := []billing.Report{}
+	keep := func(r billing.Report) bool {
+		return (customer == "" || r.Customer == customer) && (q.Get("meter") == "" || r.MeterID == q.Get("meter")) &&
+			(q.Get("status") == "" || r.Status == q.Get("status"))
+	}
 	counts := map[string]int{}
-	for i := len(rs) - 1; i >= 0; i-- {
-		r := rs[i]
-		if customer != "" && r.Customer != customer || q.Get("meter") != "" && r.MeterID != q.Get("meter") ||
-			q.Get("status") != "" && r.Status != q.Get("status") {
-			continue
+	if latest {
+		out := []billing.ReportState{}
+		for _, r := range billing.Latest(rs) {
+			if keep(r.Report) {
+				counts[r.Status]++
+				if len(out) < limit {
+					out = append(out, r)
+				}
+			}
 		}
-		counts[r.Status]++
-		if len(out) < limit {
-			out = append(out, r)
+		return c.JSON(http.StatusOK, map[string]any{"reports": out, "counts": counts})
+	}
+	out := []billing.Report{}
+	for i := len(rs) - 1; i >= 0; i-- {
+		if r := rs[i]; keep(r) {
+			counts[r.Status]++
+			if len(out) < limit {
+				out = append(out, r)
+			}
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].AttemptAt.After(out[j].AttemptAt) })
