@@ -19,6 +19,7 @@ import (
 	gov "github.com/meterd/meterd/rules/governance"
 	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/server/ingest"
+	"github.com/meterd/meterd/server/openapi"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -213,6 +214,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/v1/debug/runtime", s.runtimeStats, adm)
 	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()), adm) // also without the token on --metrics-addr
 	e.GET("/healthz", s.healthz)
+	e.GET("/openapi.json", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, openapi.JSON) })
 	s.mountUI(e) // the console: /, /index.html and /assets/*, beside the API
 	return e
 }
