@@ -182,24 +182,24 @@ func serve(args []string) error {
 	// (set per request by the server); idle connections close after 2 min.
 	httpSrv := &http.Server{Addr: *addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 2)
-	go func() { errc <- httpSrv.ListenAndServe() }()
 	metricsURL, stopMetrics, err := serveMetrics(*metricsAddr, ms, func(err error) { errc <- err })
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
+	go func() { errc <- httpSrv.ListenAndServe() }()
 
 	fmt.Printf(`meterd %s listening on %s
   store:       %s (%s)
   data dir:    %s
   admin token: %s   (%s; Authorization: Bearer ...; read API and UI)
   ingest key:  %s   (%s; X-Moesif-Application-Id or Authorization: Bearer; event ingestion)
-Point moesif-nodejs at it with { applicationId: "<ingest key>", baseUri: "%s" }.
   metrics:     %s
+Point moesif-nodejs at it with { applicationId: "<ingest key>", baseUri: "%s" }.
 `, versionString(), *addr, backends.Redact(*dsn), st.Backend(), *dataDir,
 		k.AdminToken, keySource(k.AdminFixed, "--admin-token or METERD_ADMIN_TOKEN", k.File),
-		k.IngestKey, keySource(k.IngestFixed, "--ingest-key or METERD_INGEST_KEY", k.File), localURL(*addr),
-		cmp.Or(metricsURL, localURL(*addr)+"/metrics (admin token)"))
+		k.IngestKey, keySource(k.IngestFixed, "--ingest-key or METERD_INGEST_KEY", k.File),
+		cmp.Or(metricsURL, localURL(*addr)+"/metrics (admin token)"), localURL(*addr))
 
 	select {
 	case err := <-errc:
