@@ -11,6 +11,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -29,6 +30,7 @@ import (
 
 	backtestbench "github.com/meterd/meterd/engine/bench"
 	"github.com/meterd/meterd/engine/billing"
+	"github.com/meterd/meterd/engine/metrics"
 	"github.com/meterd/meterd/server"
 	"github.com/meterd/meterd/server/bench"
 	"github.com/meterd/meterd/server/keys"
@@ -126,6 +128,7 @@ func serve(args []string) error {
 	ingestMemory := fs.Int("ingest-memory", envInt("METERD_INGEST_MEMORY", server.DefaultIngestMemory), "bytes that request bodies being read and decoded and events waiting for the group commit may hold; past it 429 (env METERD_INGEST_MEMORY)")
 	maxQueued := fs.Int("max-queued-events", envInt("METERD_MAX_QUEUED_EVENTS", server.DefaultMaxQueuedEvents), "events waiting for the group commit past which new requests get 503 (env METERD_MAX_QUEUED_EVENTS)")
 	bodyTimeout := fs.Duration("body-read-timeout", envDuration("METERD_BODY_READ_TIMEOUT", server.DefaultBodyReadTimeout), "time for a request's whole body to arrive; past it 408 (env METERD_BODY_READ_TIMEOUT)")
+	metricsAddr := metricsFlag(fs)
 	billingWorker := fs.Bool("billing", os.Getenv("METERD_BILLING") != "false", "run the Stripe billing worker in this process; false on every replica but one, or when 'meterd billing' runs apart (env METERD_BILLING=false)")
 	_ = fs.Parse(args)
 	if *adminToken == "" {
@@ -157,11 +160,12 @@ func serve(args []string) error {
 	defer stop()
 	defer st.Close()
 	billingInterval := envDuration("METERD_BILLING_INTERVAL", time.Minute)
+	ms := metrics.New()
 	srv, err := server.New(server.Config{
 		Store: st, AdminToken: k.AdminToken, IngestKey: k.IngestKey,
 		KeepBodies: *keepBodies, MaxBodyBytes: int64(*maxBody), MaxBatchEvents: *maxBatch,
 		MaxEventAge: *maxAge, MaxClockSkew: *maxSkew, Logger: log, BillingInterval: billingInterval,
-		IngestMemory: int64(*ingestMemory), MaxQueuedEvents: *maxQueued, BodyReadTimeout: *bodyTimeout,
+		IngestMemory: int64(*ingestMemory), MaxQueuedEvents: *maxQueued, BodyReadTimeout: *bodyTimeout, Metrics: ms,
 	})
 	if err != nil {
 		return err
@@ -170,14 +174,19 @@ func serve(args []string) error {
 	// The billing worker idles until Stripe is configured (docs/billing.md).
 	// It stops, retiring its mark, before the store closes.
 	if *billingWorker {
-		worker, done := &billing.Worker{Store: st, Logger: log, Interval: billingInterval}, make(chan struct{})
+		worker, done := &billing.Worker{Store: st, Logger: log, Interval: billingInterval, Metrics: ms}, make(chan struct{})
 		go func() { defer close(done); worker.Run(ctx) }()
 		defer func() { stop(); <-done }()
 	}
 	// Headers must arrive within 10 s and bodies within --body-read-timeout
 	// (set per request by the server); idle connections close after 2 min.
 	httpSrv := &http.Server{Addr: *addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	metricsURL, stopMetrics, err := serveMetrics(*metricsAddr, ms, func(err error) { errc <- err })
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	go func() { errc <- httpSrv.ListenAndServe() }()
 
 	fmt.Printf(`meterd %s listening on %s
@@ -185,10 +194,12 @@ func serve(args []string) error {
   data dir:    %s
   admin token: %s   (%s; Authorization: Bearer ...; read API and UI)
   ingest key:  %s   (%s; X-Moesif-Application-Id or Authorization: Bearer; event ingestion)
+  metrics:     %s
 Point moesif-nodejs at it with { applicationId: "<ingest key>", baseUri: "%s" }.
 `, versionString(), *addr, backends.Redact(*dsn), st.Backend(), *dataDir,
 		k.AdminToken, keySource(k.AdminFixed, "--admin-token or METERD_ADMIN_TOKEN", k.File),
-		k.IngestKey, keySource(k.IngestFixed, "--ingest-key or METERD_INGEST_KEY", k.File), localURL(*addr))
+		k.IngestKey, keySource(k.IngestFixed, "--ingest-key or METERD_INGEST_KEY", k.File),
+		cmp.Or(metricsURL, localURL(*addr)+"/metrics (admin token)"), localURL(*addr))
 
 	select {
 	case err := <-errc:
@@ -293,6 +304,34 @@ func openStore(dsn string, o storage.Options) (context.Context, context.CancelFu
 		return nil, nil, nil, err
 	}
 	return ctx, stop, st, nil
+}
+
+// metricsFlag adds --metrics-addr (env METERD_METRICS_ADDR).
+func metricsFlag(fs *flag.FlagSet) *string {
+	return fs.String("metrics-addr", env("METERD_METRICS_ADDR", ""),
+		"serve GET /metrics without credentials on this address too, for a Prometheus scraper (e.g. :9091; env METERD_METRICS_ADDR; default: only on the API listener, with the admin token)")
+}
+
+// serveMetrics serves ms at /metrics on addr without credentials, for a
+// Prometheus scraper (nothing when addr is empty), and says where; fail
+// hears of a listener that stops. stop closes it.
+func serveMetrics(addr string, ms *metrics.Set, fail func(error)) (url string, stop func(), err error) {
+	if addr == "" {
+		return "", func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", ms.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			fail(fmt.Errorf("metrics: %w", err))
+		}
+	}()
+	return localURL(ln.Addr().String()) + "/metrics (no credentials)", func() { _ = srv.Close() }, nil
 }
 
 // keySource says where a key in force comes from, for the start-up banner.

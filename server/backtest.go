@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/meterd/meterd/engine"
+	"github.com/meterd/meterd/engine/metrics"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/server/wire"
@@ -156,7 +157,7 @@ func (s *Server) postBacktest(c echo.Context) error {
 	if req.Limit != 0 {
 		return fieldError("unknown_field", "limit", "limit belongs to POST /v1/backtest/samples")
 	}
-	res, err := engine.Run(c.Request().Context(), s.cfg.Store, []engine.Version{{Meter: m}}, w, e)
+	res, err := s.run(c.Request().Context(), metrics.SourceBacktest, []engine.Version{{Meter: m}}, w, e)
 	if err != nil {
 		return s.backtestError(err)
 	}
@@ -229,10 +230,22 @@ func (s *Server) usage(ctx context.Context, m *registry.Meter, w engine.Window) 
 		return nil, errors.New("server: meter " + m.ID + " has no version in the window")
 	}
 	versions[0].From = time.Time{}
-	if out.Result, err = engine.Usage(ctx, s.cfg.Store, versions, w); err != nil {
+	if out.Result, err = s.run(ctx, metrics.SourceUsage, versions, w, engine.Auto); err != nil {
 		return nil, s.backtestError(err)
 	}
 	return out, nil
+}
+
+// run runs meter versions on the engine and records the run (GET /metrics).
+func (s *Server) run(ctx context.Context, source string, versions []engine.Version, w engine.Window, e engine.Engine) (*engine.Result, error) {
+	start := time.Now()
+	res, err := engine.Run(ctx, s.cfg.Store, versions, w, e)
+	if err != nil {
+		s.metrics.Backtest(source, "", false, time.Since(start), err)
+		return nil, err
+	}
+	s.metrics.Backtest(source, res.Engine, res.Fallback != "", time.Since(start), nil)
+	return res, nil
 }
 
 // backtestError maps engine errors to API errors; the rest are store

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/meterd/meterd/engine/governance"
+	"github.com/meterd/meterd/engine/metrics"
 	"github.com/meterd/meterd/rules"
 	gov "github.com/meterd/meterd/rules/governance"
 	"github.com/meterd/meterd/rules/registry"
@@ -34,13 +35,25 @@ type governor struct {
 	interval time.Duration
 	// seen is the newest journal entry of the watched streams this
 	// process evaluated after.
-	seen map[string]time.Time
+	seen    map[string]time.Time
+	metrics *metrics.Set
 }
 
 func (g *governor) current() *governance.Snapshot {
 	g.snapMu.RLock()
 	defer g.snapMu.RUnlock()
 	return g.snap
+}
+
+// customers is, for each active rule of the last round, how many
+// customers it holds for (GET /metrics).
+func (g *governor) customers() []metrics.RuleCustomers {
+	snap := g.current()
+	out := make([]metrics.RuleCustomers, len(snap.Rules))
+	for i, r := range snap.Rules {
+		out[i] = metrics.RuleCustomers{Rule: r.ID, Block: r.Latest().Block, Customers: len(snap.Matches[r.ID])}
+	}
+	return out
 }
 
 // refresh runs a round now and serves its snapshot; on failure the last
@@ -58,6 +71,7 @@ func (g *governor) refreshAfter(ctx context.Context, changed time.Time) error {
 	}
 	start := time.Now()
 	s, err := g.eval.Evaluate(ctx)
+	g.metrics.GovernanceRound(time.Since(start), err)
 	if err != nil {
 		g.log("governance: evaluation failed; serving the last rules", "err", err)
 		return err

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"time"
 	"unsafe"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/engine/metrics"
 	"github.com/meterd/meterd/server/ingest"
 	"github.com/meterd/meterd/server/wire"
 	"github.com/meterd/meterd/storage"
@@ -26,7 +28,7 @@ func (s *Server) limits() wire.Limits {
 }
 
 func (s *Server) postMoesifEvents(c echo.Context) error {
-	return s.ingestEvents(c, func(body []byte, l wire.Limits) ([]storage.Event, *wire.Error) {
+	return s.ingestEvents(c, metrics.FormatMoesif, func(body []byte, l wire.Limits) ([]storage.Event, *wire.Error) {
 		return wire.DecodeMoesifEvents(body, l)
 	})
 }
@@ -45,7 +47,7 @@ func (s *Server) postCloudEvents(c echo.Context) error {
 		return apiError(http.StatusUnsupportedMediaType, wire.CodeUnsupportedMediaType,
 			"Content-Type must be application/cloudevents+json, application/cloudevents-batch+json (structured mode) or application/json, got "+strconvQuote(ct))
 	}
-	return s.ingestEvents(c, func(body []byte, l wire.Limits) ([]storage.Event, *wire.Error) {
+	return s.ingestEvents(c, metrics.FormatCloudEvents, func(body []byte, l wire.Limits) ([]storage.Event, *wire.Error) {
 		return wire.DecodeCloudEvents(body, b, l)
 	})
 }
@@ -62,7 +64,7 @@ var eventSize = int64(unsafe.Sizeof(storage.Event{}))
 // company's current traits, and answers only after the group commit
 // holding the events returned. The ingest memory holds the body from its
 // first byte and the events until they leave the queue.
-func (s *Server) ingestEvents(c echo.Context, decode func([]byte, wire.Limits) ([]storage.Event, *wire.Error)) error {
+func (s *Server) ingestEvents(c echo.Context, format string, decode func([]byte, wire.Limits) ([]storage.Event, *wire.Error)) error {
 	hold, err := s.admit(c, true)
 	if err != nil {
 		return err
@@ -123,7 +125,25 @@ func (s *Server) ingestEvents(c echo.Context, decode func([]byte, wire.Limits) (
 	// Moesif agents re-fetch /v1/config when this differs from theirs: a
 	// change of governance reaches them with their next batch.
 	c.Response().Header().Set("X-Moesif-Config-ETag", s.gov.current().ETag)
+	s.metrics.IngestEvents(format, res.Inserted, res.Duplicates)
 	return c.JSON(http.StatusOK, ingestResult{Accepted: res.Inserted, Duplicates: res.Duplicates})
+}
+
+// ingestMetrics times an ingestion request and counts its refusal by
+// status and code (docs/operations.md, "Metrics"). It goes before the
+// credentials check, so that refused credentials count too.
+func (s *Server) ingestMetrics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		status, code := c.Response().Status, ""
+		if err != nil {
+			we, _, _ := answerOf(err)
+			status, code = we.Status, we.Code
+		}
+		s.metrics.IngestRequest(c.Path(), status, code, time.Since(start))
+		return err
+	}
 }
 
 // writeError maps a failed write: overload and store trouble are worth a

@@ -22,7 +22,7 @@ import (
 const openMeterPrefix = "/api/"
 
 func (s *Server) openMeterRoutes(e *echo.Echo) {
-	e.POST("/api/v1/events", s.postCloudEvents, s.ingestAuth) // the admin token ingests too
+	e.POST("/api/v1/events", s.postCloudEvents, s.ingestMetrics, s.ingestAuth) // the admin token ingests too
 	adm := s.adminAuth
 	e.GET("/api/v1/events", s.listOpenMeterEvents, adm)
 	e.GET("/api/v1/meters", s.listOpenMeterMeters, adm)

@@ -15,9 +15,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/meterd/meterd/engine/governance"
+	"github.com/meterd/meterd/engine/metrics"
 	gov "github.com/meterd/meterd/rules/governance"
 	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/server/ingest"
+	"github.com/meterd/meterd/server/openapi"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -35,6 +37,7 @@ type Config struct {
 	IngestMemory          int64         // bytes bodies being read and decoded and queued events may hold; 128 MiB (then 429)
 	BodyReadTimeout       time.Duration // for a request's whole body to arrive; 30 s (then 408)
 	BillingInterval       time.Duration // between billing cycles, to tell live workers; 1 minute
+	Metrics               *metrics.Set  // the process's metrics (GET /metrics); a Set of its own when nil
 	Now                   func() time.Time
 	Logger                *slog.Logger
 }
@@ -80,6 +83,9 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.New()
+	}
 }
 
 // Server is the HTTP API. Close it to stop the writer.
@@ -96,6 +102,7 @@ type Server struct {
 	decoding chan struct{} // MaxInflight slots
 	budget   *ingest.Budget
 	refused  refusals
+	metrics  *metrics.Set
 }
 
 // New builds the server and loads the profile cache from the store.
@@ -108,7 +115,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: the ingest memory (%d bytes) must hold at least one body of the largest size: %d bytes (%d times the body cap, plus %d)",
 			cfg.IngestMemory, need, readCost, requestOverhead+gzipOverhead)
 	}
-	s := &Server{cfg: cfg, decoding: make(chan struct{}, cfg.MaxInflight), budget: ingest.NewBudget(cfg.IngestMemory)}
+	s := &Server{cfg: cfg, decoding: make(chan struct{}, cfg.MaxInflight), budget: ingest.NewBudget(cfg.IngestMemory), metrics: cfg.Metrics}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ps, err := cfg.Store.Profiles(ctx)
@@ -119,7 +126,8 @@ func New(cfg Config) (*Server, error) {
 	s.meters = registry.New(cfg.Store, cfg.Now)
 	s.rules = gov.NewRegistry(cfg.Store, s.meterGroup, cfg.Now)
 	s.startGovernance(ctx)
-	s.writer = ingest.NewWriter(cfg.Store, cfg.MaxQueuedEvents, max(cfg.MaxBatchEvents, 20_000))
+	s.writer = ingest.NewWriter(cfg.Store, cfg.MaxQueuedEvents, max(cfg.MaxBatchEvents, 20_000), s.metrics)
+	s.metrics.WatchIngest(s.writer.Queued, cfg.MaxQueuedEvents, s.budget.Used, cfg.IngestMemory)
 	if s.echo, err = s.routes(); err != nil {
 		return nil, err
 	}
@@ -135,7 +143,9 @@ func (s *Server) startGovernance(ctx context.Context) {
 		snap:     governance.Empty(),
 		interval: s.cfg.BillingInterval,
 		seen:     map[string]time.Time{},
+		metrics:  s.metrics,
 	}
+	s.metrics.WatchGovernance(s.gov.customers)
 	s.gov.news(ctx, s.cfg.Store) // what is already there is not news
 	_ = s.gov.refresh(ctx)
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -170,12 +180,13 @@ func (s *Server) routes() (*echo.Echo, error) {
 	e.HTTPErrorHandler = s.handleError
 
 	ing := s.ingestAuth
-	e.POST("/v1/events", s.postMoesifEvents, ing) // each takes an object or an array
-	e.POST("/v1/events/batch", s.postMoesifEvents, ing)
-	e.POST("/v1/users", s.postProfiles(storage.KindUser), ing)
-	e.POST("/v1/users/batch", s.postProfiles(storage.KindUser), ing)
-	e.POST("/v1/companies", s.postProfiles(storage.KindCompany), ing)
-	e.POST("/v1/companies/batch", s.postProfiles(storage.KindCompany), ing)
+	post := []echo.MiddlewareFunc{s.ingestMetrics, ing} // ingestion: timed, refusals counted (401 too)
+	e.POST("/v1/events", s.postMoesifEvents, post...)   // each takes an object or an array
+	e.POST("/v1/events/batch", s.postMoesifEvents, post...)
+	e.POST("/v1/users", s.postProfiles(storage.KindUser), post...)
+	e.POST("/v1/users/batch", s.postProfiles(storage.KindUser), post...)
+	e.POST("/v1/companies", s.postProfiles(storage.KindCompany), post...)
+	e.POST("/v1/companies/batch", s.postProfiles(storage.KindCompany), post...)
 	e.GET("/v1/config", s.getMoesifConfig, ing)
 	e.GET("/v1/rules", s.getMoesifRules, ing)
 
@@ -203,7 +214,9 @@ func (s *Server) routes() (*echo.Echo, error) {
 	s.governanceRoutes(e) // governance rules, previews and what they hold for (server/governance.go)
 
 	e.GET("/v1/debug/runtime", s.runtimeStats, adm)
+	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()), adm) // also without the token on --metrics-addr
 	e.GET("/healthz", s.healthz)
+	e.GET("/openapi.json", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, openapi.JSON) })
 	// the console: /, /index.html and /assets/*, beside the API
 	if err := s.mountUI(e); err != nil {
 		return nil, err

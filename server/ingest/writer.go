@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
+	"github.com/meterd/meterd/engine/metrics"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -21,6 +23,7 @@ var (
 // MaxRound events, and inserts it as one batch.
 type Writer struct {
 	store     storage.Store
+	metrics   *metrics.Set
 	maxQueued int
 	maxRound  int
 
@@ -41,9 +44,9 @@ type submission struct {
 }
 
 // NewWriter starts a writer. maxQueued bounds the events waiting (see
-// Admit); maxRound bounds one insert.
-func NewWriter(store storage.Store, maxQueued, maxRound int) *Writer {
-	w := &Writer{store: store, maxQueued: maxQueued, maxRound: maxRound,
+// Admit); maxRound bounds one insert. m (may be nil) records the inserts.
+func NewWriter(store storage.Store, maxQueued, maxRound int, m *metrics.Set) *Writer {
+	w := &Writer{store: store, metrics: m, maxQueued: maxQueued, maxRound: maxRound,
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go w.loop()
 	return w
@@ -149,7 +152,15 @@ func (w *Writer) insert(group []*submission, size int) {
 	}
 	// The insert must not be cut short by one client going away: it holds
 	// other clients' events too.
+	start := time.Now()
 	res, err := w.store.Insert(context.Background(), batch)
+	rows := 0
+	for _, isNew := range res.New {
+		if isNew {
+			rows++
+		}
+	}
+	w.metrics.StoreInsert(time.Since(start), rows, err)
 	off := 0
 	for _, s := range group {
 		s.err = err

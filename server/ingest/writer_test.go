@@ -55,7 +55,7 @@ func count(t *testing.T, s storage.Store) int64 {
 
 func TestConcurrentSubmitsShareInsertsAndStoreEachEventOnce(t *testing.T) {
 	st := newStore(t)
-	w := NewWriter(st, 1_000_000, 100_000)
+	w := NewWriter(st, 1_000_000, 100_000, nil)
 	defer w.Close()
 	now := time.Now().UTC()
 	events := eventgen.Generate(1, 4000, now.Add(-time.Hour), now)
@@ -100,7 +100,7 @@ func TestConcurrentSubmitsShareInsertsAndStoreEachEventOnce(t *testing.T) {
 func TestStoreFailureFailsTheWholeRoundAndStoresNothing(t *testing.T) {
 	st := newStore(t)
 	st.fail = errors.New("disk on fire")
-	w := NewWriter(st, 1000, 1000)
+	w := NewWriter(st, 1000, 1000, nil)
 	defer w.Close()
 	now := time.Now().UTC()
 	_, err := w.Submit(context.Background(), eventgen.Generate(2, 10, now.Add(-time.Minute), now), nil)
@@ -121,7 +121,7 @@ func TestAdmitRefusesFastPastTheQueueBound(t *testing.T) {
 	st.gate = make(chan struct{})
 	gate := sync.OnceFunc(func() { close(st.gate) })
 	defer gate() // a failure must not leave the writer blocked
-	w := NewWriter(st, 50, 50)
+	w := NewWriter(st, 50, 50, nil)
 	now := time.Now().UTC()
 	evs := eventgen.Generate(3, 200, now.Add(-time.Minute), now)
 	first := make(chan error, 1)
@@ -163,7 +163,7 @@ func TestHoldIsReleasedWhenEventsLeaveTheQueue(t *testing.T) {
 	st := newStore(t)
 	st.gate = make(chan struct{})
 	gate := sync.OnceFunc(func() { close(st.gate) })
-	w := NewWriter(st, 1000, 1000)
+	w := NewWriter(st, 1000, 1000, nil)
 	defer w.Close()
 	defer gate() // a failure must not leave the writer blocked
 	b := NewBudget(1 << 20)
