@@ -11,6 +11,7 @@ import (
 
 	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/billing/stripestate"
+	"github.com/meterd/meterd/engine/metrics"
 	"github.com/meterd/meterd/storage"
 	"github.com/meterd/meterd/storage/backends"
 )
@@ -26,6 +27,7 @@ func runBilling(args []string) error {
 	dataDir, dsn := storeFlags(fs)
 	interval := fs.Duration("interval", envDuration("METERD_BILLING_INTERVAL", time.Minute), "time between reporting cycles (env METERD_BILLING_INTERVAL)")
 	once := fs.Bool("once", false, "run one cycle and exit")
+	metricsAddr := metricsFlag(fs)
 	_ = fs.Parse(args)
 	resolveStore(dataDir, dsn)
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -50,7 +52,8 @@ func runBilling(args []string) error {
 		fmt.Printf("resync: recorded %d customers, %d subscriptions and %d invoices from Stripe\n", n.Customers, n.Subscriptions, n.Invoices)
 		return nil
 	}
-	w := &billing.Worker{Store: st, Logger: log, Interval: *interval}
+	ms := metrics.New()
+	w := &billing.Worker{Store: st, Logger: log, Interval: *interval, Metrics: ms}
 	if *once {
 		stats, err := w.Cycle(ctx)
 		if err != nil {
@@ -59,7 +62,12 @@ func runBilling(args []string) error {
 		fmt.Printf("billing cycle: %+v\n", stats)
 		return nil
 	}
-	log.Info("billing worker started", "store", backends.Redact(*dsn), "interval", *interval)
+	url, stopMetrics, err := serveMetrics(*metricsAddr, ms, func(err error) { log.Error("billing: stopping", "err", err); stop() })
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	log.Info("billing worker started", "store", backends.Redact(*dsn), "interval", *interval, "metrics", url)
 	if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

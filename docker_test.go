@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -71,6 +72,86 @@ func TestComposeIngestKeySuitsMoesifAgents(t *testing.T) {
 	if len(key) < keys.MinAgentKeyLength {
 		t.Errorf("docker-compose.yml's METERD_INGEST_KEY %q has %d characters; Moesif's agents refuse fewer than %d", key, len(key), keys.MinAgentKeyLength)
 	}
+}
+
+// The prometheus service is optional: only the metrics profile starts it
+// (a plain `docker compose up` runs ClickHouse and meterd alone). It
+// mounts a config that is in the repository, and that config scrapes
+// meterd's metrics listener: the meterd service, at the port of its
+// METERD_METRICS_ADDR, at /metrics. That listener has no credentials, so
+// the compose file does not publish it.
+func TestComposePrometheusScrapesMeterd(t *testing.T) {
+	services := readCompose(t)
+	prom, ok := services["services.prometheus"]
+	if !ok {
+		t.Fatal("docker-compose.yml has no prometheus service")
+	}
+	for name, svc := range services {
+		profiles := composeList(svc, "profiles")
+		switch {
+		case name == "services.prometheus" && !slices.Equal(profiles, []string{"metrics"}):
+			t.Errorf("the prometheus service's profiles are %v, want [metrics]: it must not start by default", profiles)
+		case name != "services.prometheus" && len(profiles) > 0:
+			t.Errorf("%s runs only under the profiles %v", name, profiles)
+		}
+	}
+
+	meterd := services["services.meterd"]
+	_, port, err := net.SplitHostPort(meterd.values["environment.METERD_METRICS_ADDR"])
+	if err != nil || port == "" {
+		t.Fatalf("the meterd service's METERD_METRICS_ADDR %q is no listen address: %v", meterd.values["environment.METERD_METRICS_ADDR"], err)
+	}
+	for _, p := range meterd.lists["ports"] {
+		if container := p[strings.LastIndex(p, ":")+1:]; container == port {
+			t.Errorf("docker-compose.yml publishes meterd's metrics port (%s), which has no credentials", p)
+		}
+	}
+
+	var config string
+	for _, v := range prom.lists["volumes"] {
+		if source, target, _ := strings.Cut(v, ":"); strings.HasPrefix(target, "/etc/prometheus/prometheus.yml") {
+			config = source
+		}
+	}
+	if !strings.HasPrefix(config, "./") {
+		t.Fatalf("the prometheus service mounts no config of the repository at /etc/prometheus/prometheus.yml: %v", prom.lists["volumes"])
+	}
+	b, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	var targets []string
+	for _, m := range regexp.MustCompile(`targets:\s*\[([^\]]*)\]`).FindAllStringSubmatch(text, -1) {
+		for _, tg := range strings.Split(m[1], ",") {
+			targets = append(targets, strings.Trim(strings.TrimSpace(tg), `"'`))
+		}
+	}
+	if want := "meterd:" + port; !slices.Equal(targets, []string{want}) {
+		t.Errorf("%s scrapes %v, want [%s] (the meterd service's metrics listener)", config, targets, want)
+	}
+	if m := regexp.MustCompile(`metrics_path:\s*(\S+)`).FindStringSubmatch(text); m != nil && strings.Trim(m[1], `"'`) != "/metrics" {
+		t.Errorf("%s scrapes %s, want /metrics", config, m[1])
+	}
+}
+
+// composeList is a list of a service given either way YAML allows: a
+// block list, or a flow list ([a, b]).
+func composeList(n composeNode, key string) []string {
+	if l, ok := n.lists[key]; ok {
+		return l
+	}
+	v, ok := n.values[key]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, item := range strings.Split(strings.Trim(v, "[]"), ",") {
+		if item = strings.Trim(strings.TrimSpace(item), `"'`); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // dockerfile is the final stage of the Dockerfile.

@@ -5,12 +5,14 @@
 //	meterd billing          report usage to Stripe (the worker alone; serve runs it too)
 //	meterd billing resync   rebuild Stripe customers and subscriptions from Stripe's lists
 //	meterd bench ingest     measure ingestion throughput
+//	meterd bench overload   measure ingestion under overload and gzip bombs
 //	meterd bench backtest   time a typical backtest on SQL, the VM and a hand-written query
 //	meterd bench billing    time a billing cycle: the first, and a steady-state one after new events
 //	meterd version          print the version
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -23,11 +25,13 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	backtestbench "github.com/meterd/meterd/engine/bench"
 	"github.com/meterd/meterd/engine/billing"
+	"github.com/meterd/meterd/engine/metrics"
 	"github.com/meterd/meterd/server"
 	"github.com/meterd/meterd/server/bench"
 	"github.com/meterd/meterd/server/keys"
@@ -45,6 +49,7 @@ Usage:
   meterd billing [flags]        report usage to Stripe, without the API (see 'meterd billing -h')
   meterd billing resync         rebuild Stripe customers and subscriptions from Stripe's lists
   meterd bench ingest [flags]   measure ingestion throughput (see 'meterd bench ingest -h')
+  meterd bench overload [flags] measure ingestion under overload: clients without backoff, gzip bombs
   meterd bench backtest [flags] time a typical backtest: SQL, VM, hand-written (see 'meterd bench backtest -h')
   meterd bench billing [flags]  time a billing cycle, first and steady-state (see 'meterd bench billing -h')
   meterd version                print the version
@@ -122,6 +127,10 @@ func serve(args []string) error {
 	maxBatch := fs.Int("max-batch-events", envInt("METERD_MAX_BATCH_EVENTS", 10000), "most events in one batch request (env METERD_MAX_BATCH_EVENTS)")
 	maxAge := fs.Duration("max-event-age", envDuration("METERD_MAX_EVENT_AGE", 30*24*time.Hour), "reject events older than this; negative disables (env METERD_MAX_EVENT_AGE)")
 	maxSkew := fs.Duration("max-clock-skew", envDuration("METERD_MAX_CLOCK_SKEW", time.Hour), "reject events further than this in the future (env METERD_MAX_CLOCK_SKEW)")
+	ingestMemory := fs.Int("ingest-memory", envInt("METERD_INGEST_MEMORY", server.DefaultIngestMemory), "bytes that request bodies being read and decoded and events waiting for the group commit may hold; past it 429 (env METERD_INGEST_MEMORY)")
+	maxQueued := fs.Int("max-queued-events", envInt("METERD_MAX_QUEUED_EVENTS", server.DefaultMaxQueuedEvents), "events waiting for the group commit past which new requests get 503 (env METERD_MAX_QUEUED_EVENTS)")
+	bodyTimeout := fs.Duration("body-read-timeout", envDuration("METERD_BODY_READ_TIMEOUT", server.DefaultBodyReadTimeout), "time for a request's whole body to arrive; past it 408 (env METERD_BODY_READ_TIMEOUT)")
+	metricsAddr := metricsFlag(fs)
 	billingWorker := fs.Bool("billing", os.Getenv("METERD_BILLING") != "false", "run the Stripe billing worker in this process; false on every replica but one, or when 'meterd billing' runs apart (env METERD_BILLING=false)")
 	_ = fs.Parse(args)
 	if *adminToken == "" {
@@ -153,10 +162,12 @@ func serve(args []string) error {
 	defer stop()
 	defer st.Close()
 	billingInterval := envDuration("METERD_BILLING_INTERVAL", time.Minute)
+	ms := metrics.New()
 	srv, err := server.New(server.Config{
 		Store: st, AdminToken: k.AdminToken, IngestKey: k.IngestKey,
 		KeepBodies: *keepBodies, MaxBodyBytes: int64(*maxBody), MaxBatchEvents: *maxBatch,
 		MaxEventAge: *maxAge, MaxClockSkew: *maxSkew, Logger: log, BillingInterval: billingInterval,
+		IngestMemory: int64(*ingestMemory), MaxQueuedEvents: *maxQueued, BodyReadTimeout: *bodyTimeout, Metrics: ms,
 	})
 	if err != nil {
 		return err
@@ -165,12 +176,19 @@ func serve(args []string) error {
 	// The billing worker idles until Stripe is configured (docs/billing.md).
 	// It stops, retiring its mark, before the store closes.
 	if *billingWorker {
-		worker, done := &billing.Worker{Store: st, Logger: log, Interval: billingInterval, Hours: srv.Hours()}, make(chan struct{})
+		worker, done := &billing.Worker{Store: st, Logger: log, Interval: billingInterval, Hours: srv.Hours(), Metrics: ms}, make(chan struct{})
 		go func() { defer close(done); worker.Run(ctx) }()
 		defer func() { stop(); <-done }()
 	}
-	httpSrv := &http.Server{Addr: *addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
+	// Headers must arrive within 10 s and bodies within --body-read-timeout
+	// (set per request by the server); idle connections close after 2 min.
+	httpSrv := &http.Server{Addr: *addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 2)
+	metricsURL, stopMetrics, err := serveMetrics(*metricsAddr, ms, func(err error) { errc <- err })
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	go func() { errc <- httpSrv.ListenAndServe() }()
 
 	fmt.Printf(`meterd %s listening on %s
@@ -178,10 +196,12 @@ func serve(args []string) error {
   data dir:    %s
   admin token: %s   (%s; Authorization: Bearer ...; read API and UI)
   ingest key:  %s   (%s; X-Moesif-Application-Id or Authorization: Bearer; event ingestion)
+  metrics:     %s
 Point moesif-nodejs at it with { applicationId: "<ingest key>", baseUri: "%s" }.
 `, versionString(), *addr, backends.Redact(*dsn), st.Backend(), *dataDir,
 		k.AdminToken, keySource(k.AdminFixed, "--admin-token or METERD_ADMIN_TOKEN", k.File),
-		k.IngestKey, keySource(k.IngestFixed, "--ingest-key or METERD_INGEST_KEY", k.File), localURL(*addr))
+		k.IngestKey, keySource(k.IngestFixed, "--ingest-key or METERD_INGEST_KEY", k.File),
+		cmp.Or(metricsURL, localURL(*addr)+"/metrics (admin token)"), localURL(*addr))
 
 	select {
 	case err := <-errc:
@@ -205,8 +225,20 @@ func runBench(args []string) error {
 	if len(args) >= 1 && args[0] == "billing" {
 		return benchBilling(args[1:])
 	}
+	if len(args) >= 1 && args[0] == "overload" {
+		return benchOverload(args[1:])
+	}
+	if len(args) >= 1 && args[0] == "probe" { // bench overload's probe process
+		fs := flag.NewFlagSet("bench probe", flag.ExitOnError)
+		url := fs.String("url", "", "batch endpoint")
+		n := fs.Int("batch", 2000, "events per batch")
+		seed := fs.Int64("seed", 2, "generator seed")
+		d := fs.Duration("duration", 30*time.Second, "how long")
+		_ = fs.Parse(args[1:])
+		return bench.Probe(context.Background(), *url, *n, *seed, *d, os.Stdout)
+	}
 	if len(args) < 1 || args[0] != "ingest" {
-		return fmt.Errorf("usage: meterd bench ingest|backtest|billing [flags]")
+		return fmt.Errorf("usage: meterd bench ingest|overload|backtest|billing [flags]")
 	}
 	fs := flag.NewFlagSet("bench ingest", flag.ExitOnError)
 	var o bench.IngestOptions
@@ -218,6 +250,22 @@ func runBench(args []string) error {
 	fs.Int64Var(&o.Seed, "seed", 1, "generator seed")
 	_ = fs.Parse(args[1:])
 	return bench.Ingest(context.Background(), o, os.Stdout)
+}
+
+func benchOverload(args []string) error {
+	fs := flag.NewFlagSet("bench overload", flag.ExitOnError)
+	var o bench.OverloadOptions
+	fs.StringVar(&o.Store, "store", "duckdb://", "store kind: duckdb:// (a fresh file in a temp dir) or clickhouse://HOST:9000/DB (a fresh database DB_bench_*)")
+	fs.IntVar(&o.Clients, "clients", 200, "concurrent clients, each sending its next batch as soon as it has an answer")
+	fs.IntVar(&o.Batch, "batch", 2000, "events per batch request")
+	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "how long the clients send")
+	fs.IntVar(&o.Bombs, "bombs", 100, "gzip bombs sent at once after the flood (0: none)")
+	fs.Int64Var(&o.BombSize, "bomb-size", 1<<30, "bytes each gzip bomb inflates to")
+	fs.Int64Var(&o.Seed, "seed", 1, "generator seed")
+	serve := fs.String("serve", "", `command running the server under test, e.g. "/path/to/other/meterd serve" to measure another build (default: this executable's serve)`)
+	_ = fs.Parse(args)
+	o.Serve = strings.Fields(*serve)
+	return bench.Overload(context.Background(), o, os.Stdout)
 }
 
 func benchBacktest(args []string) error {
@@ -274,6 +322,34 @@ func openStore(dsn string, o storage.Options) (context.Context, context.CancelFu
 		return nil, nil, nil, err
 	}
 	return ctx, stop, st, nil
+}
+
+// metricsFlag adds --metrics-addr (env METERD_METRICS_ADDR).
+func metricsFlag(fs *flag.FlagSet) *string {
+	return fs.String("metrics-addr", env("METERD_METRICS_ADDR", ""),
+		"serve GET /metrics without credentials on this address too, for a Prometheus scraper (e.g. :9091; env METERD_METRICS_ADDR; default: only on the API listener, with the admin token)")
+}
+
+// serveMetrics serves ms at /metrics on addr without credentials, for a
+// Prometheus scraper (nothing when addr is empty), and says where; fail
+// hears of a listener that stops. stop closes it.
+func serveMetrics(addr string, ms *metrics.Set, fail func(error)) (url string, stop func(), err error) {
+	if addr == "" {
+		return "", func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", ms.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			fail(fmt.Errorf("metrics: %w", err))
+		}
+	}()
+	return localURL(ln.Addr().String()) + "/metrics (no credentials)", func() { _ = srv.Close() }, nil
 }
 
 // keySource says where a key in force comes from, for the start-up banner.

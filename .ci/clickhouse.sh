@@ -7,8 +7,10 @@
 #
 # Ports: CH_TCP_PORT (native, default 9000) and CH_HTTP_PORT (default 8123).
 # CH_CLUSTER="NAME=HOST:PORT,HOST:PORT,..." also declares the cluster NAME,
-# one shard per server listed (remote_servers; no replication, no
-# ZooKeeper): start every listed server with the same CH_CLUSTER.
+# one shard per entry (remote_servers): start every listed server with the
+# same CH_CLUSTER. An entry HOST:PORT|HOST:PORT is one shard of replicas
+# (internal_replication), which needs ZooKeeper: CH_ZOOKEEPER=HOST:PORT,
+# each server's CH_MACROS="shard=01,replica=r1" and CH_INTERSERVER_PORT.
 # Works as root: the data directory is created by, and so owned by, the
 # user running the script, which is what clickhouse-server checks.
 set -euo pipefail
@@ -39,11 +41,38 @@ remote_servers() {
 	local name=${CH_CLUSTER%%=*} hosts=${CH_CLUSTER#*=} hp
 	echo "    <remote_servers>"
 	echo "        <$name>"
-	for hp in ${hosts//,/ }; do
-		echo "            <shard><replica><host>${hp%:*}</host><port>${hp##*:}</port></replica></shard>"
+	local shard replicas
+	for shard in ${hosts//,/ }; do
+		echo "            <shard>"
+		replicas=${shard//|/ }
+		[ "$replicas" = "$shard" ] || echo "                <internal_replication>true</internal_replication>"
+		for hp in $replicas; do
+			echo "                <replica><host>${hp%:*}</host><port>${hp##*:}</port></replica>"
+		done
+		echo "            </shard>"
 	done
 	echo "        </$name>"
 	echo "    </remote_servers>"
+}
+
+# zookeeper renders CH_ZOOKEEPER, CH_MACROS and, for replicas to fetch
+# each other's parts, CH_INTERSERVER_PORT.
+zookeeper() {
+	if [ -n "${CH_ZOOKEEPER:-}" ]; then
+		echo "    <zookeeper><node><host>${CH_ZOOKEEPER%:*}</host><port>${CH_ZOOKEEPER##*:}</port></node></zookeeper>"
+	fi
+	if [ -n "${CH_INTERSERVER_PORT:-}" ]; then
+		echo "    <interserver_http_host>127.0.0.1</interserver_http_host>"
+		echo "    <interserver_http_port>$CH_INTERSERVER_PORT</interserver_http_port>"
+	fi
+	if [ -n "${CH_MACROS:-}" ]; then
+		local kv
+		echo "    <macros>"
+		for kv in ${CH_MACROS//,/ }; do
+			echo "        <${kv%%=*}>${kv#*=}</${kv%%=*}>"
+		done
+		echo "    </macros>"
+	fi
 }
 
 write_config() {
@@ -74,6 +103,7 @@ write_config() {
     <uncompressed_cache_size>268435456</uncompressed_cache_size>
     <mlock_executable>false</mlock_executable>
 $(remote_servers)
+$(zookeeper)
 </yandex>
 EOF
 	cat >"$dir/users.xml" <<EOF

@@ -88,15 +88,8 @@ func Run(ctx context.Context, st storage.Store, versions []Version, w Window, e 
 		res, err = runSQL(ctx, st, versions, w)
 	case Auto:
 		res, err = runSQL(ctx, st, versions, w)
-		var untranslatable *sqlgen.ErrUntranslatable
-		var uncertain *ErrUncertain
 		var fallback string
-		switch {
-		case errors.As(err, &untranslatable):
-			fallback = untranslatable.Error()
-		case errors.As(err, &uncertain):
-			fallback = uncertain.Error()
-		case errors.Is(err, errNoDialect):
+		if NotExact(err) || errors.Is(err, errNoDialect) {
 			fallback = err.Error()
 		}
 		if fallback != "" {
@@ -145,7 +138,17 @@ func versionAt(vs []Version, ms int64) *rules.Meter {
 	return vs[i].Meter
 }
 
-// totalOf is the value of an aggregate over no matched events.
+// NotExact reports whether err says SQL cannot answer a backtest exactly:
+// the meter has a construct without an exact translation
+// (*sqlgen.ErrUntranslatable), or the window holds rows SQL cannot decide
+// (*ErrUncertain). Engine Auto then answers on the VM.
+func NotExact(err error) bool {
+	var untranslatable *sqlgen.ErrUntranslatable
+	var uncertain *ErrUncertain
+	return errors.As(err, &untranslatable) || errors.As(err, &uncertain)
+}
+
+// emptyTotal is the value of an aggregate over no matched events.
 func emptyTotal(agg string) *float64 {
 	switch agg {
 	case rules.AggMax, rules.AggMin:

@@ -117,8 +117,11 @@ func (s *diffStores) run(t *testing.T, c diffCase) {
 	s.stats.cases++
 	s.stats.mu.Unlock()
 	bucket := BucketHour
-	if c.span > 30*time.Hour {
+	switch {
+	case c.span > 30*time.Hour:
 		bucket = BucketDay
+	case c.span <= 4*time.Hour:
+		bucket = BucketMinute
 	}
 	// The window starts mid-bucket sometimes, to cover partial buckets.
 	w := Window{From: c.base.Add(-time.Duration(len(c.events)%2) * 30 * time.Minute), To: c.base.Add(c.span), Bucket: bucket, Top: MaxTop}

@@ -8,25 +8,30 @@ import (
 
 // Bucket widths.
 const (
-	BucketHour = "hour"
-	BucketDay  = "day"
+	BucketMinute = "minute"
+	BucketHour   = "hour"
+	BucketDay    = "day"
 )
 
 // Window limits.
 const (
-	MaxSpan    = 400 * 24 * time.Hour
-	DefaultTop = 10
-	MaxTop     = 1000
+	MaxSpan = 400 * 24 * time.Hour
+	// MaxMinuteSpan bounds windows cut in minutes: 44,640 buckets, about
+	// what an hourly window of MaxSpan has (9,600) times the groups a
+	// per-customer answer multiplies them by.
+	MaxMinuteSpan = 31 * 24 * time.Hour
+	DefaultTop    = 10
+	MaxTop        = 1000
 )
 
 // Window is the period a backtest covers: events with From <= time < To,
-// bucketed by UTC hour or day (bucket starts are multiples of the width
+// bucketed by UTC minute, hour or day (bucket starts are multiples of the width
 // since the Unix epoch, so a From inside a bucket starts a partial one),
 // and the Top groups by value to list.
 type Window struct {
 	From   time.Time `json:"from"`
 	To     time.Time `json:"to"`
-	Bucket string    `json:"bucket"` // hour or day
+	Bucket string    `json:"bucket"` // minute, hour or day
 	Top    int       `json:"top"`    // 1..1000; 0 means 10
 	// Group, when not "", restricts the backtest to one billed customer's
 	// events (company_id or user_id, as the meter groups); the billing
@@ -117,11 +122,15 @@ func (w *Window) Validate() error {
 		return &WindowError{"from", fmt.Sprintf("from is more than %d days before to: a window spans at most %[1]d days", int(MaxSpan/(24*time.Hour)))}
 	}
 	switch w.Bucket {
+	case BucketMinute:
+		if w.To.Sub(w.From) > MaxMinuteSpan {
+			return &WindowError{"bucket", fmt.Sprintf("minute buckets cover at most %d days: narrow the window or use hour buckets", int(MaxMinuteSpan/(24*time.Hour)))}
+		}
 	case BucketHour, BucketDay:
 	case "":
-		return &WindowError{"bucket", "bucket is required: hour or day"}
+		return &WindowError{"bucket", "bucket is required: minute, hour or day"}
 	default:
-		return &WindowError{"bucket", fmt.Sprintf("bucket must be hour or day, got %q", w.Bucket)}
+		return &WindowError{"bucket", fmt.Sprintf("bucket must be minute, hour or day, got %q", w.Bucket)}
 	}
 	if w.Top == 0 {
 		w.Top = DefaultTop
@@ -132,10 +141,16 @@ func (w *Window) Validate() error {
 	return nil
 }
 
+// Width is the bucket width.
+func (w Window) Width() time.Duration { return time.Duration(w.bucketMs()) * time.Millisecond }
+
 // bucketMs is the bucket width in milliseconds.
 func (w Window) bucketMs() int64 {
-	if w.Bucket == BucketDay {
+	switch w.Bucket {
+	case BucketDay:
 		return 24 * 3600 * 1000
+	case BucketMinute:
+		return 60 * 1000
 	}
 	return 3600 * 1000
 }

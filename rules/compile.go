@@ -53,7 +53,7 @@ func compileIn(l *language, field, src string, want result, saved bool) (*parser
 	cfg := l.config()
 	tree, err := parser.ParseWithConfig(src, cfg)
 	if err != nil {
-		return nil, nil, nil, s.fromExprError(err, CodeSyntax)
+		return nil, nil, nil, s.fromExprError(err, CodeSyntax, nil)
 	}
 	w := &walker{s: s, saved: saved, lang: l}
 	w.node(tree.Node, 0)
@@ -62,7 +62,7 @@ func compileIn(l *language, field, src string, want result, saved bool) (*parser
 	}
 	t, err := checker.Check(tree, cfg)
 	if err != nil {
-		return nil, nil, nil, s.fromExprError(err, CodeType)
+		return nil, nil, nil, s.fromExprError(err, CodeType, tree)
 	}
 	w.typed(tree.Node)
 	if w.err != nil {
@@ -73,7 +73,7 @@ func compileIn(l *language, field, src string, want result, saved bool) (*parser
 	}
 	program, err := compiler.Compile(tree, cfg)
 	if err != nil {
-		return nil, nil, nil, s.fromExprError(err, CodeType)
+		return nil, nil, nil, s.fromExprError(err, CodeType, tree)
 	}
 	return tree, program, w, nil
 }
@@ -90,7 +90,9 @@ func (l *language) config() *conf.Config {
 	return cfg
 }
 
-func (s exprSource) fromExprError(err error, code string) *Error {
+// fromExprError converts an error of expr's parser (tree nil) or checker
+// into ours, its message in plain words (plainMessage).
+func (s exprSource) fromExprError(err error, code string, tree *parser.Tree) *Error {
 	var fe *file.Error
 	if !errors.As(err, &fe) {
 		return &Error{Field: s.field, Line: 1, Column: 1, Code: code, Message: err.Error()}
@@ -98,6 +100,8 @@ func (s exprSource) fromExprError(err error, code string) *Error {
 	if strings.Contains(fe.Message, "exceeds maximum allowed nodes") {
 		code = CodeTooLarge
 		fe.Message = "expression has more than " + strconv.Itoa(MaxNodes) + " nodes"
+	} else {
+		fe.Message = s.plainMessage(fe, tree)
 	}
 	return s.fromFile(fe, code)
 }

@@ -34,9 +34,19 @@ func TestExpressionErrors(t *testing.T) {
 		line, col  int
 		msg        string // substring of the message
 	}{
-		{"filter", `response.status ==`, "", CodeSyntax, 1, 18, "unexpected"},
-		{"filter", `response.status == 200)`, "", CodeSyntax, 1, 23, "unexpected token"},
-		{"filter", `"unterminated`, "", CodeSyntax, 1, 14, "literal not terminated"},
+		// expr's messages, said in plain words with what to do.
+		{"filter", `response.status ==`, "", CodeSyntax, 1, 18, `"==" needs a value after it`},
+		{"filter", `response.status == 200 and`, "", CodeSyntax, 1, 26, `"and" needs a condition after it; finish the condition or remove "and"`},
+		{"filter", "response.status == 200\n  or ", "", CodeSyntax, 2, 5, `"or" needs a condition after it`},
+		{"filter", `response.status = 200`, "", CodeSyntax, 1, 17, `"=" is not a comparison; did you mean "=="?`},
+		{"filter", `response.status === 200`, "", CodeSyntax, 1, 19, `"===" is not an operator; write "=="`},
+		{"filter", `response.status == 200)`, "", CodeSyntax, 1, 23, `this ")" closes nothing; remove it`},
+		{"filter", `(response.status == 200 or false`, "", CodeSyntax, 1, 32, `the "(" at column 1 is never closed; add ")"`},
+		{"filter", `request.route startswith "/x"`, "", CodeSyntax, 1, 15, "unknown operator startswith; did you mean startsWith?"},
+		{"filter", `response.status 200`, "", CodeSyntax, 1, 17, "an operator (==, and, or, ...) is missing before 200"},
+		{"filter", `response.status == 200 and request.`, "", CodeSyntax, 1, 35, `a field name must follow "request."`},
+		{"filter", `response.status ≠ 200`, "", CodeSyntax, 1, 17, `"≠" is not part of the language; did you mean !=?`},
+		{"filter", `"unterminated`, "", CodeSyntax, 1, 14, "this string has no closing quote"},
 		{"filter", `request.rout == "/x"`, "", CodeUnknownField, 1, 9, "unknown field request.rout; did you mean request.route?"},
 		{"filter", `status == 200`, "", CodeUnknownField, 1, 1, "did you mean response.status?"},
 		{"filter", `request.status == 200`, "", CodeUnknownField, 1, 9, "did you mean response.status?"},
@@ -47,7 +57,11 @@ func TestExpressionErrors(t *testing.T) {
 		{"filter", "true and\n  request.rout == 1", "", CodeUnknownField, 2, 11, "request.rout"},
 		{"filter", `"ü" == request.rout`, "", CodeUnknownField, 1, 16, "request.rout"}, // columns count characters
 		{"filter", `flor(1.5) == 1`, "", CodeUnknownFunction, 1, 1, "unknown function flor; did you mean floor?"},
-		{"filter", `response.status == "200"`, "", CodeType, 1, 17, "mismatched types int and string"},
+		{"filter", `response.status == "200"`, "", CodeType, 1, 17, `response.status is a number and "200" is a string, so "==" cannot compare them; remove the quotes: 200`},
+		{"filter", `request.route == 5`, "", CodeType, 1, 15, `request.route is a string and 5 is a number, so "==" cannot compare them; did you mean "5", in quotes?`},
+		{"filter", `response.status + "a" == 1`, "", CodeType, 1, 17, `so "+" cannot combine them`},
+		{"filter", `not response.status`, "", CodeType, 1, 1, `"not" needs a bool (true or false), and response.status is a number`},
+		{"filter", `response.status == 200 or 5`, "", CodeType, 1, 24, `"or" needs a bool (true or false) on each side, and 5 is a number`},
 		{"filter", `lower(response.status) == "x"`, "", CodeType, 1, 16, "cannot use int as argument"},
 		{"filter", `request.verb.x == 1`, "", CodeType, 1, 14, "request.verb is a string and has no field x"},
 		{"filter", `response.status`, "", CodeNotBool, 1, 1, "got int"},

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -11,8 +12,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/meterd/meterd/engine"
-	"github.com/meterd/meterd/engine/sqlgen"
+	"github.com/meterd/meterd/engine/metrics"
 	"github.com/meterd/meterd/rules"
+	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/server/wire"
 	"github.com/meterd/meterd/storage"
 )
@@ -125,7 +127,7 @@ func engineOf(name string) (engine.Engine, error) {
 // window, checked.
 func (s *Server) readBacktest(c echo.Context) (*backtestRequest, *rules.Meter, engine.Window, error) {
 	var req backtestRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := s.decodeJSON(c, &req); err != nil {
 		return nil, nil, engine.Window{}, err
 	}
 	m, err := req.meter()
@@ -155,7 +157,7 @@ func (s *Server) postBacktest(c echo.Context) error {
 	if req.Limit != 0 {
 		return fieldError("unknown_field", "limit", "limit belongs to POST /v1/backtest/samples")
 	}
-	res, err := engine.Run(c.Request().Context(), s.cfg.Store, []engine.Version{{Meter: m}}, w, e)
+	res, err := s.run(c.Request().Context(), metrics.SourceBacktest, []engine.Version{{Meter: m}}, w, e)
 	if err != nil {
 		return s.backtestError(err)
 	}
@@ -203,35 +205,77 @@ func (s *Server) meterUsage(c echo.Context) error {
 	if err != nil {
 		return s.meterReadError(err)
 	}
-	spans, err := m.Spans(w.From, w.To)
+	out, err := s.usage(ctx, m, w)
 	if err != nil {
 		return err
 	}
-	out := usageJSON{MeterID: m.ID, Versions: make([]usageSpan, len(spans))}
+	return c.JSON(http.StatusOK, out)
+}
+
+// usage runs a saved meter over a checked window, each version over the
+// span where it was effective (GET /v1/meters/{id}/usage and OpenMeter's
+// meter query): from the usage kept per closed hour (engine/hours), which
+// queries only the hours that changed, when the window is cut in hours or
+// days; minute windows and per-customer buckets run on the engine.
+func (s *Server) usage(ctx context.Context, m *registry.Meter, w engine.Window) (*usageJSON, error) {
+	spans, err := m.Spans(w.From, w.To)
+	if err != nil {
+		return nil, err
+	}
+	out := &usageJSON{MeterID: m.ID, Versions: make([]usageSpan, len(spans))}
+	versions := make([]engine.Version, len(spans))
 	for i, sp := range spans {
 		out.Versions[i] = usageSpan{Version: sp.Version, From: sp.From, To: sp.To}
+		versions[i] = engine.Version{Meter: sp.Meter, From: sp.From}
 	}
-	if len(spans) == 0 { // cannot happen: version 1 covers all history
-		return errors.New("server: meter " + m.ID + " has no version in the window")
+	if len(versions) == 0 { // cannot happen: version 1 covers all history
+		return nil, errors.New("server: meter " + m.ID + " has no version in the window")
 	}
-	// From the usage kept per closed hour: only the hours that changed
-	// are queried (engine/hours).
-	if out.Result, err = s.cfg.Hours.Result(ctx, m, w, s.cfg.Now()); err != nil {
-		return s.backtestError(err)
+	versions[0].From = time.Time{}
+	if w.Bucket == engine.BucketMinute || w.GroupBuckets || len(w.GroupFrom) > 0 {
+		out.Result, err = s.run(ctx, metrics.SourceUsage, versions, w, engine.Auto)
+	} else {
+		out.Result, err = s.fromHours(ctx, m, w)
 	}
-	return c.JSON(http.StatusOK, out)
+	if err != nil {
+		return nil, s.backtestError(err)
+	}
+	return out, nil
+}
+
+// fromHours answers from the usage kept per closed hour and records the
+// run (GET /metrics).
+func (s *Server) fromHours(ctx context.Context, m *registry.Meter, w engine.Window) (*engine.Result, error) {
+	start := time.Now()
+	res, err := s.cfg.Hours.Result(ctx, m, w, s.cfg.Now())
+	if err != nil {
+		s.metrics.Backtest(metrics.SourceUsage, "", false, time.Since(start), err)
+		return nil, err
+	}
+	s.metrics.Backtest(metrics.SourceUsage, res.Engine, res.Fallback != "", time.Since(start), nil)
+	return res, nil
+}
+
+// run runs meter versions on the engine and records the run (GET /metrics).
+func (s *Server) run(ctx context.Context, source string, versions []engine.Version, w engine.Window, e engine.Engine) (*engine.Result, error) {
+	start := time.Now()
+	res, err := engine.Run(ctx, s.cfg.Store, versions, w, e)
+	if err != nil {
+		s.metrics.Backtest(source, "", false, time.Since(start), err)
+		return nil, err
+	}
+	s.metrics.Backtest(source, res.Engine, res.Fallback != "", time.Since(start), nil)
+	return res, nil
 }
 
 // backtestError maps engine errors to API errors; the rest are store
 // reads that failed.
 func (s *Server) backtestError(err error) error {
 	var we *engine.WindowError
-	var ue *sqlgen.ErrUntranslatable
-	var unc *engine.ErrUncertain
 	switch {
 	case errors.As(err, &we):
 		return fieldError("invalid_window", we.Field, we.Message)
-	case errors.As(err, &ue), errors.As(err, &unc):
+	case engine.NotExact(err):
 		return &wire.Error{Status: http.StatusUnprocessableEntity, Code: "not_translatable", Field: "engine",
 			Message: "engine sql cannot answer this exactly: " + err.Error() + " (use engine auto or vm)"}
 	}

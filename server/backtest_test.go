@@ -203,7 +203,8 @@ func TestMeterUsageFollowsVersions(t *testing.T) {
 		t.Errorf("versions: %+v", r.Versions)
 	}
 	wantError(t, h.admin("/v1/meters/nope/usage"), 404, "not_found", "", -1)
-	wantError(t, h.admin("/v1/meters/"+id+"/usage?bucket=minute"), 400, "invalid_window", "bucket", -1)
+	wantError(t, h.admin("/v1/meters/"+id+"/usage?bucket=week"), 400, "invalid_window", "bucket", -1)
+	wantError(t, h.admin("/v1/meters/"+id+"/usage?bucket=minute&from="+testNow.Add(-32*24*time.Hour).Format(time.RFC3339)), 400, "invalid_window", "bucket", -1)
 	wantError(t, h.admin("/v1/meters/"+id+"/usage?from=2020-01-01T00:00:00Z"), 400, "invalid_window", "from", -1)
 }
 

@@ -59,7 +59,7 @@ func renderSettings(st billing.Settings) settingsJSON {
 
 func (s *Server) putStripeSettings(c echo.Context) error {
 	var b stripeSettingsBody
-	if err := decodeJSON(c, &b); err != nil {
+	if err := s.decodeJSON(c, &b); err != nil {
 		return err
 	}
 	billingMu.Lock()
@@ -139,7 +139,7 @@ func (s *Server) checkStripe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	bal, err := billing.NewAPI(*st, 15*time.Second).Balance.Get(nil)
+	bal, err := billing.NewObservedAPI(*st, 15*time.Second, s.metrics).Balance.Get(nil)
 	if err != nil {
 		return apiError(http.StatusBadGateway, "stripe_error", "Stripe refused the check (GET /v1/balance): "+err.Error())
 	}
@@ -148,21 +148,40 @@ func (s *Server) checkStripe(c echo.Context) error {
 
 // stripeWebhook verifies Stripe-Signature and stores the event append-only,
 // once per event id. Events of any API version are accepted: only the few
-// fields stripestate decodes are read (docs/billing.md).
+// fields stripestate decodes are read (docs/billing.md). Each delivery is
+// counted by type and result (GET /metrics).
 func (s *Server) stripeWebhook(c echo.Context) error {
-	payload, err := readBody(c, 1<<20)
-	if err != nil {
+	typ, duplicate, err := s.receiveWebhook(c)
+	switch {
+	case err != nil:
+		we, _, _ := answerOf(err)
+		s.metrics.Webhook(typ, we.Code)
 		return err
+	case duplicate:
+		s.metrics.Webhook(typ, "duplicate")
+	default:
+		s.metrics.Webhook(typ, "received")
 	}
+	return c.JSON(http.StatusOK, map[string]any{"received": true, "duplicate": duplicate})
+}
+
+// receiveWebhook stores a verified delivery; typ is its event's type once
+// the signature verified.
+func (s *Server) receiveWebhook(c echo.Context) (typ string, duplicate bool, err error) {
+	payload, done, err := s.smallBody(c, 1<<20)
+	if err != nil {
+		return "", false, err
+	}
+	defer done()
 	st, err := billing.LoadSettings(c.Request().Context(), s.cfg.Store)
 	if err != nil {
-		return s.billingError(err)
+		return "", false, s.billingError(err)
 	}
 	if st == nil || st.WebhookSecret == "" {
-		return apiError(http.StatusServiceUnavailable, "not_configured", "no webhook signing secret is configured: PUT /v1/billing/stripe with webhook_secret")
+		return "", false, apiError(http.StatusServiceUnavailable, "not_configured", "no webhook signing secret is configured: PUT /v1/billing/stripe with webhook_secret")
 	}
 	if err := checkStripeSignature(payload, c.Request().Header.Get("Stripe-Signature"), st.WebhookSecret, time.Now()); err != nil {
-		return err
+		return "", false, err
 	}
 	ev, err := stripestate.Decode(payload)
 	var se *json.SyntaxError
@@ -172,22 +191,22 @@ func (s *Server) stripeWebhook(c echo.Context) error {
 		if strings.HasPrefix(se.Error(), "invalid character") {
 			off--
 		}
-		return wire.MalformedJSON(payload, off, "a Stripe event is a JSON object: "+se.Error())
+		return "", false, wire.MalformedJSON(payload, off, "a Stripe event is a JSON object: "+se.Error())
 	case err != nil:
-		return fieldError("invalid_event", "", err.Error())
+		return "", false, fieldError("invalid_event", "", err.Error())
 	}
 	err = s.cfg.Store.AppendJournal(c.Request().Context(), storage.JournalEntry{Stream: storage.StreamStripeEvents,
 		Key: ev.ID, At: s.cfg.Now().UTC(), Body: string(payload)})
 	switch {
 	case errors.Is(err, storage.ErrConflict):
-		return c.JSON(http.StatusOK, map[string]any{"received": true, "duplicate": true})
+		return ev.Type, true, nil
 	case err != nil:
-		return s.writeError(err)
+		return ev.Type, false, s.writeError(err)
 	}
 	// Invoice and subscription changes move governance: the agents get
 	// the new membership with the next ingestion answer's ETag.
 	s.kick(c.Request().Context())
-	return c.JSON(http.StatusOK, map[string]any{"received": true, "duplicate": false})
+	return ev.Type, false, nil
 }
 
 // checkStripeSignature verifies a delivery's Stripe-Signature: a v1 HMAC
@@ -280,7 +299,8 @@ func (s *Server) billingWorkers(c echo.Context) error {
 }
 
 // billingReports lists the ledger, newest first, filtered by customer,
-// meter and status (and the customer of the path).
+// meter and status (and the customer of the path): every entry, or with
+// latest=true each report once at its latest entry, with its history.
 func (s *Server) billingReports(c echo.Context) error {
 	q := c.QueryParams()
 	customer := q.Get("customer")
@@ -298,6 +318,14 @@ func (s *Server) billingReports(c echo.Context) error {
 	if st := q.Get("status"); st != "" && !billing.ValidStatus(st) {
 		return fieldError("invalid_value", "status", "status must be one of "+strings.Join(billing.Statuses, ", "))
 	}
+	latest := false
+	if l := q.Get("latest"); l != "" {
+		b, err := strconv.ParseBool(l)
+		if err != nil {
+			return fieldError("invalid_value", "latest", "latest must be true or false")
+		}
+		latest = b
+	}
 	var from time.Time
 	if f := q.Get("from"); f != "" {
 		t, err := time.Parse(time.RFC3339, f)
@@ -310,17 +338,30 @@ func (s *Server) billingReports(c echo.Context) error {
 	if err != nil {
 		return s.readError(err)
 	}
-	out := []billing.Report{}
+	keep := func(r billing.Report) bool {
+		return (customer == "" || r.Customer == customer) && (q.Get("meter") == "" || r.MeterID == q.Get("meter")) &&
+			(q.Get("status") == "" || r.Status == q.Get("status"))
+	}
 	counts := map[string]int{}
-	for i := len(rs) - 1; i >= 0; i-- {
-		r := rs[i]
-		if customer != "" && r.Customer != customer || q.Get("meter") != "" && r.MeterID != q.Get("meter") ||
-			q.Get("status") != "" && r.Status != q.Get("status") {
-			continue
+	if latest {
+		out := []billing.ReportState{}
+		for _, r := range billing.Latest(rs) {
+			if keep(r.Report) {
+				counts[r.Status]++
+				if len(out) < limit {
+					out = append(out, r)
+				}
+			}
 		}
-		counts[r.Status]++
-		if len(out) < limit {
-			out = append(out, r)
+		return c.JSON(http.StatusOK, map[string]any{"reports": out, "counts": counts})
+	}
+	out := []billing.Report{}
+	for i := len(rs) - 1; i >= 0; i-- {
+		if r := rs[i]; keep(r) {
+			counts[r.Status]++
+			if len(out) < limit {
+				out = append(out, r)
+			}
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].AttemptAt.After(out[j].AttemptAt) })

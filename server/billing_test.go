@@ -227,6 +227,24 @@ func TestStripeWebhook(t *testing.T) {
 	}
 }
 
+// reportsPage is GET /v1/billing/reports's answer, its reports of type R:
+// billing.Report, or billing.ReportState with latest=true.
+type reportsPage[R any] struct {
+	Reports []R            `json:"reports"`
+	Counts  map[string]int `json:"counts"`
+}
+
+// getReports fetches a page of the ledger, failing on anything but 200.
+func getReports[R any](t *testing.T, h *harness, path string) reportsPage[R] {
+	t.Helper()
+	a := h.admin(path)
+	var p reportsPage[R]
+	if err := json.Unmarshal(a.body, &p); a.status != 200 || err != nil {
+		t.Fatalf("%s: %d %s (%v)", path, a.status, a.body, err)
+	}
+	return p
+}
+
 // The ledger's filters: customer (query or path), meter, status, from,
 // limit; newest first; counts of everything matched.
 func TestBillingReportFilters(t *testing.T) {
@@ -250,20 +268,9 @@ func TestBillingReportFilters(t *testing.T) {
 			}
 		}
 	}
-	type page struct {
-		Reports []billing.Report `json:"reports"`
-		Counts  map[string]int   `json:"counts"`
-	}
-	get := func(path string) page {
+	get := func(path string) reportsPage[billing.Report] {
 		t.Helper()
-		a := h.admin(path)
-		if a.status != 200 {
-			t.Fatalf("%s: %d %s", path, a.status, a.body)
-		}
-		var p page
-		if err := json.Unmarshal(a.body, &p); err != nil {
-			t.Fatal(err)
-		}
+		p := getReports[billing.Report](t, h, path)
 		for i := 1; i < len(p.Reports); i++ {
 			if p.Reports[i].AttemptAt.After(p.Reports[i-1].AttemptAt) {
 				t.Fatalf("%s: not newest first", path)
@@ -307,6 +314,62 @@ func TestBillingReportFilters(t *testing.T) {
 	wantError(t, h.admin("/v1/billing/reports?limit=0"), 400, "invalid_value", "limit", -1)
 	wantError(t, h.admin("/v1/billing/reports?from=yesterday"), 400, "invalid_value", "from", -1)
 	wantError(t, h.admin("/v1/billing/reports?status=done"), 400, "invalid_value", "status", -1)
+}
+
+// latest=true lists each report once, at its latest entry, with its
+// history; the filters and counts apply to that latest state.
+func TestBillingReportsLatest(t *testing.T) {
+	h := newHarness(t, nil)
+	at := testNow.Add(-time.Hour)
+	n := 0
+	add := func(key, customer, status string, gen int) {
+		n++
+		r := billing.Report{Key: key, Generation: gen, Status: status, Mode: billing.ModeMeterEvents, MeterID: "m1", Customer: customer,
+			Quantity: 5, AttemptAt: at.Add(time.Duration(n) * time.Minute)}
+		if status == billing.StatusFailed {
+			r.HTTPStatus, r.Error = 500, "boom"
+		}
+		b, _ := json.Marshal(r)
+		if err := h.store.AppendJournal(context.Background(), storage.JournalEntry{Stream: storage.StreamBillingLedger,
+			Key: fmt.Sprintf("%03d/%s/%s", n, key, status), At: r.AttemptAt, Body: string(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("k1", "acme", billing.StatusPending, 0)
+	add("k1", "acme", billing.StatusSent, 0)
+	add("k2", "acme", billing.StatusPending, 0)
+	add("k2", "acme", billing.StatusFailed, 0)
+	add("k2-1", "acme", billing.StatusPending, 1)
+	add("k3", "globex", billing.StatusPending, 0)
+	add("k3", "globex", billing.StatusFailed, 0)
+	get := func(path string) reportsPage[billing.ReportState] {
+		t.Helper()
+		return getReports[billing.ReportState](t, h, path)
+	}
+	summary := func(p reportsPage[billing.ReportState]) string {
+		var out []string
+		for _, r := range p.Reports {
+			out = append(out, fmt.Sprintf("%s:%s:%d", r.Key, r.Status, len(r.History)))
+		}
+		return fmt.Sprint(out, p.Counts)
+	}
+	for path, want := range map[string]string{
+		"/v1/billing/reports?latest=true":                  "[k3:failed:2 k2-1:pending:3 k1:sent:2] map[failed:1 pending:1 sent:1]",
+		"/v1/billing/reports?latest=true&status=pending":   "[k2-1:pending:3] map[pending:1]",
+		"/v1/billing/customers/acme/reports?latest=true":   "[k2-1:pending:3 k1:sent:2] map[pending:1 sent:1]",
+		"/v1/billing/reports?latest=true&limit=1":          "[k3:failed:2] map[failed:1 pending:1 sent:1]",
+		"/v1/billing/reports?latest=false&status=pending":  "[k3:pending:0 k2-1:pending:0 k2:pending:0 k1:pending:0] map[pending:4]",
+		"/v1/billing/reports?latest=true&customer=initech": "[] map[]",
+	} {
+		if got := summary(get(path)); got != want {
+			t.Errorf("%s: %s, want %s", path, got, want)
+		}
+	}
+	h2 := get("/v1/billing/reports?latest=true&status=pending").Reports[0].History
+	if h2[1].Status != billing.StatusFailed || h2[1].HTTPStatus != 500 || h2[1].Error != "boom" || h2[2].Key != "k2-1" || h2[2].Generation != 1 {
+		t.Errorf("k2's history: %+v", h2)
+	}
+	wantError(t, h.admin("/v1/billing/reports?latest=yes"), 400, "invalid_value", "latest", -1)
 }
 
 // GET /v1/billing/workers lists the workers live within three intervals,

@@ -3,50 +3,108 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/server/ingest"
 	"github.com/meterd/meterd/server/wire"
 )
 
-// readBody reads a request body, gunzipping it if asked, and refuses more
-// than max bytes after decompression without ever holding more than that
-// (a gzip bomb is cut off at the cap).
-func readBody(c echo.Context, max int64) ([]byte, error) {
+// readBody reads a request body, gunzipping it if asked: at most max bytes
+// after decompression (a gzip bomb is cut off at the cap), within
+// BodyReadTimeout, each chunk counted on hold before it is allocated
+// (past the ingest memory: 429, nothing waits).
+func (s *Server) readBody(c echo.Context, max int64, hold *ingest.Hold) ([]byte, error) {
 	r := c.Request()
 	if r.ContentLength > max && !isGzip(r) {
-		return nil, wire.TooLarge(max)
+		return nil, s.refuse(c, wire.TooLarge(max))
 	}
+	rc := http.NewResponseController(c.Response())
+	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout)) // unsupported only in tests' recorders
 	var src io.Reader = r.Body
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(r.Body)
+		if isTimeout(err) {
+			return nil, s.refuse(c, s.bodyTimeout())
+		}
 		if err != nil {
 			return nil, fieldError(wire.CodeInvalidJSON, "", "Content-Encoding is gzip but the body is not gzip data: "+err.Error())
 		}
 		defer zr.Close()
 		src = zr
 	default:
-		return nil, apiError(http.StatusUnsupportedMediaType, wire.CodeUnsupportedEncoding,
-			"Content-Encoding "+strconv.Quote(enc)+" is not supported: send gzip or no encoding")
+		return nil, s.refuse(c, apiError(http.StatusUnsupportedMediaType, wire.CodeUnsupportedEncoding,
+			"Content-Encoding "+strconv.Quote(enc)+" is not supported: send gzip or no encoding"))
 	}
-	var buf bytes.Buffer
+	size := int64(firstChunk)
 	if r.ContentLength > 0 && !isGzip(r) {
-		buf.Grow(int(r.ContentLength))
+		size = min(r.ContentLength+1, maxChunk) // +1: the end shows without another chunk
 	}
-	n, err := buf.ReadFrom(io.LimitReader(src, max+1))
-	if err != nil {
-		return nil, fieldError(wire.CodeInvalidJSON, "", "could not read the request body: "+err.Error())
+	var chunks [][]byte
+	var total, charged int64
+	for {
+		size = min(size, max+1-total)
+		if !hold.Grow(readCost * size) {
+			return nil, s.refuse(c, s.noMemory(hold, readCost*size, &s.refused.reading))
+		}
+		charged += readCost * size
+		buf := make([]byte, size)
+		n, eof, err := fill(src, buf)
+		total += int64(n)
+		chunks = append(chunks, buf[:n])
+		switch {
+		case total > max:
+			return nil, s.refuse(c, wire.TooLarge(max))
+		case isTimeout(err):
+			return nil, s.refuse(c, s.bodyTimeout())
+		case err != nil:
+			return nil, fieldError(wire.CodeInvalidJSON, "", "could not read the request body: "+err.Error())
+		}
+		if eof {
+			break
+		}
+		size = min(2*size, maxChunk)
 	}
-	if n > max {
-		return nil, wire.TooLarge(max)
+	// Read whole: the deadline must not cut the wait for the commit (the
+	// server watches the connection for a client going away).
+	_ = rc.SetReadDeadline(time.Time{})
+	if len(chunks) == 1 {
+		return chunks[0], nil
 	}
-	return buf.Bytes(), nil
+	body := bytes.Join(chunks, nil) // the chunks become garbage: counted once
+	hold.Shrink(charged - readCost*total)
+	return body, nil
+}
+
+// fill reads into buf until it is full or the body ends.
+func fill(r io.Reader, buf []byte) (n int, eof bool, err error) {
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			return n, true, nil
+		}
+		if err != nil {
+			return n, false, err
+		}
+	}
+	return n, false, nil
+}
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+func (s *Server) bodyTimeout() error {
+	return apiError(http.StatusRequestTimeout, "request_timeout",
+		"the request body did not arrive within "+s.cfg.BodyReadTimeout.String()+"; send it faster or in smaller batches")
 }
 
 func isGzip(r *http.Request) bool {
@@ -54,14 +112,16 @@ func isGzip(r *http.Request) bool {
 	return strings.Contains(enc, "gzip")
 }
 
-// acquire takes one of the MaxInflight decoding slots, or answers 429: the
-// bound on bodies held in memory at once.
-func (s *Server) acquire() (release func(), err error) {
-	select {
-	case s.inflight <- struct{}{}:
-		return func() { <-s.inflight }, nil
-	default:
-		return nil, retryAfter{apiError(http.StatusTooManyRequests, "overloaded",
-			"too many requests are being ingested at once; retry after the delay in Retry-After"), 1}
+// smallBody reads a small body (admin and webhook requests) under the
+// ingest memory like any other; done gives its share back.
+func (s *Server) smallBody(c echo.Context, max int64) (body []byte, done func(), err error) {
+	hold, err := s.admit(c, false)
+	if err != nil {
+		return nil, nil, err
 	}
+	if body, err = s.readBody(c, max, hold); err != nil {
+		hold.Release()
+		return nil, nil, err
+	}
+	return body, hold.Release, nil
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -149,38 +147,5 @@ func TestStoreFailureAnswers503(t *testing.T) {
 	h.store.set(func(s *slowStore) { s.fail = nil })
 	if a := h.post("/v1/events/batch", body); a.status != 200 || a.json(t)["accepted"] != float64(30) {
 		t.Fatalf("retry: %d %s", a.status, a.body)
-	}
-}
-
-// Past MaxInflight bodies being read and decoded, requests get 429 with
-// Retry-After instead of more memory.
-func TestTooManyBodiesAtOnceAnswers429(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.MaxInflight = 1 })
-	body := moesifBatch(t, eventgen.Generate(14, 10, testNow.Add(-time.Hour), testNow))
-	pr, pw := io.Pipe()
-	done := make(chan answer, 1)
-	go func() {
-		req, _ := http.NewRequest("POST", h.url+"/v1/events/batch", pr)
-		req.Header.Set("X-Moesif-Application-Id", testIngest)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			done <- answer{status: -1, body: []byte(err.Error())}
-			return
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		done <- answer{resp.StatusCode, resp.Header, b}
-	}()
-	pw.Write(body[:10]) // the slow client's body, still arriving
-	h.waitFor("the slow body to hold the slot", func() bool { return len(h.srv.inflight) == 1 })
-	a := h.post("/v1/events/batch", body)
-	wantError(t, a, 429, "overloaded", "", -1)
-	if a.header.Get("Retry-After") == "" {
-		t.Fatal("no Retry-After")
-	}
-	pw.Write(body[10:])
-	pw.Close()
-	if a := <-done; a.status != 200 || a.json(t)["accepted"] != float64(10) {
-		t.Fatalf("slow client: %d %s", a.status, a.body)
 	}
 }

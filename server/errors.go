@@ -48,28 +48,43 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	var we *wire.Error
+	var re ruleErrorsBody
+	if errors.As(err, &re) {
+		_ = c.JSON(http.StatusBadRequest, re)
+		return
+	}
+	we, retry, internal := answerOf(err)
+	if internal {
+		s.cfg.Logger.Error("request failed", "path", c.Path(), "err", err)
+	}
+	if retry > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(retry))
+	}
+	answerError(c, we)
+}
+
+// answerOf is what err answers: its status, code and message, the
+// seconds of its Retry-After (0: none), and whether no handler mapped it
+// (internal, worth logging).
+func answerOf(err error) (we *wire.Error, retry int, internal bool) {
 	var ra retryAfter
 	var he *echo.HTTPError
 	var re ruleErrorsBody
 	switch {
 	case errors.As(err, &re):
-		_ = c.JSON(http.StatusBadRequest, re)
-		return
+		return fieldError(re.Code, re.Field, re.Message), 0, false
 	case errors.As(err, &ra):
-		c.Response().Header().Set("Retry-After", strconv.Itoa(ra.seconds))
-		we = ra.err
+		return ra.err, ra.seconds, false
 	case errors.As(err, &we):
+		return we, 0, false
 	case errors.As(err, &he):
 		we = apiError(he.Code, httpCode(he.Code), http.StatusText(he.Code))
 		if msg, ok := he.Message.(string); ok {
 			we.Message = msg
 		}
-	default:
-		s.cfg.Logger.Error("request failed", "path", c.Path(), "err", err)
-		we = apiError(http.StatusInternalServerError, "internal", "internal error: "+err.Error())
+		return we, 0, false
 	}
-	_ = c.JSON(we.Status, we)
+	return apiError(http.StatusInternalServerError, "internal", "internal error: "+err.Error()), 0, true
 }
 
 func httpCode(status int) string {

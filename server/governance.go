@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/meterd/meterd/engine/governance"
+	"github.com/meterd/meterd/engine/metrics"
 	"github.com/meterd/meterd/rules"
 	gov "github.com/meterd/meterd/rules/governance"
 	"github.com/meterd/meterd/rules/registry"
@@ -35,13 +35,25 @@ type governor struct {
 	interval time.Duration
 	// seen is the newest journal entry of the watched streams this
 	// process evaluated after.
-	seen map[string]time.Time
+	seen    map[string]time.Time
+	metrics *metrics.Set
 }
 
 func (g *governor) current() *governance.Snapshot {
 	g.snapMu.RLock()
 	defer g.snapMu.RUnlock()
 	return g.snap
+}
+
+// customers is, for each active rule of the last round, how many
+// customers it holds for (GET /metrics).
+func (g *governor) customers() []metrics.RuleCustomers {
+	snap := g.current()
+	out := make([]metrics.RuleCustomers, len(snap.Rules))
+	for i, r := range snap.Rules {
+		out[i] = metrics.RuleCustomers{Rule: r.ID, Block: r.Latest().Block, Customers: len(snap.Matches[r.ID])}
+	}
+	return out
 }
 
 // refresh runs a round now and serves its snapshot; on failure the last
@@ -59,6 +71,7 @@ func (g *governor) refreshAfter(ctx context.Context, changed time.Time) error {
 	}
 	start := time.Now()
 	s, err := g.eval.Evaluate(ctx)
+	g.metrics.GovernanceRound(time.Since(start), err)
 	if err != nil {
 		g.log("governance: evaluation failed; serving the last rules", "err", err)
 		return err
@@ -195,7 +208,7 @@ func (s *Server) ruleError(err error) error {
 
 func (s *Server) createRule(c echo.Context) error {
 	var d gov.Definition
-	if err := decodeJSON(c, &d); err != nil {
+	if err := s.decodeJSON(c, &d); err != nil {
 		return err
 	}
 	r, err := s.rules.Create(c.Request().Context(), d, actor(c))
@@ -243,7 +256,7 @@ func (s *Server) ruleHistory(c echo.Context) error {
 
 func (s *Server) addRuleVersion(c echo.Context) error {
 	var d gov.Definition
-	if err := decodeJSON(c, &d); err != nil {
+	if err := s.decodeJSON(c, &d); err != nil {
 		return err
 	}
 	r, err := s.rules.AddVersion(c.Request().Context(), c.Param("id"), d, actor(c))
@@ -256,28 +269,11 @@ func (s *Server) addRuleVersion(c echo.Context) error {
 
 // patchRule changes only the name and the active flag.
 func (s *Server) patchRule(c echo.Context) error {
-	var raw map[string]json.RawMessage
-	if err := decodeJSON(c, &raw); err != nil {
+	p, err := s.decodePatch(c, false, "The condition, response, block and routes change through POST /v1/governance/rules/{id}/versions")
+	if err != nil {
 		return err
 	}
-	var name *string
-	var active *bool
-	for k, v := range raw {
-		switch k {
-		case "name":
-			if err := json.Unmarshal(v, &name); err != nil || name == nil {
-				return fieldError(wire.CodeInvalidType, "name", "name must be a string")
-			}
-		case "active":
-			if err := json.Unmarshal(v, &active); err != nil || active == nil {
-				return fieldError(wire.CodeInvalidType, "active", "active must be true or false")
-			}
-		default:
-			return fieldError("immutable_field", k, k+" cannot be changed by PATCH: only name and active can. "+
-				"The condition, response, block and routes change through POST /v1/governance/rules/{id}/versions")
-		}
-	}
-	r, err := s.rules.Patch(c.Request().Context(), c.Param("id"), name, active, actor(c))
+	r, err := s.rules.Patch(c.Request().Context(), c.Param("id"), p.name, p.active, actor(c))
 	if err != nil {
 		return s.ruleError(err)
 	}
@@ -304,7 +300,7 @@ func (s *Server) deleteRule(c echo.Context) error {
 // live validation): {valid, errors}.
 func (s *Server) validateRule(c echo.Context) error {
 	var d gov.Definition
-	if err := decodeJSON(c, &d); err != nil {
+	if err := s.decodeJSON(c, &d); err != nil {
 		return err
 	}
 	_, err := s.rules.Check(c.Request().Context(), d)
@@ -320,7 +316,7 @@ func (s *Server) validateRule(c echo.Context) error {
 // previewRule runs an unsaved rule over today's customers.
 func (s *Server) previewRule(c echo.Context) error {
 	var d gov.Definition
-	if err := decodeJSON(c, &d); err != nil {
+	if err := s.decodeJSON(c, &d); err != nil {
 		return err
 	}
 	p, err := s.gov.eval.Preview(c.Request().Context(), d)

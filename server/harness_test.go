@@ -30,6 +30,10 @@ type harness struct {
 	store *slowStore
 	srv   *Server
 	url   string
+	// openapi checks every request and its answer against the OpenAPI
+	// document (server/openapi_test.go): every test of the package checks
+	// the document too.
+	openapi *validator
 }
 
 // slowStore wraps the real DuckDB store to count inserts, hold them at a
@@ -80,7 +84,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { ts.Close(); srv.Close() })
-	return &harness{t: t, store: ss, srv: srv, url: ts.URL}
+	return &harness{t: t, store: ss, srv: srv, url: ts.URL, openapi: newValidator(t)}
 }
 
 type answer struct {
@@ -101,6 +105,11 @@ func (a answer) json(t *testing.T) map[string]any {
 // do sends a request; headers alternate name, value.
 func (h *harness) do(method, path string, body io.Reader, headers ...string) answer {
 	h.t.Helper()
+	var sent []byte
+	if body != nil {
+		sent, _ = io.ReadAll(body)
+		body = bytes.NewReader(sent)
+	}
 	req, err := http.NewRequest(method, h.url+path, body)
 	if err != nil {
 		h.t.Fatal(err)
@@ -114,7 +123,9 @@ func (h *harness) do(method, path string, body io.Reader, headers ...string) ans
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header, b}
+	a := answer{resp.StatusCode, resp.Header, b}
+	h.openapi.validate(req, sent, a)
+	return a
 }
 
 func (h *harness) ingest(path, body string, headers ...string) answer {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -37,21 +38,23 @@ func renderMeter(m *registry.Meter) meterJSON { return meterJSON{Meter: m, Curre
 // decodeJSON reads a JSON body into v, refusing unknown fields so a typo
 // ("filtre") is an error, not a silently ignored field. A body that is not
 // one JSON value is invalid_json with its position, as on ingestion.
-func decodeJSON(c echo.Context, v any) error {
-	body, err := readBody(c, 1<<20)
+func (s *Server) decodeJSON(c echo.Context, v any) error {
+	body, done, err := s.smallBody(c, 1<<20)
 	if err != nil {
 		return err
 	}
+	defer done()
 	if err := wire.SyntaxError(body); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &te):
-			return fieldError(wire.CodeInvalidType, te.Field, te.Field+" must be "+te.Type.String()+", got "+te.Value)
+			f := jsonPath(te.Field)
+			return fieldError(wire.CodeInvalidType, f, f+" must be "+te.Type.String()+", got "+te.Value)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return fieldError("unknown_field", f, "unknown field "+strconvQuote(f))
@@ -59,6 +62,20 @@ func decodeJSON(c echo.Context, v any) error {
 		return fieldError(wire.CodeInvalidJSON, "", "malformed JSON: "+err.Error())
 	}
 	return nil
+}
+
+// jsonPath drops from a decoding error's field path the names of embedded
+// Go structs ("Definition.filter" is "filter"): the API's JSON names are
+// all lower-case.
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	out := parts[:0]
+	for _, p := range parts {
+		if p == "" || p[0] < 'A' || p[0] > 'Z' {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ".")
 }
 
 // meterError maps the errors of a meter change: registry and language
@@ -70,6 +87,8 @@ func (s *Server) meterError(err error) error {
 		return errNoMeter()
 	case errors.Is(err, registry.ErrArchived):
 		return apiError(http.StatusConflict, "archived", "the meter is archived: it cannot change any more (its history stays readable)")
+	case errors.As(err, &ce) && ce.Code == registry.CodeSlugTaken:
+		return &wire.Error{Status: http.StatusConflict, Code: ce.Code, Field: ce.Field, Message: ce.Message}
 	case errors.As(err, &ce):
 		return fieldError(ce.Code, ce.Field, ce.Message)
 	}
@@ -107,12 +126,19 @@ func ruleErrors(es rules.Errors) error {
 		Line: first.Line, Column: first.Column, Errors: es}
 }
 
+// meterRequest is POST /v1/meters' body: a definition and an optional
+// slug (a meter's key on the OpenMeter API).
+type meterRequest struct {
+	rules.Definition
+	Slug string `json:"slug"`
+}
+
 func (s *Server) createMeter(c echo.Context) error {
-	var d rules.Definition
-	if err := decodeJSON(c, &d); err != nil {
+	var req meterRequest
+	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	m, err := s.meters.Create(c.Request().Context(), d, actor(c))
+	m, err := s.meters.Create(c.Request().Context(), req.Definition, req.Slug, actor(c))
 	if err != nil {
 		return s.meterError(err)
 	}
@@ -155,7 +181,7 @@ type versionRequest struct {
 
 func (s *Server) addVersion(c echo.Context) error {
 	var req versionRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
 	var eff time.Time
@@ -169,35 +195,64 @@ func (s *Server) addVersion(c echo.Context) error {
 	return c.JSON(http.StatusCreated, renderMeter(m))
 }
 
-// patchMeter changes only the name and the active flag; any other field
-// is refused by name (expressions change through new versions).
+// patchMeter changes only the name, the slug and the active flag; any
+// other field is refused by name (expressions change through new
+// versions). The slug goes first: a taken one changes nothing.
 func (s *Server) patchMeter(c echo.Context) error {
-	var raw map[string]json.RawMessage
-	if err := decodeJSON(c, &raw); err != nil {
+	p, err := s.decodePatch(c, true, "Expressions and the billing binding change through POST /v1/meters/{id}/versions; status through active or /archive")
+	if err != nil {
 		return err
 	}
-	var name *string
-	var active *bool
-	for k, v := range raw {
-		switch k {
-		case "name":
-			if err := json.Unmarshal(v, &name); err != nil || name == nil {
-				return fieldError(wire.CodeInvalidType, "name", "name must be a string")
-			}
-		case "active":
-			if err := json.Unmarshal(v, &active); err != nil || active == nil {
-				return fieldError(wire.CodeInvalidType, "active", "active must be true or false")
-			}
-		default:
-			return fieldError("immutable_field", k, k+" cannot be changed by PATCH: only name and active can. "+
-				"Expressions and the billing binding change through POST /v1/meters/{id}/versions; status through active or /archive")
+	if p.slug != nil {
+		if _, err := s.meters.SetSlug(c.Request().Context(), c.Param("id"), *p.slug, actor(c)); err != nil {
+			return s.meterError(err)
 		}
 	}
-	m, err := s.meters.Patch(c.Request().Context(), c.Param("id"), name, active, actor(c))
+	m, err := s.meters.Patch(c.Request().Context(), c.Param("id"), p.name, p.active, actor(c))
 	if err != nil {
 		return s.meterError(err)
 	}
 	return c.JSON(http.StatusOK, renderMeter(m))
+}
+
+// patchBody is a PATCH body of meters and governance rules.
+type patchBody struct {
+	name, slug *string
+	active     *bool
+}
+
+// decodePatch reads a PATCH body: name, active and (meters) slug only;
+// another field is refused by name, with where it changes instead.
+func (s *Server) decodePatch(c echo.Context, slug bool, elsewhere string) (patchBody, error) {
+	var p patchBody
+	var raw map[string]json.RawMessage
+	if err := s.decodeJSON(c, &raw); err != nil {
+		return p, err
+	}
+	only := "only name and active can"
+	if slug {
+		only = "only name, slug and active can"
+	}
+	for k, v := range raw {
+		var field **string
+		switch {
+		case k == "name":
+			field = &p.name
+		case k == "slug" && slug:
+			field = &p.slug
+		case k == "active":
+			if err := json.Unmarshal(v, &p.active); err != nil || p.active == nil {
+				return p, fieldError(wire.CodeInvalidType, "active", "active must be true or false")
+			}
+			continue
+		default:
+			return p, fieldError("immutable_field", k, k+" cannot be changed by PATCH: "+only+". "+elsewhere)
+		}
+		if err := json.Unmarshal(v, field); err != nil || *field == nil {
+			return p, fieldError(wire.CodeInvalidType, k, k+" must be a string")
+		}
+	}
+	return p, nil
 }
 
 func (s *Server) archiveMeter(c echo.Context) error {
@@ -218,7 +273,7 @@ func (s *Server) deleteMeter(c echo.Context) error {
 // validation): {valid, errors}.
 func (s *Server) validateMeter(c echo.Context) error {
 	var d rules.Definition
-	if err := decodeJSON(c, &d); err != nil {
+	if err := s.decodeJSON(c, &d); err != nil {
 		return err
 	}
 	if d.Status == "" {

@@ -71,6 +71,7 @@ func TestMeterErrors(t *testing.T) {
 	wantError(t, h.adminDo("POST", "/v1/meters", `{"name":"x","filter":"1 + 1","aggregation":"count"}`), 400, "not_bool", "filter", -1)
 	wantError(t, h.adminDo("POST", "/v1/meters", `{"name":"x","filtre":"true","aggregation":"count"}`), 400, "unknown_field", "filtre", -1)
 	wantError(t, h.adminDo("POST", "/v1/meters", `{"name":"x","filter":true}`), 400, "invalid_type", "filter", -1)
+	wantError(t, h.adminDo("POST", "/v1/backtest", `{"filter":true}`), 400, "invalid_type", "filter", -1)
 	id := h.adminDo("POST", "/v1/meters", searchMeter).json(t)["id"].(string)
 	wantError(t, h.adminDo("PATCH", "/v1/meters/"+id, `{"filter":"true"}`), 400, "immutable_field", "filter", -1)
 	wantError(t, h.adminDo("POST", "/v1/meters/"+id+"/versions", `{"filter":"true","effective_from":"2020-01-01T00:00:00Z"}`), 400, "effective_from_in_past", "effective_from", -1)
@@ -84,4 +85,33 @@ func TestMeterErrors(t *testing.T) {
 		t.Fatalf("validate: %v", v)
 	}
 	wantError(t, h.do("GET", "/v1/meters", nil, "X-Moesif-Application-Id", testIngest), 401, "unauthorized", "", -1)
+}
+
+// A meter's slug: set at creation or by PATCH, recorded in its history,
+// unique (409), checked (400), and the error names the field.
+func TestMeterSlug(t *testing.T) {
+	h := newHarness(t, nil)
+	a := h.adminDo("POST", "/v1/meters", strings.Replace(searchMeter, `{`, `{"slug":"search_calls",`, 1))
+	if a.status != 201 || a.json(t)["slug"] != "search_calls" {
+		t.Fatalf("create with a slug: %d %s", a.status, a.body)
+	}
+	wantError(t, h.adminDo("POST", "/v1/meters", strings.Replace(searchMeter, `{`, `{"slug":"search_calls",`, 1)), 409, "slug_taken", "slug", -1)
+	wantError(t, h.adminDo("POST", "/v1/meters", strings.Replace(searchMeter, `{`, `{"slug":"Search Calls",`, 1)), 400, "invalid_value", "slug", -1)
+	a = h.adminDo("POST", "/v1/meters", searchMeter)
+	id := a.json(t)["id"].(string)
+	if _, ok := a.json(t)["slug"]; ok {
+		t.Fatalf("a meter without a slug shows one: %s", a.body)
+	}
+	wantError(t, h.adminDo("PATCH", "/v1/meters/"+id, `{"slug":"search_calls","name":"renamed"}`), 409, "slug_taken", "slug", -1)
+	wantError(t, h.adminDo("PATCH", "/v1/meters/"+id, `{"slug":7}`), 400, "invalid_type", "slug", -1)
+	if a := h.adminDo("PATCH", "/v1/meters/"+id, `{"slug":"searches","name":"Searches"}`); a.status != 200 || a.json(t)["slug"] != "searches" || a.json(t)["name"] != "Searches" {
+		t.Fatalf("patch the slug: %d %s", a.status, a.body)
+	}
+	var kinds []string
+	for _, c := range h.admin("/v1/meters/" + id + "/versions").json(t)["changes"].([]any) {
+		kinds = append(kinds, c.(map[string]any)["kind"].(string))
+	}
+	if strings.Join(kinds, ",") != "created,slug,renamed" {
+		t.Fatalf("history %v (the refused patch must have changed nothing)", kinds)
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/server/ingest"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -103,15 +104,39 @@ func (pc *profileCache) traits(kind, id string) (string, storage.Attrs) {
 	return "{}", storage.Attrs{}
 }
 
-// stamp sets an event's traits (and their flattened form when the event
-// carries one) to its user's and company's current profiles.
-func (pc *profileCache) stamp(e *storage.Event) {
-	var ua, ca storage.Attrs
-	e.UserTraits, ua = pc.traits(storage.KindUser, e.UserID)
-	e.CompanyTraits, ca = pc.traits(storage.KindCompany, e.CompanyID)
-	if e.Flat != nil {
-		e.Flat.Traits = ua.Concat(ca)
+// stampAll sets each event's traits (and their flattened form when the
+// event carries one) to its user's and company's current profiles. The
+// events of one user and company share one flattened set, which would
+// otherwise be copied into each. It returns the memory this costs: the
+// sets built, and for each event its traits again, as the store copies
+// them into every row it writes.
+func (pc *profileCache) stampAll(events []storage.Event) int64 {
+	type pair struct{ user, company string }
+	type traits struct {
+		user, company string
+		flat          storage.Attrs
 	}
+	shared := map[pair]traits{}
+	var n int64
+	for i := range events {
+		e := &events[i]
+		t, ok := shared[pair{e.UserID, e.CompanyID}]
+		if !ok {
+			var ua, ca storage.Attrs
+			t.user, ua = pc.traits(storage.KindUser, e.UserID)
+			t.company, ca = pc.traits(storage.KindCompany, e.CompanyID)
+			t.flat = ua.Concat(ca)
+			shared[pair{e.UserID, e.CompanyID}] = t
+			n += ingest.AttrsBytes(t.flat)
+		}
+		e.UserTraits, e.CompanyTraits = t.user, t.company
+		n += int64(len(t.user) + len(t.company))
+		if e.Flat != nil {
+			e.Flat.Traits = t.flat
+			n += ingest.AttrsBytes(t.flat)
+		}
+	}
+	return n
 }
 
 // ids lists the ids with a profile of kind.

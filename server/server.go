@@ -6,17 +6,21 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/meterd/meterd/engine/governance"
 	"github.com/meterd/meterd/engine/hours"
+	"github.com/meterd/meterd/engine/metrics"
 	gov "github.com/meterd/meterd/rules/governance"
 	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/server/ingest"
+	"github.com/meterd/meterd/server/openapi"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -29,9 +33,12 @@ type Config struct {
 	MaxBatchEvents        int           // 10,000
 	MaxEventAge           time.Duration // 30 days; negative disables
 	MaxClockSkew          time.Duration // 1 hour
-	MaxInflight           int           // bodies decoded at once; 64 (then 429)
-	MaxQueuedEvents       int           // group-commit queue; 200,000 (then 503)
+	MaxInflight           int           // bodies decoded at once; GOMAXPROCS (others wait their turn)
+	MaxQueuedEvents       int           // events waiting for the group commit before requests are refused (503); 100,000
+	IngestMemory          int64         // bytes bodies being read and decoded and queued events may hold; 128 MiB (then 429)
+	BodyReadTimeout       time.Duration // for a request's whole body to arrive; 30 s (then 408)
 	BillingInterval       time.Duration // between billing cycles, to tell live workers; 1 minute
+	Metrics               *metrics.Set  // the process's metrics (GET /metrics); a Set of its own when nil
 	Now                   func() time.Time
 	Logger                *slog.Logger
 	// Hours keeps meters' usage per closed hour (engine/hours) for
@@ -39,6 +46,13 @@ type Config struct {
 	// server's own. A billing worker in the same process should share it.
 	Hours *hours.Cache
 }
+
+// Defaults of the bounds on ingestion (docs/operations.md, "Memory").
+const (
+	DefaultMaxQueuedEvents = 100_000
+	DefaultIngestMemory    = 128 << 20
+	DefaultBodyReadTimeout = 30 * time.Second
+)
 
 func (c *Config) defaults() {
 	if c.MaxBodyBytes <= 0 {
@@ -57,10 +71,16 @@ func (c *Config) defaults() {
 		c.BillingInterval = time.Minute
 	}
 	if c.MaxInflight <= 0 {
-		c.MaxInflight = 64
+		c.MaxInflight = runtime.GOMAXPROCS(0)
 	}
 	if c.MaxQueuedEvents <= 0 {
-		c.MaxQueuedEvents = 200_000
+		c.MaxQueuedEvents = DefaultMaxQueuedEvents
+	}
+	if c.IngestMemory <= 0 {
+		c.IngestMemory = DefaultIngestMemory
+	}
+	if c.BodyReadTimeout <= 0 {
+		c.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	if c.Hours == nil {
 		c.Hours = hours.New(c.Store)
@@ -70,6 +90,9 @@ func (c *Config) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.New()
 	}
 }
 
@@ -84,7 +107,10 @@ type Server struct {
 	gov      *governor
 	stopGov  context.CancelFunc
 	govDone  chan struct{}
-	inflight chan struct{}
+	decoding chan struct{} // MaxInflight slots
+	budget   *ingest.Budget
+	refused  refusals
+	metrics  *metrics.Set
 }
 
 // New builds the server and loads the profile cache from the store.
@@ -93,7 +119,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: Store, AdminToken and IngestKey are required")
 	}
 	cfg.defaults()
-	s := &Server{cfg: cfg, inflight: make(chan struct{}, cfg.MaxInflight)}
+	if need := readCost*cfg.MaxBodyBytes + requestOverhead + gzipOverhead; cfg.IngestMemory < need {
+		return nil, fmt.Errorf("server: the ingest memory (%d bytes) must hold at least one body of the largest size: %d bytes (%d times the body cap, plus %d)",
+			cfg.IngestMemory, need, readCost, requestOverhead+gzipOverhead)
+	}
+	s := &Server{cfg: cfg, decoding: make(chan struct{}, cfg.MaxInflight), budget: ingest.NewBudget(cfg.IngestMemory), metrics: cfg.Metrics}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ps, err := cfg.Store.Profiles(ctx)
@@ -104,8 +134,11 @@ func New(cfg Config) (*Server, error) {
 	s.meters = registry.New(cfg.Store, cfg.Now)
 	s.rules = gov.NewRegistry(cfg.Store, s.meterGroup, cfg.Now)
 	s.startGovernance(ctx)
-	s.writer = ingest.NewWriter(cfg.Store, cfg.MaxQueuedEvents, max(cfg.MaxBatchEvents, 20_000))
-	s.echo = s.routes()
+	s.writer = ingest.NewWriter(cfg.Store, cfg.MaxQueuedEvents, max(cfg.MaxBatchEvents, 20_000), s.metrics)
+	s.metrics.WatchIngest(s.writer.Queued, cfg.MaxQueuedEvents, s.budget.Used, cfg.IngestMemory)
+	if s.echo, err = s.routes(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -118,7 +151,9 @@ func (s *Server) startGovernance(ctx context.Context) {
 		snap:     governance.Empty(),
 		interval: s.cfg.BillingInterval,
 		seen:     map[string]time.Time{},
+		metrics:  s.metrics,
 	}
+	s.metrics.WatchGovernance(s.gov.customers)
 	s.gov.news(ctx, s.cfg.Store) // what is already there is not news
 	_ = s.gov.refresh(ctx)
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -147,19 +182,19 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func (s *Server) routes() *echo.Echo {
+func (s *Server) routes() (*echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 
 	ing := s.ingestAuth
-	e.POST("/v1/events", s.postMoesifEvents, ing) // each takes an object or an array
-	e.POST("/v1/events/batch", s.postMoesifEvents, ing)
-	e.POST("/api/v1/events", s.postCloudEvents, ing)
-	e.POST("/v1/users", s.postProfiles(storage.KindUser), ing)
-	e.POST("/v1/users/batch", s.postProfiles(storage.KindUser), ing)
-	e.POST("/v1/companies", s.postProfiles(storage.KindCompany), ing)
-	e.POST("/v1/companies/batch", s.postProfiles(storage.KindCompany), ing)
+	post := []echo.MiddlewareFunc{s.ingestMetrics, ing} // ingestion: timed, refusals counted (401 too)
+	e.POST("/v1/events", s.postMoesifEvents, post...)   // each takes an object or an array
+	e.POST("/v1/events/batch", s.postMoesifEvents, post...)
+	e.POST("/v1/users", s.postProfiles(storage.KindUser), post...)
+	e.POST("/v1/users/batch", s.postProfiles(storage.KindUser), post...)
+	e.POST("/v1/companies", s.postProfiles(storage.KindCompany), post...)
+	e.POST("/v1/companies/batch", s.postProfiles(storage.KindCompany), post...)
 	e.GET("/v1/config", s.getMoesifConfig, ing)
 	e.GET("/v1/rules", s.getMoesifRules, ing)
 
@@ -182,13 +217,19 @@ func (s *Server) routes() *echo.Echo {
 	e.POST("/v1/backtest", s.postBacktest, adm)
 	e.POST("/v1/backtest/samples", s.postSamples, adm)
 
+	s.openMeterRoutes(e)  // OpenMeter's API: CloudEvents ingestion, events, meters and their queries (server/openmeter.go)
 	s.billingRoutes(e)    // Stripe settings, webhook and the report ledger (server/billing.go)
 	s.governanceRoutes(e) // governance rules, previews and what they hold for (server/governance.go)
 
 	e.GET("/v1/debug/runtime", s.runtimeStats, adm)
+	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()), adm) // also without the token on --metrics-addr
 	e.GET("/healthz", s.healthz)
-	s.mountUI(e) // the console: /, /index.html and /assets/*, beside the API
-	return e
+	e.GET("/openapi.json", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, openapi.JSON) })
+	// the console: /, /index.html and /assets/*, beside the API
+	if err := s.mountUI(e); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 func (s *Server) healthz(c echo.Context) error {

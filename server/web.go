@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -27,9 +28,9 @@ type uiFile struct {
 // mountUI serves the embedded console: index.html at / and the bundle
 // under /assets/. The UI routes with the URL's fragment (#/meters), so
 // these are its only paths and every API route keeps winning.
-func (s *Server) mountUI(e *echo.Echo) {
+func (s *Server) mountUI(e *echo.Echo) error {
 	files := map[string]*uiFile{}
-	_ = fs.WalkDir(web.Dist, ".", func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(web.Dist, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -49,6 +50,9 @@ func (s *Server) mountUI(e *echo.Echo) {
 		files[p] = f
 		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("server: the embedded console: %w", err)
+	}
 	serve := func(name string) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			name := name
@@ -86,4 +90,5 @@ func (s *Server) mountUI(e *echo.Echo) {
 	e.GET("/", serve("index.html"))
 	e.GET("/index.html", serve("index.html"))
 	e.GET("/assets/*", serve(""))
+	return nil
 }

@@ -42,8 +42,12 @@ func TypeName(t uint8) string {
 // no JSON path functions). Nested objects appear both as an object entry
 // and, key by key, under "parent.child". Arrays are not descended into.
 //
-//	Strs: string value; number as its JSON literal; "true"/"false"; raw JSON for arrays and objects
-//	Nums: number value; 1/0 for booleans; 0 otherwise
+//	Strs: string value; number as its JSON literal; "true"/"false"; JSON text for arrays;
+//	      for objects their ObjectDigest (rows stored before it hold the object's JSON text)
+//	Nums: number value; 1/0 for booleans; the number of keys for objects; 0 otherwise
+//
+// Every value is stored once, at its own key: the whole flattened form is
+// linear in the object's size.
 type Attrs struct {
 	Keys  []string
 	Types []uint8
@@ -65,11 +69,13 @@ func FlattenJSON(text string) (Attrs, error) {
 	if !ok {
 		return a, fmt.Errorf("not a JSON object")
 	}
-	a.add("", obj)
+	a.add("", obj, nil)
 	return a, nil
 }
 
-func (a *Attrs) add(prefix string, obj map[string]any) {
+// add appends obj's members under prefix and, given d, returns obj's
+// digest (the top level is not stored and needs none).
+func (a *Attrs) add(prefix string, obj map[string]any, d *ObjectDigest) string {
 	keys := make([]string, 0, len(obj))
 	for k := range obj {
 		keys = append(keys, k)
@@ -80,11 +86,19 @@ func (a *Attrs) add(prefix string, obj map[string]any) {
 		if prefix != "" {
 			path = prefix + "." + k
 		}
+		i := len(a.Keys)
 		a.put(path, obj[k])
 		if child, ok := obj[k].(map[string]any); ok {
-			a.add(path, child)
+			a.Strs[i], a.Nums[i] = a.add(path, child, new(ObjectDigest)), float64(len(child))
+		}
+		if d != nil {
+			d.Add(k, a.Types[i], a.Strs[i])
 		}
 	}
+	if d == nil {
+		return ""
+	}
+	return d.Sum()
 }
 
 func (a *Attrs) put(key string, v any) {
@@ -106,7 +120,7 @@ func (a *Attrs) put(key string, v any) {
 	case []any:
 		t, s = TypeArray, mustJSON(x)
 	case map[string]any:
-		t, s = TypeObject, mustJSON(x)
+		t = TypeObject // its digest and key count: see add
 	}
 	a.Keys = append(a.Keys, key)
 	a.Types = append(a.Types, t)

@@ -134,6 +134,13 @@ type EventFilter struct {
 	Route     string // the request path without query string
 	Verb      string // upper case
 	Type      string // CloudEvents type
+	Subject   string // CloudEvents subject
+	Format    string // FormatMoesif or FormatCloudEvents
+	// ExternalID is the id the client sent (a CloudEvent's id).
+	ExternalID string
+	// ReceivedFrom and ReceivedTo keep events that arrived in
+	// [ReceivedFrom, ReceivedTo) (zero: unbounded).
+	ReceivedFrom, ReceivedTo time.Time
 	// ByStatus keeps events whose response status is in [StatusMin,
 	// StatusMax]; status 0 is a call without a response.
 	ByStatus             bool
@@ -162,9 +169,15 @@ func (f EventFilter) Where(withCursor bool) (string, []any) {
 	if !f.To.IsZero() {
 		add("time_ms < ?", f.To.UnixMilli())
 	}
+	if !f.ReceivedFrom.IsZero() {
+		add("received_ms >= ?", f.ReceivedFrom.UnixMilli())
+	}
+	if !f.ReceivedTo.IsZero() {
+		add("received_ms < ?", f.ReceivedTo.UnixMilli())
+	}
 	for _, c := range []struct{ col, v string }{
 		{"user_id", f.UserID}, {"company_id", f.CompanyID}, {"route", f.Route}, {"verb", f.Verb}, {"type", f.Type},
-		{"blocked_by", f.BlockedBy},
+		{"subject", f.Subject}, {"format", f.Format}, {"external_id", f.ExternalID}, {"blocked_by", f.BlockedBy},
 	} {
 		if c.v != "" {
 			add(c.col+" = ?", c.v)

@@ -13,6 +13,7 @@ const (
 	MeterRenamed  = "renamed"  // Body: {"name": ...}
 	MeterStatus   = "status"   // Body: {"status": "active"|"inactive"}
 	MeterArchived = "archived" // Body: {}
+	MeterSlug     = "slug"     // Body: {"slug": ..., "previous": ...}
 )
 
 // MeterRecord is one append-only entry of a meter's audit trail.

@@ -15,17 +15,20 @@ import (
 // written with mistakes (underlined), completed, previewed (checked
 // against POST /v1/governance/preview), created, switched on ("blocking
 // now" checked against the API), versioned (its diff in the history), and
-// a customer it holds for looked up. It returns the rule's id.
+// a customer it holds for looked up. It returns the rule's id and the
+// meter's it reads.
 //
 // The generated traffic has no Stripe invoices, so the rule holds for two
 // generated companies by id, with usage() over a meter made here: what
 // the preview and the customer page show is then the companies' real
 // usage and calls.
-func (e *env) governance() string {
+func (e *env) governance() (rule, meter string) {
 	t := e.t
 	e.do("wide screen", chromedp.EmulateViewport(1440, 900))
 	orders := e.api("POST", "/v1/meters", map[string]any{"name": "Orders", "filter": `request.route startsWith "/v2/orders"`, "aggregation": "count", "group_by": "company_id"})
-	meter := orders["id"].(string)
+	meter = orders["id"].(string)
+	// Its version 2 takes effect now: the meter's usage chart marks it.
+	e.api("POST", "/v1/meters/"+meter+"/versions", map[string]any{"filter": `request.route startsWith "/v2/orders" and request.verb != "OPTIONS"`})
 
 	e.do("governance", chromedp.Navigate(e.url+"/#/governance"))
 	e.wait("no rules yet", `document.querySelector(".empty h3")?.textContent === "No governance rules yet" && !!document.querySelector("nav a[aria-current=page][href='#/governance']")`)
@@ -42,6 +45,10 @@ func (e *env) governance() string {
 		t.Errorf("condition error %q", msg)
 	}
 	e.shot("rule-condition-error")
+	// A trait no event carries: a warning, with the one meant.
+	e.typeInto(cond, `company.plna == "pro"`)
+	e.wait("unseen trait", `document.querySelector("[data-field=condition] ~ .editor-msg .warn[data-code=unseen_key]")?.textContent.endsWith("company.plna is in none of your 20,000 stored events; did you mean company.plan?") && document.querySelector("[data-field=condition] .cm-lintRange-warning")?.textContent === "company.plna"`)
+	e.axe("rule editor, error")
 
 	// Fixed, and usage() completed: the function, then the meters that
 	// group by company, named.
@@ -120,6 +127,7 @@ func (e *env) governance() string {
 		t.Errorf("preview matches %v, shown %v", customers, shown)
 	}
 	e.shot("rule-preview")
+	e.axe("rule preview")
 	// A change marks the preview stale.
 	e.typeInto("#status", "409")
 	e.wait("stale", `document.querySelector(".rule-preview").classList.contains("stale")`)
@@ -150,6 +158,7 @@ func (e *env) governance() string {
 		t.Errorf("after the switch: %v", r)
 	}
 	e.shot("rule-on")
+	e.axe("rule page")
 	e.do("list", chromedp.Navigate(e.url+"/#/governance"))
 	e.wait("list", `!!document.querySelector(".rules-table tr[data-id='`+id+`'] [data-matching]")`)
 	if got := eval[string](e, `document.querySelector(".rules-table tr[data-id='`+id+`'] [data-matching] b").textContent`); got != grouped(r["matching_now"].(float64)) {
@@ -159,6 +168,7 @@ func (e *env) governance() string {
 		t.Errorf("list row: %s", row)
 	}
 	e.shot("governance-list")
+	e.axe("governance list")
 
 	// A new version drops company-7: the history shows the diff, and the
 	// rule now holds for company-3 alone.
@@ -199,9 +209,10 @@ func (e *env) governance() string {
 		t.Errorf("company-3's rule: %s", txt)
 	}
 	e.shot("governance-customer")
+	e.axe("governance customer")
 	// Another, looked up with the form: no rule holds now.
 	e.typeInto("#lookup-id", "company-7")
 	e.do("look up", chromedp.Click(chromedp.CSS(".lookup button[type=submit]")))
 	e.wait("company-7", `location.hash === "#/governance/customers/company/company-7" && document.querySelector(".customer-rules .empty h3")?.textContent === "No active rule holds for this company now"`)
-	return id
+	return id, meter
 }

@@ -2,15 +2,18 @@ package web_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +21,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -138,10 +142,7 @@ func (e *env) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 // wait polls a JavaScript condition until it is true.
 func (e *env) wait(what, cond string) {
 	e.t.Helper()
-	e.do("wait: "+what, chromedp.Steps(func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(60*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))(ctx, t)
-		return chromedp.Void{}, err
-	}))
+	e.do("wait: "+what, waitFor(cond))
 }
 
 func eval[T any](e *env, js string) T {
@@ -182,6 +183,13 @@ func (e *env) typeInto(sel, text string) {
 		chromedp.KeyEvent("\b"),
 		chromedp.SendKeys(chromedp.CSS(sel), text),
 	)
+}
+
+// escape closes the open dialog with Escape, as a person does.
+func (e *env) escape(what string) {
+	e.t.Helper()
+	e.do("close "+what, chromedp.KeyEvent(kb.Escape))
+	e.wait(what+" closed", `!document.querySelector(".backdrop")`)
 }
 
 // pick presses Enter as a person does in an editor that handles it on
@@ -250,6 +258,7 @@ func sameTime(api any, want string) bool {
 const actorName = "Zoë Łukasiewicz"
 
 const (
+	sumFilter  = `response.status < 400 or metadata.to == 1`
 	badFilter  = `response.stauts == 200 and request.route startsWith "/v1/search"`
 	goodFilter = `response.status == 200 and request.route startsWith "/v1/search"`
 )
@@ -259,6 +268,12 @@ const (
 // API, create it, version it, switch it on, archive it, read events.
 func TestBrowser(t *testing.T) {
 	e := newEnv(t)
+	// The browser is in New York: what the console shows in UTC (chart
+	// axes, buckets, times) must not move with it.
+	e.do("time zone", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "America/New_York"})
+		return err
+	}))
 
 	// The UI is served at / beside the API, whose routes still answer.
 	if resp, err := http.Get(e.url + "/v1/nope"); err != nil || resp.StatusCode != 404 || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
@@ -269,6 +284,7 @@ func TestBrowser(t *testing.T) {
 	e.do("open", chromedp.Navigate(e.url+"/"))
 	e.wait("sign-in form", `!!document.querySelector("#token")`)
 	e.shot("signin")
+	e.axe("signin")
 	e.do("wrong token", chromedp.SendKeys(chromedp.CSS("#token"), "nope"), chromedp.Click(chromedp.CSS("button[type=submit]")))
 	e.wait("refusal shown", `document.querySelector(".form-error") && !document.querySelector(".form-error").hidden && document.querySelector(".form-error").textContent.includes("refused")`)
 	e.typeInto("#token", admin)
@@ -276,6 +292,7 @@ func TestBrowser(t *testing.T) {
 	e.do("sign in", chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(actorName+kb.Enter))
 	e.wait("meters page, empty", `document.querySelector(".empty h3")?.textContent === "No meters yet"`)
 	e.shot("meters-empty")
+	e.axe("meters empty")
 
 	// A new meter with a typo in the filter: the editor underlines it.
 	e.do("new meter", chromedp.Click(chromedp.CSS(`a[href="#/meters/new"]`)))
@@ -302,12 +319,13 @@ func TestBrowser(t *testing.T) {
 	if v := eval[string](e, `document.querySelector("[data-field=filter] .cm-content").textContent`); v != "company.seats" {
 		t.Errorf("completed filter %q", v)
 	}
-	// A sum meter over the tokens: some calls send them as text, which
-	// the preview counts as value errors, as the API does.
-	e.typeInto(`[data-field=filter] .cm-content`, "response.status < 400")
-	e.wait("sum preview", `document.querySelector(".preview").dataset.total > 0 && !document.querySelector(".preview").classList.contains("busy")`)
+	// A sum meter over the tokens: some calls send them as text, or not at
+	// all, which the preview counts as value errors, as the API does. The
+	// filter reads a key no event has (metadata.to).
+	e.typeInto(`[data-field=filter] .cm-content`, sumFilter)
+	e.wait("sum preview", `document.querySelector(".preview").dataset.total > 0 && !document.querySelector(".preview").classList.contains("busy") && document.querySelector("[data-field=filter]").dataset.checked === `+strconv.Quote(sumFilter))
 	ds := eval[map[string]string](e, `Object.assign({}, document.querySelector(".preview").dataset)`)
-	sum := e.api("POST", "/v1/backtest", map[string]any{"filter": "response.status < 400", "value": "metadata.tokens", "aggregation": "sum",
+	sum := e.api("POST", "/v1/backtest", map[string]any{"filter": sumFilter, "value": "metadata.tokens", "aggregation": "sum",
 		"from": ds["from"], "to": ds["to"], "bucket": ds["bucket"], "top": 8})
 	if got, w := e.stat("total"), grouped(sum["total"].(float64)); got != w {
 		t.Errorf("sum total shown %s, API says %s", got, w)
@@ -315,8 +333,77 @@ func TestBrowser(t *testing.T) {
 	if got, w := e.stat("errors"), grouped(sum["value_errors"].(float64)); got != w || sum["value_errors"].(float64) == 0 {
 		t.Errorf("value errors shown %s, API says %s (the generated tokens include text)", got, w)
 	}
+	// Why values fail: the editor knows tokens is number | string (and
+	// sometimes missing) and says so with the fix; so does the preview.
+	e.wait("value warning", `!!document.querySelector("[data-field=value] ~ .editor-msg .warn[data-code=not_always_a_number]")`)
+	if w := eval[string](e, `document.querySelector("[data-field=value] ~ .editor-msg .warn").textContent`); !strings.Contains(w, "metadata.tokens is number | string in your events") || !strings.Contains(w, "Use float(metadata.tokens ?? 0)") {
+		t.Errorf("the value's warning: %s", w)
+	}
+	note := fmt.Sprintf("%s of the %s matched calls", grouped(sum["value_errors"].(float64)), grouped(sum["matched_events"].(float64)))
+	if n := eval[string](e, `document.querySelector(".value-note")?.textContent || ""`); !strings.Contains(n, note) || !strings.Contains(n, "float(metadata.tokens ?? 0)") {
+		t.Errorf("the preview's note %q lacks %q and the fix", n, note)
+	}
+	// The key no event has: a warning, not an error, underlined.
+	if w := eval[string](e, `document.querySelector("[data-field=filter] ~ .editor-msg").textContent`); w != "metadata.to is in none of your 20,000 stored events; did you mean metadata.tokens?" {
+		t.Errorf("the filter's warning: %q", w)
+	}
+	if u := eval[string](e, `document.querySelector("[data-field=filter] .cm-lintRange-warning")?.textContent || ""`); u != "metadata.to" {
+		t.Errorf("underlined as a warning: %q", u)
+	}
+	// The confirmation warns of both.
+	e.do("create?", chromedp.Click(chromedp.CSS(".definition button[type=submit]")))
+	e.wait("confirmation", `!!document.querySelector(".dialog .confirm-warnings")`)
+	if c := eval[string](e, `document.querySelector(".dialog .confirm-warnings").textContent`); !strings.Contains(c, "Over the last 7 days, "+grouped(sum["value_errors"].(float64))+" of "+grouped(sum["matched_events"].(float64))+" matched calls had a value that failed") || !strings.Contains(c, "metadata.to is in none of your") {
+		t.Errorf("the confirmation warns: %s", c)
+	}
+	e.shot("create-warnings")
+	e.axe("create confirmation with warnings")
+	e.escape("the confirmation")
+	// The fix: no value fails any more, as the API agrees.
+	e.do("use the fix", chromedp.Click(chromedp.CSS(".value-note .fix")))
+	fixed := "float(metadata.tokens ?? 0)"
+	e.wait("fixed preview", `document.querySelector("[data-field=value]").dataset.checked === `+strconv.Quote(fixed)+` && !document.querySelector(".preview").classList.contains("busy") && !document.querySelector(".value-note .callout, .value-note.callout") && document.querySelector("[data-stat=errors] .stat-value").textContent === "0"`)
+	sum = e.api("POST", "/v1/backtest", map[string]any{"filter": sumFilter, "value": fixed, "aggregation": "sum",
+		"from": ds["from"], "to": ds["to"], "bucket": ds["bucket"], "top": 8})
+	if sum["value_errors"].(float64) != 0 || e.stat("total") != grouped(sum["total"].(float64)) || eval[string](e, `document.querySelector("[data-field=value] ~ .editor-msg").textContent`) != "" {
+		t.Errorf("after the fix: %s value errors, total %s; API %v", e.stat("errors"), e.stat("total"), sum)
+	}
+	e.typeInto(`[data-field=value] .cm-content`, "metadata.tokens")
+	e.wait("value errors again", `document.querySelector("[data-field=value]").dataset.checked === "metadata.tokens" && !!document.querySelector(".value-note .warn")`)
 	e.shot("sum-preview")
-	e.do("back to count", chromedp.SetValue(chromedp.CSS("#aggregation"), "count"), chromedp.Evaluate[chromedp.Void](`document.querySelector("#aggregation").dispatchEvent(new Event("change"))`))
+	e.axe("new meter, sum preview")
+	// A window where nothing matches: the y axis counts 0 and 1, in whole
+	// numbers, and the chart says it is empty.
+	e.typeInto(`[data-field=filter] .cm-content`, "response.status == 999")
+	e.wait("empty preview", `document.querySelector(".preview").dataset.matched === "0" && !document.querySelector(".preview").classList.contains("busy")`)
+	if ch := e.chart(".preview .chart"); ch["yTicks"] != `["0","1"]` || ch["unit"] != "sum of metadata.tokens" || !eval[bool](e, `!document.querySelector(".preview .chart-empty").hidden`) {
+		t.Errorf("the empty chart: %v", ch)
+	}
+	e.shot("empty-preview")
+	e.do("back to count", chromedp.SetValue(chromedp.CSS("#aggregation"), "count"))
+	// Messages in plain words, as the person types.
+	filter := `[data-field=filter]`
+	checked := func(text string) string {
+		return `document.querySelector("[data-field=filter]").dataset.checked === ` + strconv.Quote(text)
+	}
+	e.typeInto(filter+" .cm-content", "response.status == 200 and")
+	e.wait("a trailing and", checked("response.status == 200 and")+` && document.querySelector("[data-field=filter] ~ .editor-msg .err[data-code=syntax_error]")?.textContent === 'Line 1, column 26: "and" needs a condition after it; finish the condition or remove "and"'`)
+	// A member access being typed is not an error yet: no red until the
+	// cursor leaves it.
+	e.typeInto(filter+" .cm-content", "response.status == 200 and request.")
+	e.wait("checked", checked("response.status == 200 and request."))
+	red := `!!document.querySelector("[data-field=filter] .cm-lintRange-error") || !!document.querySelector("[data-field=filter] ~ .editor-msg .err") || !!document.querySelector("[data-field=filter] .has-error") || !!document.querySelector(".preview .bad, .preview .preview-error")`
+	if eval[bool](e, red) {
+		t.Errorf("red while typing request.: %s", eval[string](e, `document.querySelector("[data-field=filter] ~ .editor-msg").textContent`))
+	}
+	e.do("type on", chromedp.SendKeys(chromedp.CSS(filter+" .cm-content"), "rou"))
+	e.wait("checked and previewed", checked("response.status == 200 and request.rou")+` && document.querySelector(".preview").dataset.filter === "response.status == 200 and request.rou" && !document.querySelector(".preview").classList.contains("busy")`)
+	if eval[bool](e, red) {
+		t.Errorf("red while typing request.rou: %s", eval[string](e, `document.querySelector("[data-field=filter] ~ .editor-msg").textContent`))
+	}
+	e.shot("typing-a-member")
+	e.do("leave it", chromedp.Click(chromedp.CSS("#name")))
+	e.wait("now it is an error", `document.querySelector("[data-field=filter] .cm-lintRange-error")?.textContent === "rou" && document.querySelector("[data-field=filter] ~ .editor-msg .err")?.textContent.endsWith("unknown field request.rou; did you mean request.route?")`)
 	e.typeInto(`[data-field=filter] .cm-content`, badFilter)
 	e.wait("error marked", `!!document.querySelector("[data-field=filter] .cm-lintRange-error") && !!document.querySelector(".editor-msg .err[data-code=unknown_field]")`)
 	marked := eval[string](e, `document.querySelector("[data-field=filter] .cm-lintRange-error").textContent`)
@@ -328,6 +415,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("error message %q", msg)
 	}
 	e.shot("new-meter-error")
+	e.axe("new meter, error")
 
 	// Fixed: the chart and the totals appear and agree with the API.
 	e.typeInto(`[data-field=filter] .cm-content`, goodFilter)
@@ -372,6 +460,7 @@ func TestBrowser(t *testing.T) {
 	if got, w := e.stat("total"), grouped(month["total"].(float64)); got != w || ds["buckets"] != strconv.Itoa(len(month["buckets"].([]any))) {
 		t.Errorf("30-day preview shows %s in %s buckets, API %s in %d", got, ds["buckets"], w, len(month["buckets"].([]any)))
 	}
+	e.utcChart(".preview .chart", DAY, "calls")
 
 	// A matching sample opens as JSON.
 	e.do("open sample", chromedp.Click(chromedp.CSS(".sample-list .sample")))
@@ -380,8 +469,8 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("sample JSON lacks its route: %.200s", j)
 	}
 	e.shot("sample-event")
-	e.do("close dialog", chromedp.KeyEvent(kb.Escape))
-	e.wait("dialog closed", `!document.querySelector(".backdrop")`)
+	e.axe("sample event dialog")
+	e.escape("the sample")
 
 	// Create: the confirmation says what cannot change.
 	e.do("bind a price", chromedp.SendKeys(chromedp.CSS("#price"), "price_search_v1"))
@@ -391,6 +480,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("confirmation: %s", c)
 	}
 	e.shot("create-confirm")
+	e.axe("create confirmation")
 	e.do("confirm", chromedp.Click(chromedp.CSS(".dialog .btn.primary")))
 	e.wait("meter page", `!!document.querySelector(".timeline") && location.hash.startsWith("#/meters/mtr_")`)
 	id := strings.TrimPrefix(eval[string](e, `location.hash`), "#/meters/")
@@ -445,6 +535,7 @@ func TestBrowser(t *testing.T) {
 	}
 	e.wait("chart", `!!document.querySelector(".chart canvas")`)
 	e.shot("meter-timeline")
+	e.axe("meter page")
 
 	// The list shows it with its price and a 7-day sparkline.
 	e.do("list", chromedp.Navigate(e.url+"/#/meters"))
@@ -469,8 +560,21 @@ func TestBrowser(t *testing.T) {
 
 	// Events: newest first, filter by company, open one.
 	e.do("events", chromedp.Navigate(e.url+"/#/events"))
-	e.wait("rows", `document.querySelectorAll(".events-table tbody tr.clickable").length === 50`)
+	e.wait("rows", `document.querySelectorAll(".events-table tbody tr.clickable").length === 50 && !!document.querySelector("[data-stat=metadata-keys]")`)
 	e.shot("events")
+	// The metadata keys card: distinct keys, the most common first (a key
+	// seen with two JSON types counts once).
+	byKey := map[string]float64{}
+	for _, k := range e.api("GET", "/v1/events/stats", nil)["metadata_keys"].([]any) {
+		k := k.(map[string]any)
+		byKey[k["key"].(string)] += k["count"].(float64)
+	}
+	keys := slices.Collect(maps.Keys(byKey))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(byKey[b], byKey[a]), cmp.Compare(a, b)) })
+	wantKeys := fmt.Sprintf("%s and %d more", strings.Join(keys[:5], ", "), len(keys)-5)
+	if got := eval[[]string](e, `[...document.querySelectorAll("[data-stat=metadata-keys] span")].map(s => s.textContent)`); got[1] != strconv.Itoa(len(keys)) || got[2] != wantKeys || !strings.Contains(got[2], "region") || !strings.Contains(got[2], "tokens") {
+		t.Errorf("metadata keys card %q, want %d and %q", got, len(keys), wantKeys)
+	}
 	first := eval[string](e, `document.querySelector(".events-table tbody tr.clickable").dataset.id`)
 	e.do("load more", chromedp.Click(chromedp.CSS(".table-foot .btn")))
 	e.wait("100 rows", `document.querySelectorAll(".events-table tbody tr.clickable").length === 100`)
@@ -491,7 +595,7 @@ func TestBrowser(t *testing.T) {
 	e.do("open event", chromedp.Focus(chromedp.CSS(".events-table tbody tr.clickable")), chromedp.KeyEvent(kb.Enter))
 	e.wait("event JSON", `!!document.querySelector(".dialog pre.json") && document.querySelector(".dialog pre.json").textContent.includes('"company_id": "company-7"')`)
 	e.shot("event-json")
-	e.do("close", chromedp.KeyEvent(kb.Escape))
+	e.escape("the event")
 
 	// Route and status: the rows and the count agree with the API.
 	e.typeInto("#company_id", " ")
@@ -505,49 +609,88 @@ func TestBrowser(t *testing.T) {
 	e.shot("events-filtered")
 	e.typeInto("#status", "4x")
 	e.do("bad status", chromedp.Click(chromedp.CSS(".filters button[type=submit]")))
-	e.wait("status error", `!!document.querySelector(".events-table .form-error") && document.querySelector(".events-table .form-error").textContent.includes("status must be")`)
+	e.wait("status error at its field", `document.querySelector("#status").getAttribute("aria-invalid") === "true" && document.querySelector("#status").getAttribute("aria-describedby") === "filter-error" && document.querySelector("#filter-error").textContent.includes("status must be") && !document.querySelector(".events-table .form-error")`)
+	e.shot("events-bad-status")
+	// Nothing matches: the filters clear in one step.
+	e.typeInto("#status", "404")
+	e.typeInto("#company_id", "nobody")
+	e.do("filter nobody", chromedp.Click(chromedp.CSS(".filters button[type=submit]")))
+	e.wait("no events", `document.querySelector(".events-table .empty h3")?.textContent === "No events" && document.querySelector("#filter-error").hidden && document.querySelector("#status").getAttribute("aria-invalid") === "false"`)
+	e.do("clear", chromedp.Click(chromedp.CSS(".events-table .empty button")))
+	e.wait("every event", `document.querySelectorAll(".events-table tbody tr.clickable").length === 50 && document.querySelector("#company_id").value === "" && document.querySelector("#status").value === "" && location.hash === "#/events"`)
 
 	e.billing(id)
-	rule := e.governance()
+	rule, orders := e.governance()
 
-	// A phone.
-	e.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
-	for _, p := range []struct{ name, hash, ready string }{
-		{"phone-meters", "#/meters", `!!document.querySelector(".meters-table")`},
-		{"phone-meter", "#/meters/" + id, `!!document.querySelector(".timeline") && !!document.querySelector(".chart canvas")`},
-		{"phone-new-meter", "#/meters/new", `document.querySelectorAll(".cm-content").length === 2`},
-		{"phone-governance", "#/governance", `!!document.querySelector(".rules-table")`},
-		{"phone-rule", "#/governance/rules/" + rule, `!!document.querySelector(".timeline") && !!document.querySelector(".match-table")`},
-		{"phone-rule-version", "#/governance/rules/" + rule + "/version", `document.querySelectorAll(".cm-content").length === 2 && document.querySelectorAll("[data-rows=routes] .kv-row").length === 1`},
-		{"phone-customer", "#/governance/customers/company/company-3", `!!document.querySelector(".held-rules li")`},
-		{"phone-events", "#/events", `document.querySelectorAll(".events-table tbody tr.clickable").length > 0`},
-	} {
-		e.do(p.name, chromedp.Navigate(e.url+"/"+p.hash))
-		e.wait(p.name, p.ready)
-		e.shot(p.name)
-		if w := eval[float64](e, `document.documentElement.scrollWidth`); w > 390 {
-			t.Errorf("%s is %v px wide on a 390 px phone", p.hash, w)
-		}
+	// Every page on a wide screen and on a phone: no page wider than the
+	// screen, no table scrolling sideways, and each kind of dialog fits
+	// the screen, its close button in view, and closes with it.
+	pages := []screenPage{
+		{"meters", "#/meters", `!!document.querySelector(".meters-table")`, nil},
+		{"meter", "#/meters/" + orders, `!!document.querySelector(".timeline") && !!document.querySelector(".chart canvas") && !!document.querySelector(".chart-mark")`, []dialogOpener{
+			{"archive confirmation", chromedp.Click(chromedp.CSS(".btn.danger-ghost"))},
+		}},
+		{"new-meter", "#/meters/new", `document.querySelectorAll(".cm-content").length === 2`, []dialogOpener{
+			{"sample event", chromedp.Steps(
+				chromedp.Click(chromedp.CSS(`[data-field=filter] .cm-content`)), chromedp.SendKeys(chromedp.CSS(`[data-field=filter] .cm-content`), goodFilter),
+				waitFor(`document.querySelectorAll(".sample-list .sample").length > 0`), chromedp.Click(chromedp.CSS(".sample-list .sample")))},
+			{"create confirmation", chromedp.Steps(chromedp.SendKeys(chromedp.CSS("#name"), "On a phone"), chromedp.Click(chromedp.CSS(".definition button[type=submit]")))},
+		}},
+		{"events", "#/events", `document.querySelectorAll(".events-table tbody tr.clickable").length > 0`, []dialogOpener{
+			{"event", chromedp.Click(chromedp.CSS(".events-table tbody tr.clickable"))},
+		}},
+		{"billing", "#/billing", `document.querySelectorAll(".reports-table tbody tr").length > 0`, []dialogOpener{
+			{"report", chromedp.Click(chromedp.CSS(".reports-table tbody tr"))},
+		}},
+		{"governance", "#/governance", `!!document.querySelector(".rules-table")`, nil},
+		{"rule", "#/governance/rules/" + rule, `!!document.querySelector(".timeline") && !!document.querySelector(".match-table")`, []dialogOpener{
+			{"archive confirmation", chromedp.Click(chromedp.CSS(".btn.danger-ghost"))},
+		}},
+		{"rule-version", "#/governance/rules/" + rule + "/version", `document.querySelectorAll(".cm-content").length === 2 && document.querySelectorAll("[data-rows=routes] .kv-row").length === 1`, []dialogOpener{
+			{"save confirmation", chromedp.Click(chromedp.CSS(".definition button[type=submit]"))},
+		}},
+		{"customer", "#/governance/customers/company/company-3", `!!document.querySelector(".held-rules li")`, nil},
+		{"meter-version", "#/meters/" + orders + "/version", `document.querySelectorAll(".cm-content").length === 2 && !!document.querySelector(".preview .chart canvas")`, nil},
+		{"new-rule", "#/governance/new", `document.querySelectorAll(".cm-content").length === 2`, nil},
+		{"lookup", "#/governance/customers", `!!document.querySelector("#lookup-id")`, nil},
 	}
-	// Nothing wider than the phone's screen.
-	if w := eval[float64](e, `Math.max(document.documentElement.scrollWidth, document.querySelector(".table-wrap").scrollWidth + 28)`); w > 391 {
-		t.Errorf("the events page or its table is %v px wide on a 390 px phone", w)
+	e.screen("wide", 1440, 900, pages)
+	// The meter's usage chart marks where version 2 took effect (now: the
+	// last day's bar) and is in UTC like the preview's.
+	e.do("orders", chromedp.Navigate(e.url+"/#/meters/"+orders))
+	e.wait("usage chart", `!!document.querySelector(".chart .chart-mark[data-version='2']")`)
+	v2 := e.api("GET", "/v1/meters/"+orders+"/versions", nil)["versions"].([]any)[1].(map[string]any)["effective_from"].(string)
+	if m := eval[[]string](e, `(() => { const m = document.querySelector(".chart-mark"), o = document.querySelector(".chart .u-over").getBoundingClientRect(), r = m.getBoundingClientRect();
+		return [m.textContent, m.title, String(r.left >= o.left + o.width * 0.9 && r.left <= o.right)]; })()`); m[0] != "v2" || !strings.Contains(m[1], "version 2 in force from") || m[2] != "true" {
+		t.Errorf("version 2's mark (in force from %s): %v", v2, m)
+	}
+	e.utcChart(".chart", DAY, "calls")
+	e.screen("phone", 390, 844, pages)
+	if s := e.api("GET", "/v1/governance/rules/"+rule, nil)["status"]; s != "active" {
+		t.Errorf("after closing its dialogs the rule is %v", s)
+	}
+	if n := len(e.api("GET", "/v1/meters", nil)["meters"].([]any)); n != 2 {
+		t.Errorf("after closing the create confirmation there are %d meters", n)
 	}
 
-	// A dialog fits the phone's screen and closes.
+	// The event's JSON scrolls by keyboard.
+	e.do("events", chromedp.Navigate(e.url+"/#/events"))
+	e.wait("events", `document.querySelectorAll(".events-table tbody tr.clickable").length > 0`)
+	e.do("open", chromedp.Evaluate[chromedp.Void](`document.querySelector(".events-table tbody tr.clickable").focus()`), chromedp.KeyEvent(kb.Enter))
+	e.wait("JSON", `!!document.querySelector(".dialog pre.json") && document.querySelector(".dialog pre.json").scrollHeight > document.querySelector(".dialog pre.json").clientHeight`)
+	for i := 0; i < 4 && eval[string](e, `document.activeElement.getAttribute("aria-label") || ""`) != "The event as JSON"; i++ {
+		e.do("tab", chromedp.KeyEvent(kb.Tab))
+	}
+	if f := eval[string](e, `document.activeElement.getAttribute("aria-label") || document.activeElement.tagName`); f != "The event as JSON" {
+		t.Errorf("Tab does not reach the JSON panel: the focus is on %q", f)
+	}
+	e.do("scroll", chromedp.KeyEvent(kb.PageDown))
+	e.wait("scrolled", `document.querySelector(".dialog pre.json").scrollTop > 0`)
+	e.escape("the event")
+
+	// Archive the rule on the phone.
 	e.do("rule page", chromedp.Navigate(e.url+"/#/governance/rules/"+rule))
 	e.wait("rule page", `!!document.querySelector(".btn.danger-ghost")`)
-	e.do("archive?", chromedp.Click(chromedp.CSS(".btn.danger-ghost")))
-	e.wait("dialog", `!!document.querySelector(".dialog .btn.danger")`)
-	e.shot("phone-rule-archive-dialog")
-	if r := eval[[]float64](e, `(() => { const r = document.querySelector(".dialog").getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })()`); r[0] < 0 || r[1] < 0 || r[2] > 390 || r[3] > 844 {
-		t.Errorf("the dialog spans %v on a 390x844 phone", r)
-	}
-	e.do("close", chromedp.Click(chromedp.CSS(`.dialog button[aria-label="Close"]`)))
-	e.wait("dialog closed", `!document.querySelector(".backdrop")`)
-	if s := e.api("GET", "/v1/governance/rules/"+rule, nil)["status"]; s != "active" {
-		t.Errorf("after closing the dialog the rule is %v", s)
-	}
 	// Archived for good: the list shows it apart.
 	e.do("archive", chromedp.Click(chromedp.CSS(".btn.danger-ghost")))
 	e.wait("dialog", `!!document.querySelector(".dialog .btn.danger")`)
@@ -570,6 +713,11 @@ func TestBrowser(t *testing.T) {
 	// Signing out forgets the token.
 	e.do("sign out", chromedp.Click(chromedp.CSS(`button[aria-label="Sign out"]`)))
 	e.wait("sign-in again", `!!document.querySelector("#token") && !sessionStorage.getItem("meterd.token")`)
+	e.shot("phone-signin")
+	e.axe("phone-signin")
+	if w := eval[float64](e, `document.documentElement.scrollWidth`); w > 390 {
+		t.Errorf("the sign-in page is %v px wide on a 390 px phone", w)
+	}
 }
 
 // billing walks through the Stripe settings and the report ledger, or,
@@ -626,6 +774,7 @@ func (e *env) billing(meterID string) {
 	e.do("reload billing", chromedp.Reload())
 	e.wait("worker", `document.querySelector(".worker-status code")?.textContent === `+strconv.Quote(worker)+` && document.querySelector(".worker-status").textContent.includes("runs the cycles")`)
 	e.shot("billing-settings")
+	e.axe("billing settings")
 
 	// Against stripe-mock (which .ci/run starts), the check passes.
 	if mock := os.Getenv("METERD_TEST_STRIPE_MOCK"); mock != "" {
@@ -646,32 +795,97 @@ func (e *env) billing(meterID string) {
 		t.Log("METERD_TEST_STRIPE_MOCK not set: the successful connection check is not exercised")
 	}
 
-	// The ledger: reports as the billing worker writes them.
+	// The ledger, as the billing worker writes it: an intent (pending)
+	// before each request, then its outcome; after a definite 5xx the
+	// request goes again under its next key. Stripe's errors are stored as
+	// stripe-go renders them: JSON.
 	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
 	start := time.Date(at.Year(), at.Month(), 1, 0, 0, 0, 0, time.UTC)
-	for i, r := range []billing.Report{
-		{Key: "k1", Status: billing.StatusSent, Customer: "company-7", StripeCustomer: "cus_A7", Quantity: 120, Total: 120, Answer: "mbur_1"},
-		{Key: "k2", Status: billing.StatusRejected, Customer: "company-9", StripeCustomer: "cus_A9", Quantity: 30, Total: 30, HTTPStatus: 400, Error: "No such subscription item: si_gone"},
-		{Key: "k3", Status: billing.StatusFailed, Customer: "company-7", StripeCustomer: "cus_A7", Quantity: 5, Total: 125, Error: "timeout after 3 attempts"},
-	} {
+	hour := at.Add(-2 * time.Hour).Truncate(time.Hour)
+	rejected := `{"code":"resource_missing","doc_url":"https://stripe.com/docs/error-codes/resource-missing","status":400,"message":"No such subscription item: 'si_gone'","param":"subscription_item","request_id":"req_9x","type":"invalid_request_error"}`
+	unavailable := `{"status":503,"message":"Stripe is temporarily unavailable","request_id":"req_503","type":"api_error"}`
+	n := 0
+	write := func(r billing.Report, key, status string, gen int, answer func(*billing.Report)) {
+		n++
+		r.Key, r.Status, r.Generation = key, status, gen
 		r.Mode, r.MeterID, r.MeterVersion, r.PriceID = billing.ModeMeterEvents, meterID, 1, "price_search_v1"
-		r.PeriodStart, r.PeriodEnd, r.Bucket, r.AttemptAt = start, start.AddDate(0, 1, 0), at, at.Add(time.Duration(i)*time.Minute)
+		r.PeriodStart, r.PeriodEnd, r.Bucket, r.AttemptAt = start, start.AddDate(0, 1, 0), hour, at.Add(time.Duration(n)*time.Minute)
+		if answer != nil {
+			answer(&r)
+		}
 		body, _ := json.Marshal(r)
 		if err := e.store.AppendJournal(context.Background(), storage.JournalEntry{Stream: storage.StreamBillingLedger,
-			Key: fmt.Sprintf("%d/%s/%s", i, r.Key, r.Status), At: r.AttemptAt, Body: string(body)}); err != nil {
+			Key: fmt.Sprintf("%03d/%s/%s", n, r.Key, r.Status), At: r.AttemptAt, Body: string(body)}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	sent := billing.Report{Customer: "company-7", StripeCustomer: "cus_A7", Quantity: 120, Total: 120}
+	refused := billing.Report{Customer: "company-9", StripeCustomer: "cus_A9", Quantity: 30, Total: 30}
+	renewed := billing.Report{Customer: "company-7", StripeCustomer: "cus_A7", Quantity: 5, Total: 125}
+	timedOut := billing.Report{Customer: "company-7", StripeCustomer: "cus_A7", Quantity: 7, Total: 132}
+	write(sent, "k1", billing.StatusPending, 0, nil)
+	write(sent, "k1", billing.StatusSent, 0, func(r *billing.Report) { r.Answer, r.Attempts = "mbur_1", 1 })
+	write(refused, "k2", billing.StatusPending, 0, nil)
+	write(refused, "k2", billing.StatusRejected, 0, func(r *billing.Report) { r.HTTPStatus, r.Error, r.Answer, r.Attempts = 400, rejected, "req_9x", 1 })
+	write(renewed, "k3", billing.StatusPending, 0, nil)
+	write(renewed, "k3", billing.StatusFailed, 0, func(r *billing.Report) { r.HTTPStatus, r.Error, r.Answer, r.Attempts = 503, unavailable, "req_503", 1 })
+	write(renewed, "k3-1", billing.StatusPending, 1, nil)
+	write(timedOut, "k4", billing.StatusPending, 0, nil)
+	write(timedOut, "k4", billing.StatusFailed, 0, func(r *billing.Report) { r.Error, r.Attempts = "context deadline exceeded", 6 })
+	// A price Stripe refused is listed once, the reason in its note.
+	write(refused, "meterd-nometer-1", billing.StatusRejected, 0, func(r *billing.Report) {
+		r.Note = `price price_search_v1: {"code":"resource_missing","status":404,"message":"No such price: 'price_search_v1'","param":"id","request_id":"req_404","type":"invalid_request_error"}`
+	})
 	e.do("reload", chromedp.Navigate(e.url+"/#/billing"), chromedp.Reload())
-	e.wait("three reports", `document.querySelectorAll(".reports-table tbody tr").length === 3`)
-	if row := eval[string](e, `document.querySelector(".reports-table tbody tr").textContent`); !strings.Contains(row, "Failed") || !strings.Contains(row, "company-7") || !strings.Contains(row, "Search API calls") || !strings.Contains(row, "timeout after 3 attempts") {
-		t.Errorf("newest report row: %s", row)
+	// One row per report, at its latest state; the counts count reports.
+	e.wait("five reports", `document.querySelectorAll(".reports-table tbody tr").length === 5`)
+	rows := eval[map[string]string](e, `Object.fromEntries([...document.querySelectorAll(".reports-table tbody tr")].map(tr => [tr.dataset.key, tr.textContent]))`)
+	for key, want := range map[string][]string{
+		"k1":               {"Sent", "company-7", "Search API calls", "120", "mbur_1"},
+		"k2":               {"Rejected", "company-9", "400 No such subscription item: 'si_gone'"},
+		"k3-1":             {"Pending", "company-7", "waiting for Stripe", "3 entries"},
+		"k4":               {"Failed", "company-7", "context deadline exceeded"},
+		"meterd-nometer-1": {"Rejected", "company-9", "price price_search_v1: No such price: 'price_search_v1'"},
+	} {
+		for _, w := range append(want, hour.Format("2 Jan, 15:04")) {
+			if !strings.Contains(rows[key], w) {
+				t.Errorf("report %s's row lacks %q: %s", key, w, rows[key])
+			}
+		}
+		if strings.Contains(rows[key], "{") {
+			t.Errorf("report %s's row shows raw JSON: %s", key, rows[key])
+		}
+	}
+	if c := eval[string](e, `document.querySelector(".counts").textContent`); c != "Failed: 1Pending: 1Rejected: 2Sent: 1" {
+		t.Errorf("counts %q, want one report of each status, two rejected", c)
+	}
+	if th := eval[string](e, `document.querySelector(".reports-table thead").textContent`); !strings.Contains(th, "Hour (UTC)") || strings.Contains(th, "Sent") {
+		t.Errorf("the columns: %s", th)
 	}
 	e.shot("billing-ledger")
+	e.axe("billing ledger")
+	// Pending: the report renewed after a 503, with its three entries.
+	e.do("pending", chromedp.SetValue(chromedp.CSS("#report-status"), "pending")) // (SetValue sends input and change)
+	e.wait("the pending one", `document.querySelectorAll(".reports-table tbody tr").length === 1 && document.querySelector(".reports-table tbody tr").dataset.key === "k3-1" && location.hash.includes("status=pending")`)
+	e.do("open it", chromedp.Evaluate[chromedp.Void](`document.querySelector(".reports-table tbody tr").focus()`), chromedp.KeyEvent(kb.Enter))
+	e.wait("its attempts", `document.querySelectorAll(".dialog .attempts li").length === 3`)
+	if got := eval[[]string](e, `[...document.querySelectorAll(".dialog .attempts li")].map(li => li.dataset.status + " " + li.querySelector(".wrap").textContent)`); strings.Join(got, ", ") != "pending key k3, failed key k3, pending key k3-1" {
+		t.Errorf("attempts %v", got)
+	}
+	if d := eval[string](e, `document.querySelector(".dialog").textContent`); !strings.Contains(d, "503 Stripe is temporarily unavailable") || !strings.Contains(d, hour.Format("2 Jan 2006, 15:04")+"–") {
+		t.Errorf("the report's dialog: %s", d)
+	}
+	e.shot("billing-report")
+	e.axe("billing report dialog")
+	e.escape("the report")
+	e.do("any status", chromedp.SetValue(chromedp.CSS("#report-status"), ""))
 	e.typeInto("#customer", "company-7")
 	e.do("filter", chromedp.Click(chromedp.CSS("section[aria-label='Usage reports'] .filters button[type=submit]")))
-	e.wait("company-7's", `document.querySelectorAll(".reports-table tbody tr").length === 2 && location.hash.includes("customer=company-7")`)
-	e.typeInto("#customer", " ")
-	e.do("rejected", chromedp.Click(chromedp.CSS(".filters button[type=submit]")), chromedp.Click(chromedp.CSS(`.filters .seg[data-value=rejected]`)))
-	e.wait("the rejected one", `document.querySelectorAll(".reports-table tbody tr").length === 1 && document.querySelector(".reports-table tbody tr").textContent.includes("400 No such subscription item")`)
+	e.wait("company-7's", `document.querySelectorAll(".reports-table tbody tr").length === 3 && location.hash.includes("customer=company-7")`)
+	// Nothing matches: the filters clear in one step.
+	e.typeInto("#customer", "nobody")
+	e.do("filter", chromedp.Click(chromedp.CSS("section[aria-label='Usage reports'] .filters button[type=submit]")))
+	e.wait("no report", `document.querySelector("section[aria-label='Usage reports'] .empty h3")?.textContent === "No reports"`)
+	e.do("clear", chromedp.Click(chromedp.CSS("section[aria-label='Usage reports'] .empty button")))
+	e.wait("all again", `document.querySelectorAll(".reports-table tbody tr").length === 5 && document.querySelector("#customer").value === "" && location.hash === "#/billing"`)
 }

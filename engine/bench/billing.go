@@ -135,7 +135,7 @@ func RunBilling(ctx context.Context, st storage.Store, c BillingConfig, progress
 		if i >= len(billingMeters) {
 			d.Filter = fmt.Sprintf("(%s) and request.body_size >= %d", d.Filter, i)
 		}
-		m, err := reg.Create(ctx, d, "bench")
+		m, err := reg.Create(ctx, d, "", "bench")
 		if err != nil {
 			return r, err
 		}

@@ -10,18 +10,24 @@ import (
 
 	stripe "github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/meterd/meterd/engine/metrics"
 )
 
 // NewAPI is a stripe-go client for the settings' key and base URL, with
 // stripe-go's own retries off: Client retries (stripe-go v76 does not
 // retry ordinary 429s) so that every attempt is paced and logged.
-func NewAPI(s Settings, timeout time.Duration) *client.API {
+func NewAPI(s Settings, timeout time.Duration) *client.API { return NewObservedAPI(s, timeout, nil) }
+
+// NewObservedAPI is NewAPI with every request timed and its failures
+// counted in m (nil: not recorded).
+func NewObservedAPI(s Settings, timeout time.Duration, m *metrics.Set) *client.API {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
 	b := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
 		URL:               stripe.String(s.APIBase),
-		HTTPClient:        &http.Client{Timeout: timeout},
+		HTTPClient:        &http.Client{Timeout: timeout, Transport: m.StripeTransport(nil)},
 		MaxNetworkRetries: stripe.Int64(0),
 		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
 		EnableTelemetry:   stripe.Bool(false),

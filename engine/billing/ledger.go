@@ -168,6 +168,51 @@ func LoadReports(ctx context.Context, j storage.Journal, from time.Time) ([]Repo
 	return out, nil
 }
 
+// ReportState is one report at its latest ledger entry, with every entry
+// it has in History, oldest first. A report is one request: its first
+// idempotency key and the keys it went under after definite 5xx answers
+// (renewed), so "pending, then failed, then pending under key-1, then
+// sent" is one report, sent, with four entries. A listing (late,
+// not_billed, ...) of a request's key belongs to that request's report.
+type ReportState struct {
+	Report
+	History []Entry `json:"history"`
+}
+
+// Entry is one ledger entry of a report, as its history lists it: which
+// key, what happened, when, and Stripe's answer.
+type Entry struct {
+	Key        string    `json:"idempotency_key"`
+	Generation int       `json:"key_generation,omitempty"`
+	Status     string    `json:"status"`
+	At         time.Time `json:"attempt_at"`
+	Attempts   int       `json:"attempts,omitempty"`
+	Answer     string    `json:"answer,omitempty"`
+	HTTPStatus int       `json:"http_status,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	Note       string    `json:"note,omitempty"`
+}
+
+// Latest folds ledger entries (oldest first, as LoadReports returns them)
+// into one state per report, newest first by its latest entry.
+func Latest(rs []Report) []ReportState {
+	index := map[string]int{}
+	var out []ReportState
+	for _, r := range rs {
+		i, ok := index[r.firstKey()]
+		if !ok {
+			i = len(out)
+			index[r.firstKey()] = i
+			out = append(out, ReportState{})
+		}
+		out[i].Report = r
+		out[i].History = append(out[i].History, Entry{Key: r.Key, Generation: r.Generation, Status: r.Status, At: r.AttemptAt,
+			Attempts: r.Attempts, Answer: r.Answer, HTTPStatus: r.HTTPStatus, Error: r.Error, Note: r.Note})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].AttemptAt.After(out[j].AttemptAt) })
+	return out
+}
+
 // ledger is the folded ledger: per idempotency key its last entry, and
 // per unit what Stripe has accepted.
 type ledger struct {

@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -70,5 +71,47 @@ func TestRenewedKeys(t *testing.T) {
 	l.note(at(r2, StatusSent, 6))
 	if got, _ := l.latest(first.Key); got.Key != r2.Key || !l.settled(first.Key) || len(l.pending()) != 0 {
 		t.Fatalf("after the renewed key was sent: latest %+v, pending %+v", got, l.pending())
+	}
+}
+
+// Latest lists each report once, at its latest entry, with every entry of
+// its request: renewed keys and a listing of its key included.
+func TestLatest(t *testing.T) {
+	at := 0
+	e := func(r Report, status string) Report {
+		at++
+		r.Status, r.AttemptAt = status, t0.Add(time.Duration(at)*time.Minute)
+		return r
+	}
+	sent := Report{Key: "k1", Customer: "acme"}
+	renewed := Report{Key: "k2", Customer: "acme"}
+	failed500 := e(renewed, StatusFailed)
+	failed500.HTTPStatus, failed500.Error = 500, "boom"
+	listed := Report{Key: "k4", Customer: "globex"}
+	rs := []Report{
+		e(sent, StatusPending), e(renewed, StatusPending), failed500, e(sent, StatusSent),
+		e(listed, StatusPending), e(listed, StatusFailed),
+		e(renewed.renewed(), StatusPending), e(Report{Key: "k3"}, StatusPending), e(listed, StatusLate), e(renewed.renewed(), StatusSent),
+	}
+	got := Latest(rs)
+	var summary []string
+	for _, s := range got {
+		var h []string
+		for _, x := range s.History {
+			h = append(h, x.Key+":"+x.Status)
+		}
+		summary = append(summary, s.Key+" "+s.Status+" ["+strings.Join(h, " ")+"]")
+	}
+	want := []string{
+		"k2-1 sent [k2:pending k2:failed k2-1:pending k2-1:sent]",
+		"k4 late [k4:pending k4:failed k4:late]",
+		"k3 pending [k3:pending]",
+		"k1 sent [k1:pending k1:sent]",
+	}
+	if strings.Join(summary, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("latest:\n%s\nwant:\n%s", strings.Join(summary, "\n"), strings.Join(want, "\n"))
+	}
+	if h := got[0].History[1]; h.HTTPStatus != 500 || h.Error != "boom" || !h.At.Equal(failed500.AttemptAt) || got[0].Generation != 1 {
+		t.Fatalf("k2's history keeps each entry's answer: %+v", got[0])
 	}
 }

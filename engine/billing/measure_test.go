@@ -30,7 +30,7 @@ func TestCycleRecomputesOnlyChangedHours(t *testing.T) {
 		{Name: "calls", Filter: `response.status < 400`, Aggregation: rules.AggCount, GroupBy: rules.GroupByCompany},
 		{Name: "largest", Filter: `true`, Value: "request.body_size", Aggregation: rules.AggMax, GroupBy: rules.GroupByCompany},
 	} {
-		m, err := reg.Create(ctx, d, "test")
+		m, err := reg.Create(ctx, d, "", "test")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/meterd/meterd/engine"
 	"github.com/meterd/meterd/engine/billing/stripestate"
 	"github.com/meterd/meterd/engine/hours"
+	"github.com/meterd/meterd/engine/metrics"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/storage"
@@ -63,6 +64,9 @@ type Worker struct {
 	// alive and only the oldest live worker runs cycles. Empty: the start
 	// time, host and process, so that IDs sort by age.
 	ID string
+	// Metrics records the cycles, the reports and the Stripe requests
+	// (nil: not recorded).
+	Metrics *metrics.Set
 
 	limiter *Limiter
 	rate    float64
@@ -132,6 +136,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				w.log().Info("billing: standby; another worker runs the cycles", "worker", w.ID, "leader", who)
 			}
 		}
+		w.Metrics.BillingLeader(lead, w.now())
 		if lead {
 			w.runCycle(ctx)
 		}
@@ -263,6 +268,16 @@ type meterInfo struct {
 
 // Cycle runs one reporting cycle.
 func (w *Worker) Cycle(ctx context.Context) (Stats, error) {
+	start, began := w.now(), time.Now()
+	st, err := w.reportAll(ctx)
+	if ctx.Err() == nil { // a cycle cut short by a shutdown is no failure
+		w.Metrics.BillingCycle(w.now, start, time.Since(began), err, !errors.Is(err, ErrNotConfigured))
+	}
+	return st, err
+}
+
+// reportAll is a cycle's work.
+func (w *Worker) reportAll(ctx context.Context) (Stats, error) {
 	s, err := LoadSettings(ctx, w.Store)
 	if err != nil {
 		return Stats{}, err
@@ -277,7 +292,7 @@ func (w *Worker) Cycle(ctx context.Context) (Stats, error) {
 		w.limiter, w.rate = NewLimiter(s.RateLimit, w.clock()), s.RateLimit
 	}
 	c := w.newCycle(w.now())
-	c.api, c.settings = NewAPI(*s, w.Timeout), *s
+	c.api, c.settings = NewObservedAPI(*s, w.Timeout, w.Metrics), *s
 	reports, err := LoadReports(ctx, w.Store, c.now.Add(-60*24*time.Hour))
 	if err != nil {
 		return c.stats, err
@@ -341,7 +356,7 @@ func (c *cycle) replay(ctx context.Context) error {
 		if r.Mode == ModeMeterEvents && c.now.Sub(r.AttemptAt) > 23*time.Hour {
 			r.Status, r.AttemptAt = StatusNeedsReview, c.now
 			r.Note = "the outcome of this meter event is unknown and Stripe no longer deduplicates it: compare with Stripe's meter event summary before resending"
-			if err := appendReport(ctx, c.w.Store, r, true); err != nil {
+			if err := c.appendReport(ctx, r, true); err != nil {
 				return err
 			}
 			c.ledger.last[r.Key] = r
@@ -754,13 +769,22 @@ func (c *cycle) meterFor(ctx context.Context, price string) meterInfo {
 	return mi
 }
 
+// appendReport writes a ledger entry and counts it (GET /metrics).
+func (c *cycle) appendReport(ctx context.Context, r Report, once bool) error {
+	if err := appendReport(ctx, c.w.Store, r, once); err != nil {
+		return err
+	}
+	c.w.Metrics.BillingReport(r.Status)
+	return nil
+}
+
 // flag records a status that needs no request, once per key.
 func (c *cycle) flag(ctx context.Context, r Report, status, note string) error {
 	if c.ledger.flagged[r.Key+"/"+status] {
 		return nil
 	}
 	r.Status, r.Note, r.AttemptAt = status, note, c.now
-	if err := appendReport(ctx, c.w.Store, r, true); err != nil {
+	if err := c.appendReport(ctx, r, true); err != nil {
 		return err
 	}
 	c.ledger.flagged[r.Key+"/"+status] = true
@@ -791,7 +815,7 @@ func (c *cycle) send(ctx context.Context, r Report, replay bool) error {
 		}
 		if !replay {
 			r.Status, r.AttemptAt = StatusPending, c.w.now()
-			if err := appendReport(ctx, c.w.Store, r, false); err != nil {
+			if err := c.appendReport(ctx, r, false); err != nil {
 				return err
 			}
 			c.ledger.note(r)
@@ -811,7 +835,7 @@ func (c *cycle) send(ctx context.Context, r Report, replay bool) error {
 			return ctx.Err() // the intent stays pending: the next start resends it
 		}
 		out := c.outcome(r, attempts, answer, err)
-		if err := appendReport(ctx, c.w.Store, out, false); err != nil {
+		if err := c.appendReport(ctx, out, false); err != nil {
 			return err
 		}
 		c.ledger.note(out)

@@ -89,7 +89,7 @@ func differential(t *testing.T, st storage.Store, seed uint64) {
 	var ids []string
 	for i, m := range meters {
 		d := rules.Definition{Name: fmt.Sprintf("m%d", i), Filter: m.v1.Filter, Value: m.v1.Value, Aggregation: m.v1.Aggregation, GroupBy: m.v1.GroupBy}
-		cm, err := reg.Create(ctx, d, "test")
+		cm, err := reg.Create(ctx, d, "", "test")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,7 +299,7 @@ func TestNewVersionRecomputesTheHoursItCovers(t *testing.T) {
 			now := time.Date(2026, 6, 10, 5, 0, 0, 0, time.UTC)
 			reg := registry.New(st, func() time.Time { return now })
 			v := meters[0]
-			m, err := reg.Create(ctx, rules.Definition{Name: "m", Filter: v.v1.Filter, Value: v.v1.Value, Aggregation: v.v1.Aggregation, GroupBy: v.v1.GroupBy}, "test")
+			m, err := reg.Create(ctx, rules.Definition{Name: "m", Filter: v.v1.Filter, Value: v.v1.Value, Aggregation: v.v1.Aggregation, GroupBy: v.v1.GroupBy}, "", "test")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -328,7 +328,7 @@ func TestSteadyStateComputesOnlyChangedHours(t *testing.T) {
 	now := time.Date(2026, 6, 10, 5, 30, 0, 0, time.UTC)
 	reg := registry.New(st, func() time.Time { return now })
 	v := meters[0].v1
-	m, err := reg.Create(ctx, rules.Definition{Name: "m", Filter: v.Filter, Value: v.Value, Aggregation: v.Aggregation, GroupBy: v.GroupBy}, "test")
+	m, err := reg.Create(ctx, rules.Definition{Name: "m", Filter: v.Filter, Value: v.Value, Aggregation: v.Aggregation, GroupBy: v.GroupBy}, "", "test")
 	if err != nil {
 		t.Fatal(err)
 	}

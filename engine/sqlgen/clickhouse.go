@@ -132,7 +132,7 @@ func (ClickHouse) ReplaceAll(s, pattern, repl string) string {
 	return call("replaceRegexpAll", s, pattern, repl)
 }
 
-// jsonTopCommas counts the elements of a compact JSON array or object:
+// jsonLen counts the elements of a compact JSON array or object:
 // strings are blanked out, then the commas at depth 1 are counted over the
 // running bracket depth (18.16 has no JSON functions).
 func (c ClickHouse) jsonLen(s string) string {

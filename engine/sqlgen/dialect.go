@@ -70,7 +70,8 @@ type Dialect interface {
 	Match(s, pattern string) string // RE2 search; pattern is a constant
 	ReplaceAll(s, pattern, repl string) string
 	// JSONArrayLen and JSONObjectLen count the elements or keys of a
-	// compact JSON array or object text (as storage.Attrs stores them).
+	// compact JSON array or object text (as storage.Attrs stores arrays,
+	// and stored objects before it kept their digest and key count).
 	JSONArrayLen(s string) string
 	JSONObjectLen(s string) string
 	// ParseDigits is the Int64 value of a string known to be an optional

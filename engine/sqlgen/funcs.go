@@ -80,7 +80,13 @@ func (t *tr) builtin(n *ast.BuiltinNode) (val, error) {
 			arr = t.d.JSONArrayLen(t.d.If(t.is(x, kArray), x.s, "'[]'"))
 		}
 		if x.ks.has(kObject) {
-			obj = t.d.JSONObjectLen(t.d.If(t.is(x, kObject), x.s, "'{}'"))
+			// An object's key count is stored with it; rows stored before
+			// that hold the object's JSON text instead (never a digest's
+			// first character).
+			isObj := t.is(x, kObject)
+			text := t.bind(t.and(isObj, t.d.HasPrefix(x.s, "'{'")))
+			count := t.d.FloatToInt(t.d.If(isObj, x.f, t.d.Float(0))) // a cast must not see other kinds' numbers
+			obj = t.d.If(text, t.d.JSONObjectLen(t.d.If(text, x.s, "'{}'")), count)
 		}
 		v.i = t.ifv(t.is(x, kString), str, t.ifv(t.is(x, kArray), arr, obj))
 		if !t.isFalse(typedNil) && v.i != "" {

@@ -6,6 +6,7 @@ import (
 	"github.com/expr-lang/expr/ast"
 
 	"github.com/meterd/meterd/rules/re2"
+	"github.com/meterd/meterd/storage"
 )
 
 func (t *tr) binary(n *ast.BinaryNode) (val, error) {
@@ -173,10 +174,12 @@ func (t *tr) eq(a, b val) string {
 }
 
 // canonJSON makes equal JSON values equal texts: storage.Attrs stores
-// them re-encoded (keys sorted, compact), and only -0 and 0 differ in
-// text while being equal numbers.
+// arrays re-encoded (keys sorted, compact), and only -0 and 0 differ in
+// text while being equal numbers. Objects are stored as a digest that
+// already counts -0 as 0 (storage.ObjectDigest), which this leaves alone;
+// rows stored before digests hold the object's text, as arrays.
 func (t *tr) canonJSON(s string) string {
-	return t.bind(t.d.ReplaceAll(s, t.d.Str(`("(?:\\.|[^"\\])*")|-(0[,\]}])`), t.d.Str(`\1\2`)))
+	return t.bind(t.d.ReplaceAll(s, t.d.Str(storage.NegZeroPattern), t.d.Str(`\1\2`)))
 }
 
 // compare: numbers with numbers, strings with strings (bytes); anything

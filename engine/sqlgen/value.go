@@ -54,7 +54,7 @@ type val struct {
 	b string // bool
 	i string // Int64
 	f string // Float64
-	s string // String; for arrays and objects their compact JSON text
+	s string // String; for arrays their compact JSON text, for objects their stored digest (or text)
 
 	// Set for values read from metadata, company or user: the stored text
 	// of the value (numbers formatted as storage.Attrs does), for string().

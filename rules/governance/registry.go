@@ -137,12 +137,9 @@ func (g *Registry) Create(ctx context.Context, d Definition, actor string) (*Rul
 func (g *Registry) AddVersion(ctx context.Context, id string, d Definition, actor string) (*Rule, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	r, entries, err := g.load(ctx, id)
+	r, entries, err := g.loadChangeable(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if r.Status == StatusArchived {
-		return nil, ErrArchived
 	}
 	switch {
 	case d.AppliesTo != "" && d.AppliesTo != r.AppliesTo:
@@ -164,12 +161,9 @@ func (g *Registry) AddVersion(ctx context.Context, id string, d Definition, acto
 func (g *Registry) Patch(ctx context.Context, id string, name *string, active *bool, actor string) (*Rule, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	r, entries, err := g.load(ctx, id)
+	r, entries, err := g.loadChangeable(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if r.Status == StatusArchived {
-		return nil, ErrArchived
 	}
 	if name != nil && strings.TrimSpace(*name) != r.Name {
 		if n := len([]rune(strings.TrimSpace(*name))); n == 0 || n > maxNameRunes {
@@ -196,12 +190,9 @@ func (g *Registry) Patch(ctx context.Context, id string, name *string, active *b
 func (g *Registry) Archive(ctx context.Context, id, actor string) (*Rule, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	r, entries, err := g.load(ctx, id)
+	r, entries, err := g.loadChangeable(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if r.Status == StatusArchived {
-		return nil, ErrArchived
 	}
 	return g.append(ctx, id, entries, record{Kind: KindArchived, Actor: actorOr(actor), Previous: r.Status})
 }
@@ -258,6 +249,15 @@ func (g *Registry) load(ctx context.Context, id string) (*Rule, []storage.Journa
 		return nil, nil, ErrNotFound
 	}
 	r, err := fold(entries)
+	return r, entries, err
+}
+
+// loadChangeable loads a rule that may still change: not archived.
+func (g *Registry) loadChangeable(ctx context.Context, id string) (*Rule, []storage.JournalEntry, error) {
+	r, entries, err := g.load(ctx, id)
+	if err == nil && r.Status == StatusArchived {
+		err = ErrArchived
+	}
 	return r, entries, err
 }
 

@@ -26,13 +26,13 @@ func fold(recs []storage.MeterRecord) (*Meter, error) {
 		switch rec.Kind {
 		case storage.MeterCreated:
 			var b struct {
-				Name, Status string
+				Name, Slug, Status string
 				Spec
 			}
 			if err := json.Unmarshal([]byte(rec.Body), &b); err != nil {
 				return nil, fmt.Errorf("meter %s: %w", rec.MeterID, err)
 			}
-			m.ID, m.Name, m.Status, m.CreatedAt, m.CreatedBy = rec.MeterID, b.Name, b.Status, rec.At, rec.Actor
+			m.ID, m.Name, m.Slug, m.Status, m.CreatedAt, m.CreatedBy = rec.MeterID, b.Name, b.Slug, b.Status, rec.At, rec.Actor
 			m.Versions = []Version{{Version: 1, CreatedAt: rec.At, CreatedBy: rec.Actor, Spec: b.Spec}}
 		case storage.MeterVersion:
 			var s Spec
@@ -45,6 +45,10 @@ func fold(recs []storage.MeterRecord) (*Meter, error) {
 			var b struct{ Name string }
 			_ = json.Unmarshal([]byte(rec.Body), &b)
 			m.Name = b.Name
+		case storage.MeterSlug:
+			var b struct{ Slug string }
+			_ = json.Unmarshal([]byte(rec.Body), &b)
+			m.Slug = b.Slug
 		case storage.MeterStatus:
 			var b struct{ Status string }
 			_ = json.Unmarshal([]byte(rec.Body), &b)

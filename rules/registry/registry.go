@@ -1,5 +1,5 @@
 // Package registry keeps billing meters as append-only versions. Every
-// change (creation, a new version, a rename, on/off, archiving) is a new
+// change (creation, a new version, a rename, a slug, on/off, archiving) is a new
 // storage.MeterRecord; a meter's state is the fold of its records, so its
 // whole history stays readable for audit and nothing is updated in place.
 package registry
@@ -60,7 +60,8 @@ type Version struct {
 type Meter struct {
 	ID             string    `json:"id"`
 	Name           string    `json:"name"`
-	Status         string    `json:"status"` // active, inactive, archived
+	Slug           string    `json:"slug,omitempty"` // optional, unique (slug.go)
+	Status         string    `json:"status"`         // active, inactive, archived
 	CurrentVersion int       `json:"current_version"`
 	CreatedAt      time.Time `json:"created_at"`
 	CreatedBy      string    `json:"created_by"`
@@ -106,14 +107,20 @@ func New(log storage.MeterLog, now func() time.Time) *Registry {
 	return &Registry{log: log, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }}
 }
 
-// Create validates a definition and records version 1. A meter starts
-// inactive unless the definition says active.
-func (r *Registry) Create(ctx context.Context, d rules.Definition, actor string) (*Meter, error) {
+// Create validates a definition and records version 1, with a slug
+// unless slug is "". A meter starts inactive unless the definition says
+// active.
+func (r *Registry) Create(ctx context.Context, d rules.Definition, slug, actor string) (*Meter, error) {
 	if d.Status == "" {
 		d.Status = rules.StatusInactive
 	}
 	if d.Status == rules.StatusArchived {
 		return nil, &ChangeError{"invalid_value", "status", "a meter cannot be created archived"}
+	}
+	if slug != "" {
+		if err := checkSlug(slug); err != nil {
+			return nil, err
+		}
 	}
 	m, err := rules.Compile(d)
 	if err != nil {
@@ -122,12 +129,18 @@ func (r *Registry) Create(ctx context.Context, d rules.Definition, actor string)
 	d = m.Def
 	body, _ := json.Marshal(struct {
 		Name   string `json:"name"`
+		Slug   string `json:"slug,omitempty"`
 		Status string `json:"status"`
 		Spec
-	}{d.Name, d.Status, specOf(d)})
+	}{d.Name, slug, d.Status, specOf(d)})
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	id := "mtr_" + randomHex(8)
+	if slug != "" {
+		if err := r.claimable(ctx, slug, ""); err != nil {
+			return nil, err
+		}
+	}
+	id := idPrefix + randomHex(8)
 	rec := storage.MeterRecord{MeterID: id, Seq: 1, Kind: storage.MeterCreated, At: r.now().UTC(),
 		Actor: actorOr(actor), Version: 1, Body: string(body)}
 	if err := r.log.AppendMeterRecord(ctx, rec); err != nil {
@@ -142,12 +155,9 @@ func (r *Registry) Create(ctx context.Context, d rules.Definition, actor string)
 func (r *Registry) AddVersion(ctx context.Context, id string, s Spec, effectiveFrom time.Time, actor string) (*Meter, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m, recs, err := r.load(ctx, id)
+	m, recs, err := r.loadLive(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if m.Status == rules.StatusArchived {
-		return nil, ErrArchived
 	}
 	now := r.now().UTC()
 	if effectiveFrom.IsZero() {
@@ -195,12 +205,9 @@ const clockTolerance = time.Minute
 func (r *Registry) Patch(ctx context.Context, id string, name *string, active *bool, actor string) (*Meter, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m, recs, err := r.load(ctx, id)
+	m, recs, err := r.loadLive(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if m.Status == rules.StatusArchived {
-		return nil, ErrArchived
 	}
 	now := r.now().UTC()
 	if name != nil && *name != m.Name {
@@ -237,12 +244,9 @@ func (r *Registry) Patch(ctx context.Context, id string, name *string, active *b
 func (r *Registry) Archive(ctx context.Context, id, actor string) (*Meter, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m, recs, err := r.load(ctx, id)
+	m, recs, err := r.loadLive(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if m.Status == rules.StatusArchived {
-		return nil, ErrArchived
 	}
 	body, _ := json.Marshal(map[string]string{"previous": m.Status})
 	return r.append(ctx, recs, storage.MeterRecord{MeterID: id, Seq: len(recs) + 1, Kind: storage.MeterArchived,
@@ -287,6 +291,16 @@ func (r *Registry) load(ctx context.Context, id string) (*Meter, []storage.Meter
 		return nil, nil, ErrNotFound
 	}
 	m, err := fold(recs)
+	return m, recs, err
+}
+
+// loadLive loads a meter that may still change: ErrArchived for an
+// archived one.
+func (r *Registry) loadLive(ctx context.Context, id string) (*Meter, []storage.MeterRecord, error) {
+	m, recs, err := r.load(ctx, id)
+	if err == nil && m.Status == rules.StatusArchived {
+		return nil, nil, ErrArchived
+	}
 	return m, recs, err
 }
 

@@ -58,7 +58,7 @@ func rawLog(t *testing.T, st storage.Store) []string {
 // rows only.
 func TestEveryChangeOnlyAppends(t *testing.T) {
 	r, st, c := setup(t)
-	m, err := r.Create(ctx, searchCalls, "ann")
+	m, err := r.Create(ctx, searchCalls, "", "ann")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +73,7 @@ func TestEveryChangeOnlyAppends(t *testing.T) {
 			return err
 		}},
 		{"rename", func() error { _, err := r.Patch(ctx, m.ID, &name, nil, "ann"); return err }},
+		{"slug", func() error { _, err := r.SetSlug(ctx, m.ID, "search_calls", "ann"); return err }},
 		{"activate", func() error { _, err := r.Patch(ctx, m.ID, nil, &on, "ann"); return err }},
 		{"deactivate", func() error { _, err := r.Patch(ctx, m.ID, nil, &off, "ann"); return err }},
 		{"archive", func() error { _, err := r.Archive(ctx, m.ID, "ann"); return err }},
@@ -106,7 +107,7 @@ func TestEveryChangeOnlyAppends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != rules.StatusArchived || got.Name != name || got.CurrentVersion != 2 || len(got.Changes) != 6 {
+	if got.Status != rules.StatusArchived || got.Name != name || got.Slug != "search_calls" || got.CurrentVersion != 2 || len(got.Changes) != 7 {
 		t.Fatalf("folded meter %+v", got)
 	}
 	if got.Versions[1].StripePriceID != "price_456" || got.Versions[1].CreatedBy != "bob" || got.Versions[0].Filter != searchCalls.Filter {
@@ -116,7 +117,7 @@ func TestEveryChangeOnlyAppends(t *testing.T) {
 
 func TestCreateValidatesAndDefaults(t *testing.T) {
 	r, _, _ := setup(t)
-	m, err := r.Create(ctx, searchCalls, "")
+	m, err := r.Create(ctx, searchCalls, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestCreateValidatesAndDefaults(t *testing.T) {
 	}
 	bad := searchCalls
 	bad.Filter = "response.stauts == 200"
-	_, err = r.Create(ctx, bad, "")
+	_, err = r.Create(ctx, bad, "", "")
 	es, ok := rules.AsErrors(err)
 	if !ok || es[0].Field != "filter" || es[0].Code != "unknown_field" || !strings.Contains(es[0].Message, "response.status") {
 		t.Fatalf("bad filter: %v", err)
@@ -133,7 +134,7 @@ func TestCreateValidatesAndDefaults(t *testing.T) {
 	arch := searchCalls
 	arch.Status = rules.StatusArchived
 	var ce *ChangeError
-	if _, err := r.Create(ctx, arch, ""); !errors.As(err, &ce) || ce.Field != "status" {
+	if _, err := r.Create(ctx, arch, "", ""); !errors.As(err, &ce) || ce.Field != "status" {
 		t.Fatalf("archived at creation: %v", err)
 	}
 	list, _ := r.List(ctx)
@@ -144,7 +145,7 @@ func TestCreateValidatesAndDefaults(t *testing.T) {
 
 func TestVersionRules(t *testing.T) {
 	r, _, c := setup(t)
-	m, _ := r.Create(ctx, searchCalls, "")
+	m, _ := r.Create(ctx, searchCalls, "", "")
 	var ce *ChangeError
 	if _, err := r.AddVersion(ctx, m.ID, Spec{Filter: "true"}, c.t.Add(-time.Hour), ""); !errors.As(err, &ce) || ce.Code != "effective_from_in_past" {
 		t.Fatalf("past effective_from: %v", err)

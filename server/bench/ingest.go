@@ -82,14 +82,15 @@ func RunIngest(ctx context.Context, o IngestOptions) (IngestResult, error) {
 		return res, err
 	}
 	events = nil // the server process holds what it needs
-	srv, err := startServer(ctx, o)
+	srv, err := startServer(ctx, o.Store, o.Serve)
 	if err != nil {
 		return res, fmt.Errorf("starting the server: %w", err)
 	}
 	defer srv.stop()
-	stopSampling := srv.sampleRSS(&res)
+	stopSampling := srv.sample()
 	lat, took, err := send(ctx, srv.url+"/v1/events/batch", bodies, o.Clients, o.Gzip)
-	stopSampling()
+	mem := stopSampling()
+	res.RSSQuarters, res.RSSPeak, res.HeapPeak = mem.RSSQuarters, mem.RSSPeak, mem.HeapPeak
 	if err != nil {
 		return res, err
 	}

@@ -30,8 +30,10 @@ type server struct {
 	cleanup func()
 }
 
-func startServer(ctx context.Context, o IngestOptions) (*server, error) {
-	dsn, _, cleanup, err := backends.Fresh(o.Store, "http")
+// startServer starts serve (default: this executable's "serve") on a
+// fresh store of the kind store names.
+func startServer(ctx context.Context, store string, serve []string) (*server, error) {
+	dsn, _, cleanup, err := backends.Fresh(store, "http")
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +44,7 @@ func startServer(ctx context.Context, o IngestOptions) (*server, error) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	argv := o.Serve
+	argv := serve
 	if len(argv) == 0 {
 		self, err := os.Executable()
 		if err != nil {
@@ -94,12 +96,24 @@ func (s *server) stop() {
 	s.cleanup()
 }
 
-// sampleRSS records the server's resident memory every 100 ms until the
-// returned function is called, then fills in the quarters and the peak.
-func (s *server) sampleRSS(r *IngestResult) (stop func()) {
+// memory is what sampling the server process saw.
+type memory struct {
+	// RSS at each quarter of the sampling: flat memory under sustained
+	// load shows as a plateau.
+	RSSQuarters      [4]uint64
+	RSSPeak          uint64
+	HeapPeak         uint64 // the Go heap in use
+	QueuedPeak       int    // events waiting for the group commit
+	IngestMemoryPeak int64  // what the server counted against --ingest-memory
+}
+
+// sample records the server's resident memory and runtime figures every
+// 100 ms until the returned function is called, which returns them.
+func (s *server) sample() (stop func() memory) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	var samples []uint64
+	var m memory
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -107,9 +121,10 @@ func (s *server) sampleRSS(r *IngestResult) (stop func()) {
 		defer t.Stop()
 		for {
 			samples = append(samples, rss(s.cmd.Process.Pid))
-			if h := s.goHeap(); h > r.HeapPeak {
-				r.HeapPeak = h
-			}
+			rt := s.runtime()
+			m.HeapPeak = max(m.HeapPeak, rt.Heap)
+			m.QueuedPeak = max(m.QueuedPeak, rt.Queued)
+			m.IngestMemoryPeak = max(m.IngestMemoryPeak, rt.IngestPeak)
 			select {
 			case <-done:
 				return
@@ -117,32 +132,47 @@ func (s *server) sampleRSS(r *IngestResult) (stop func()) {
 			}
 		}
 	}()
-	return func() {
+	return func() memory {
 		close(done)
 		wg.Wait()
 		for q := range 4 {
-			r.RSSQuarters[q] = samples[min(len(samples)-1, (q+1)*len(samples)/4)]
+			m.RSSQuarters[q] = samples[min(len(samples)-1, (q+1)*len(samples)/4)]
 		}
 		for _, v := range samples {
-			r.RSSPeak = max(r.RSSPeak, v)
+			m.RSSPeak = max(m.RSSPeak, v)
 		}
+		return m
 	}
 }
 
-// goHeap asks the server for its Go heap in use (0 if it cannot tell).
-func (s *server) goHeap() uint64 {
+// runtimeStats is what GET /v1/debug/runtime reports (zero when the
+// server does not answer).
+type runtimeStats struct {
+	Heap       uint64   `json:"go_heap_inuse_bytes"`
+	Queued     int      `json:"queued_events"`
+	IngestUsed int64    `json:"ingest_memory_bytes"`
+	IngestPeak int64    `json:"ingest_memory_peak"`
+	Refused    refusals `json:"refused"`
+}
+
+// refusals are the server's overload refusals by when they were decided.
+type refusals struct {
+	Admission int64 `json:"at_admission"`
+	Reading   int64 `json:"while_reading"`
+	Decoding  int64 `json:"after_decoding"`
+}
+
+func (s *server) runtime() runtimeStats {
+	var m runtimeStats
 	req, _ := http.NewRequest("GET", s.url+"/v1/debug/runtime", nil)
 	req.Header.Set("Authorization", "Bearer "+benchAdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0
+		return m
 	}
 	defer resp.Body.Close()
-	var m struct {
-		Heap uint64 `json:"go_heap_inuse_bytes"`
-	}
 	_ = json.NewDecoder(resp.Body).Decode(&m)
-	return m.Heap
+	return m
 }
 
 // rss reads a process's resident set size from /proc (Linux; 0 elsewhere).

@@ -19,9 +19,6 @@ import (
 	"github.com/meterd/meterd/engine/billing/stripestate"
 	"github.com/meterd/meterd/server"
 	"github.com/meterd/meterd/storage"
-	"github.com/meterd/meterd/storage/clickhouse"
-	"github.com/meterd/meterd/storage/duckdb"
-	"github.com/meterd/meterd/storage/storetest"
 )
 
 const (
@@ -39,40 +36,7 @@ const (
 // passes the limit; and a resync rebuilds the invoice state webhooks missed.
 func TestGovernanceWithMoesifNode(t *testing.T) {
 	appDir := moesifApp(t)
-	stores := map[string]func(t *testing.T) storage.Store{
-		"duckdb": func(t *testing.T) storage.Store {
-			st, err := duckdb.Open(context.Background(), "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		},
-		"clickhouse": func(t *testing.T) storage.Store {
-			dsn := storetest.FreshClickHouseDSN(t, "meterd_gov_e2e")
-			if dsn == "" {
-				t.Skip("METERD_TEST_CLICKHOUSE not set")
-			}
-			st, err := clickhouse.Open(context.Background(), dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		},
-		"cluster": func(t *testing.T) storage.Store {
-			dsn := storetest.FreshClusterDSN(t, "meterd_gov_e2e_cluster")
-			if dsn == "" {
-				t.Skip("METERD_TEST_CLICKHOUSE_CLUSTER not set")
-			}
-			st, err := clickhouse.Open(context.Background(), dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		},
-	}
+	stores := storeOpeners("meterd_gov_e2e")
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) { governEndToEnd(t, appDir, open(t)) })
 	}

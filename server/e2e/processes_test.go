@@ -239,18 +239,24 @@ func decode(t *testing.T, b []byte, v any) {
 	}
 }
 
-// startServe starts `meterd serve` on dsn and a free port; it answers once
-// healthy, and is stopped when t ends.
-func startServe(t *testing.T, bin, dsn string) string {
+// freeAddr is a local address no one listens on.
+func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--data", t.TempDir(), "--store", dsn,
-		"--admin-token", processAdmin, "--ingest-key", ingestKey, "--billing=false")
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServe starts `meterd serve` on dsn and a free port, with flags
+// added; it answers once healthy, and is stopped when t ends.
+func startServe(t *testing.T, bin, dsn string, flags ...string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--data", t.TempDir(), "--store", dsn,
+		"--admin-token", processAdmin, "--ingest-key", ingestKey, "--billing=false"}, flags...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

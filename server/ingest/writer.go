@@ -7,11 +7,13 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
+	"github.com/meterd/meterd/engine/metrics"
 	"github.com/meterd/meterd/storage"
 )
 
-// Errors Submit returns without storing anything.
+// Errors Admit and Submit return without storing anything.
 var (
 	ErrOverloaded = errors.New("ingest queue is full")
 	ErrClosed     = errors.New("ingest writer is closed")
@@ -21,6 +23,7 @@ var (
 // MaxRound events, and inserts it as one batch.
 type Writer struct {
 	store     storage.Store
+	metrics   *metrics.Set
 	maxQueued int
 	maxRound  int
 
@@ -34,37 +37,55 @@ type Writer struct {
 
 type submission struct {
 	events []storage.Event
+	hold   *Hold
 	res    storage.InsertResult
 	err    error
 	done   chan struct{}
 }
 
-// NewWriter starts a writer. maxQueued bounds the events waiting (past it
-// Submit fails fast with ErrOverloaded); maxRound bounds one insert.
-func NewWriter(store storage.Store, maxQueued, maxRound int) *Writer {
-	w := &Writer{store: store, maxQueued: maxQueued, maxRound: maxRound,
+// NewWriter starts a writer. maxQueued bounds the events waiting (see
+// Admit); maxRound bounds one insert. m (may be nil) records the inserts.
+func NewWriter(store storage.Store, maxQueued, maxRound int, m *metrics.Set) *Writer {
+	w := &Writer{store: store, metrics: m, maxQueued: maxQueued, maxRound: maxRound,
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
 
+// Admit says whether a new request may join the queue: ErrOverloaded while
+// maxQueued events or more wait, ErrClosed after Close. The server asks
+// before reading a request's body, so that a refusal never waits; a
+// request admitted joins even if the queue filled meanwhile (the server's
+// memory budget bounds how many are on their way).
+func (w *Writer) Admit() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.closed:
+		return ErrClosed
+	case w.queued >= w.maxQueued:
+		return ErrOverloaded
+	}
+	return nil
+}
+
 // Submit queues events and waits until they are committed (or failed). The
 // result counts this submission's events only. If ctx ends first, Submit
 // returns ctx's error; the events may still be stored, which is safe since
-// a retry is deduplicated.
-func (w *Writer) Submit(ctx context.Context, events []storage.Event) (storage.InsertResult, error) {
+// a retry is deduplicated. hold (may be nil) holds the events' memory: the
+// writer releases it when they leave the queue, which for a canceled
+// request is after Submit returned.
+func (w *Writer) Submit(ctx context.Context, events []storage.Event, hold *Hold) (storage.InsertResult, error) {
 	if len(events) == 0 {
+		hold.Release()
 		return storage.InsertResult{}, nil
 	}
-	s := &submission{events: events, done: make(chan struct{})}
+	s := &submission{events: events, hold: hold, done: make(chan struct{})}
 	w.mu.Lock()
-	switch {
-	case w.closed:
+	if w.closed {
 		w.mu.Unlock()
+		hold.Release()
 		return storage.InsertResult{}, ErrClosed
-	case w.queued > 0 && w.queued+len(events) > w.maxQueued:
-		w.mu.Unlock()
-		return storage.InsertResult{}, ErrOverloaded
 	}
 	w.pending = append(w.pending, s)
 	w.queued += len(events)
@@ -131,7 +152,15 @@ func (w *Writer) insert(group []*submission, size int) {
 	}
 	// The insert must not be cut short by one client going away: it holds
 	// other clients' events too.
+	start := time.Now()
 	res, err := w.store.Insert(context.Background(), batch)
+	rows := 0
+	for _, isNew := range res.New {
+		if isNew {
+			rows++
+		}
+	}
+	w.metrics.StoreInsert(time.Since(start), rows, err)
 	off := 0
 	for _, s := range group {
 		s.err = err
@@ -146,6 +175,7 @@ func (w *Writer) insert(group []*submission, size int) {
 			}
 		}
 		off += len(s.events)
+		s.hold.Release()
 		close(s.done)
 	}
 }

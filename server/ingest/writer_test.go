@@ -55,7 +55,7 @@ func count(t *testing.T, s storage.Store) int64 {
 
 func TestConcurrentSubmitsShareInsertsAndStoreEachEventOnce(t *testing.T) {
 	st := newStore(t)
-	w := NewWriter(st, 1_000_000, 100_000)
+	w := NewWriter(st, 1_000_000, 100_000, nil)
 	defer w.Close()
 	now := time.Now().UTC()
 	events := eventgen.Generate(1, 4000, now.Add(-time.Hour), now)
@@ -71,7 +71,7 @@ func TestConcurrentSubmitsShareInsertsAndStoreEachEventOnce(t *testing.T) {
 			// neighbour's: those are duplicates for exactly one of the two.
 			mine := events[c*100 : (c+1)*100]
 			next := events[((c+1)%clients)*100 : ((c+1)%clients)*100+10]
-			results[c], errs[c] = w.Submit(context.Background(), append(append([]storage.Event{}, mine...), next...))
+			results[c], errs[c] = w.Submit(context.Background(), append(append([]storage.Event{}, mine...), next...), nil)
 		}(c)
 	}
 	wg.Wait()
@@ -100,10 +100,10 @@ func TestConcurrentSubmitsShareInsertsAndStoreEachEventOnce(t *testing.T) {
 func TestStoreFailureFailsTheWholeRoundAndStoresNothing(t *testing.T) {
 	st := newStore(t)
 	st.fail = errors.New("disk on fire")
-	w := NewWriter(st, 1000, 1000)
+	w := NewWriter(st, 1000, 1000, nil)
 	defer w.Close()
 	now := time.Now().UTC()
-	_, err := w.Submit(context.Background(), eventgen.Generate(2, 10, now.Add(-time.Minute), now))
+	_, err := w.Submit(context.Background(), eventgen.Generate(2, 10, now.Add(-time.Minute), now), nil)
 	if err == nil || err.Error() != "disk on fire" {
 		t.Fatalf("Submit error %v, want the store's", err)
 	}
@@ -113,34 +113,78 @@ func TestStoreFailureFailsTheWholeRoundAndStoresNothing(t *testing.T) {
 	}
 }
 
-func TestOverloadFailsFastWithBoundedQueue(t *testing.T) {
+// Past maxQueued waiting events, Admit refuses at once, while the insert
+// holding the queue is still running; a request admitted before joins the
+// queue all the same (its body was read on that promise).
+func TestAdmitRefusesFastPastTheQueueBound(t *testing.T) {
 	st := newStore(t)
 	st.gate = make(chan struct{})
-	w := NewWriter(st, 50, 50)
+	gate := sync.OnceFunc(func() { close(st.gate) })
+	defer gate() // a failure must not leave the writer blocked
+	w := NewWriter(st, 50, 50, nil)
 	now := time.Now().UTC()
 	evs := eventgen.Generate(3, 200, now.Add(-time.Minute), now)
 	first := make(chan error, 1)
-	go func() { _, err := w.Submit(context.Background(), evs[:40]); first <- err }()
+	go func() { _, err := w.Submit(context.Background(), evs[:40], nil); first <- err }()
 	waitFor(t, func() bool { st.mu.Lock(); defer st.mu.Unlock(); return st.calls == 1 }) // insert in progress, held
+	if err := w.Admit(); err != nil {
+		t.Fatalf("admit with an empty queue: %v", err)
+	}
 	second := make(chan error, 1)
-	go func() { _, err := w.Submit(context.Background(), evs[40:80]); second <- err }() // queued: 40 <= 50
-	waitFor(t, func() bool { w.mu.Lock(); defer w.mu.Unlock(); return w.queued == 40 })
-	if _, err := w.Submit(context.Background(), evs[80:100]); !errors.Is(err, ErrOverloaded) {
-		t.Fatalf("third submit: %v, want ErrOverloaded (40 queued + 20 > 50)", err)
+	go func() { _, err := w.Submit(context.Background(), evs[40:90], nil); second <- err }() // queued: 50
+	waitFor(t, func() bool { return w.Queued() == 50 })
+	if err := w.Admit(); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("admit with 50 queued: %v, want ErrOverloaded", err)
 	}
-	close(st.gate)
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	if err := <-second; err != nil {
-		t.Fatal(err)
+	third := make(chan error, 1)
+	go func() { _, err := w.Submit(context.Background(), evs[90:100], nil); third <- err }() // admitted earlier: joins
+	waitFor(t, func() bool { return w.Queued() == 60 })
+	gate()
+	for _, c := range []chan error{first, second, third} {
+		if err := <-c; err != nil {
+			t.Fatal(err)
+		}
 	}
 	w.Close()
-	if n := count(t, st); n != 80 {
-		t.Fatalf("stored %d, want 80", n)
+	if n := count(t, st); n != 100 {
+		t.Fatalf("stored %d, want 100", n)
 	}
-	if _, err := w.Submit(context.Background(), evs[100:101]); !errors.Is(err, ErrClosed) {
+	if err := w.Admit(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("admit after Close: %v", err)
+	}
+	if _, err := w.Submit(context.Background(), evs[100:101], nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("submit after Close: %v", err)
+	}
+}
+
+// A request that gives up keeps its events' memory held until they leave
+// the queue: they are still in memory, and still get stored.
+func TestHoldIsReleasedWhenEventsLeaveTheQueue(t *testing.T) {
+	st := newStore(t)
+	st.gate = make(chan struct{})
+	gate := sync.OnceFunc(func() { close(st.gate) })
+	w := NewWriter(st, 1000, 1000, nil)
+	defer w.Close()
+	defer gate() // a failure must not leave the writer blocked
+	b := NewBudget(1 << 20)
+	now := time.Now().UTC()
+	evs := eventgen.Generate(4, 20, now.Add(-time.Minute), now)
+	h := b.Hold(1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := w.Submit(ctx, evs, h); done <- err }()
+	waitFor(t, func() bool { st.mu.Lock(); defer st.mu.Unlock(); return st.calls == 1 })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled submit: %v", err)
+	}
+	if b.Used() != 1000 {
+		t.Fatalf("%d bytes held after the request gave up, want 1000 until the insert ends", b.Used())
+	}
+	gate()
+	waitFor(t, func() bool { return b.Used() == 0 })
+	if n := count(t, st); n != 20 {
+		t.Fatalf("stored %d, want 20", n)
 	}
 }
 

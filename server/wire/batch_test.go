@@ -29,8 +29,8 @@ func FuzzInvalidJSONMeansNotJSON(f *testing.F) {
 		decoders := map[string]func() *Error{
 			"moesif":           func() *Error { _, err := DecodeMoesifEvents(data, l); return err },
 			"profiles":         func() *Error { _, err := DecodeProfiles(data, storage.KindUser, l); return err },
-			"cloudevent":       func() *Error { _, err := DecodeCloudEvents(data, true, l); return err },
-			"cloudevent batch": func() *Error { _, err := DecodeCloudEvents(data, false, l); return err },
+			"cloudevent":       func() *Error { _, err := DecodeCloudEvents(data, StructuredEvent, l); return err },
+			"cloudevent batch": func() *Error { _, err := DecodeCloudEvents(data, EventBatch, l); return err },
 		}
 		for name, decode := range decoders {
 			err := decode()

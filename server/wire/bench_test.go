@@ -68,7 +68,7 @@ func BenchmarkDecodeCloudEventsBatch(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := DecodeCloudEvents(body, false, l); err != nil {
+		if _, err := DecodeCloudEvents(body, EventBatch, l); err != nil {
 			b.Fatal(err)
 		}
 	}

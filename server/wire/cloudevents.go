@@ -22,16 +22,26 @@ type CloudEvent struct {
 	Data            json.RawMessage `json:"data,omitempty"`
 }
 
-// DecodeCloudEvents decodes application/cloudevents+json (single) or
-// application/cloudevents-batch+json. The subject is the billed customer
-// (as in OpenMeter): it becomes the event's company_id; data becomes its
-// metadata; a missing time is the time meterd received the event.
-func DecodeCloudEvents(body []byte, single bool, l Limits) ([]storage.Event, *Error) {
+// CloudEventsBody says which bodies DecodeCloudEvents takes.
+type CloudEventsBody int
+
+const (
+	// StructuredEvent is application/cloudevents+json: one event.
+	StructuredEvent CloudEventsBody = iota
+	// EventBatch is application/cloudevents-batch+json: an array.
+	EventBatch
+	// EventOrBatch is OpenMeter's application/json: either (its Python
+	// SDK sends that).
+	EventOrBatch
+)
+
+// DecodeCloudEvents decodes CloudEvents in structured mode. The subject is
+// the billed customer (as in OpenMeter): it becomes the event's
+// company_id; data becomes its metadata; a missing time is the time
+// meterd received the event.
+func DecodeCloudEvents(body []byte, b CloudEventsBody, l Limits) ([]storage.Event, *Error) {
 	var out []storage.Event
-	sh := arrayOfObjects
-	if single {
-		sh = oneObject
-	}
+	sh := [...]shape{StructuredEvent: oneObject, EventBatch: arrayOfObjects, EventOrBatch: objectOrArray}[b]
 	err := decodeElements(body, sh, l.MaxBatch, func(s *scanner) *Error {
 		var c CloudEvent
 		if err := s.cloudEvent(&c); err != nil {
@@ -42,7 +52,7 @@ func DecodeCloudEvents(body []byte, single bool, l Limits) ([]storage.Event, *Er
 			return err
 		}
 		out = append(out, e)
-		return nil
+		return l.onEvent(&out[len(out)-1])
 	})
 	if err != nil {
 		return nil, err

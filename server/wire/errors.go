@@ -18,6 +18,7 @@ const (
 	CodeTimeOutOfRange       = "time_out_of_range"
 	CodeBodyTooLarge         = "body_too_large"
 	CodeBatchTooLarge        = "batch_too_large"
+	CodeMetadataTooLarge     = "metadata_too_large"
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	CodeUnsupportedEncoding  = "unsupported_encoding"
 )

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"slices"
 	"strconv"
@@ -78,7 +79,7 @@ func DecodeMoesifEvents(body []byte, l Limits) ([]storage.Event, *Error) {
 			return err
 		}
 		out = append(out, e)
-		return nil
+		return l.onEvent(&out[len(out)-1])
 	})
 	if err != nil {
 		return nil, err
@@ -314,7 +315,11 @@ func objectText(s *scanner, raw json.RawMessage, field string) (string, storage.
 	// a group commit shared with other requests, and the writer reuses it.
 	sub := s.at(raw)
 	attrs, err := flattenObject(&sub)
-	if err != nil {
+	var le *limitError
+	switch {
+	case errors.As(err, &le):
+		return "", attrs, newError(le.status, le.code, field, index, "%s: %s", field, le.msg)
+	case err != nil:
 		return "", attrs, badRequest(CodeInvalidValue, field, index, "%s: %v", field, err)
 	}
 	return s.text(raw), attrs, nil

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -109,6 +110,10 @@ func checkFlatten(t *testing.T, data []byte) {
 	want, werr := storage.FlattenJSON(string(data))
 	s := &scanner{b: data, src: string(data)}
 	got, gerr := flattenObject(s)
+	var le *limitError
+	if errors.As(gerr, &le) {
+		return // past a cap, by design (TestFlattenCaps)
+	}
 	if (werr == nil) != (gerr == nil) {
 		t.Fatalf("%s: error %v, FlattenJSON's %v", data, gerr, werr)
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+
+	"github.com/meterd/meterd/storage"
 )
 
 // Limits bounds event times: older than MaxAge or further than MaxSkew in
@@ -17,6 +19,17 @@ type Limits struct {
 	MaxBatch int
 	// KeepBodies keeps request/response bodies, not only their sizes.
 	KeepBodies bool
+	// OnEvent, when set, is called with each event as it is decoded; an
+	// error stops decoding and is returned (the server counts the events'
+	// memory against its budget as they are built).
+	OnEvent func(e *storage.Event) *Error
+}
+
+func (l *Limits) onEvent(e *storage.Event) *Error {
+	if l.OnEvent == nil {
+		return nil
+	}
+	return l.OnEvent(e)
 }
 
 var timeLayouts = []string{

@@ -47,31 +47,17 @@ var clusterTables = []tableSpec{
 	{"usage_hours", usageHoursColumns, usageHoursEngine, "cityHash64(meter_id)"},
 }
 
-// eventsColumns are the events columns of migration 1.
-const eventsColumns = `id String, external_id String, format String,
-	day Date, time_ms Int64, received_ms Int64,
-	type String, source String, subject String,
-	verb String, uri String, route String, host String, ip String, api_version String,
-	req_header_keys Array(String), req_header_values Array(String),
-	req_size Int64, req_body String,
-	has_response UInt8, resp_time_ms Int64, status Int32,
-	resp_header_keys Array(String), resp_header_values Array(String),
-	resp_size Int64, resp_body String, duration_ms Int64,
-	user_id String, company_id String, session_token String,
-	subscription_id String, direction String, weight Int64,
-	metadata String,
-	meta_keys Array(String), meta_types Array(UInt8),
-	meta_strs Array(String), meta_nums Array(Float64),
-	user_traits String, company_traits String,
-	trait_keys Array(String), trait_types Array(UInt8),
-	trait_strs Array(String), trait_nums Array(Float64)`
-
-// clusterStatements creates the cluster schema on one host: local tables,
-// the view that indexes identities, and the Distributed tables.
-func clusterStatements(cluster, db string) []string {
+// clusterStatements creates the cluster schema on one host: local tables
+// (replicated when the cluster's shards have replicas), the view that
+// indexes identities, and the Distributed tables.
+func clusterStatements(cluster, db string, replicated bool) []string {
 	var out []string
 	for _, t := range clusterTables {
-		out = append(out, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s_local (%s) ENGINE = %s", t.name, t.columns, t.engine))
+		engine := t.engine
+		if replicated {
+			engine = replicatedEngine(engine, db, t.name+"_local")
+		}
+		out = append(out, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s_local (%s) ENGINE = %s", t.name, t.columns, engine))
 	}
 	out = append(out, `CREATE MATERIALIZED VIEW IF NOT EXISTS event_ids_mv TO event_ids_local
 		AS SELECT cityHash64(id) AS fp, time_ms, received_ms FROM events_local`,
@@ -81,6 +67,18 @@ func clusterStatements(cluster, db string) []string {
 			t.name, t.name, quote(cluster), quote(db), t.name, t.shard))
 	}
 	return out
+}
+
+// replicatedEngine is engine's Replicated* twin: the table's replicas
+// share the ZooKeeper path /clickhouse/tables/{shard}/DB/TABLE, each
+// under its server's {replica} macro.
+func replicatedEngine(engine, db, table string) string {
+	name, rest, _ := strings.Cut(engine, " ")
+	args := "'/clickhouse/tables/{shard}/" + db + "/" + table + "', '{replica}'"
+	if base, params, ok := strings.Cut(name, "("); ok { // ReplacingMergeTree(at_ms)
+		return "Replicated" + base + "(" + args + ", " + params + " " + rest
+	}
+	return "Replicated" + name + "(" + args + ") " + rest
 }
 
 // splitCluster removes the cluster option from a DSN (clickhouse-go would
@@ -101,44 +99,48 @@ func splitCluster(dsn string) (rest, cluster string, err error) {
 }
 
 // shardHosts lists the hosts of a cluster's shards (every replica), as
-// system.clusters names them on the entry host.
-func shardHosts(ctx context.Context, opts ch.Options, cluster string) ([]string, error) {
+// system.clusters names them on the entry host, and the most replicas a
+// shard has.
+func shardHosts(ctx context.Context, opts ch.Options, cluster string) (hosts []string, replicas int, err error) {
 	opts.Auth.Database = ""
 	conn, err := ch.Open(&opts)
 	if err != nil {
-		return nil, fmt.Errorf("clickhouse %s: %w", opts.Addr, err)
+		return nil, 0, fmt.Errorf("clickhouse %s: %w", opts.Addr, err)
 	}
 	defer conn.Close()
-	rows, err := conn.Query(ctx, `SELECT DISTINCT host_address, port FROM system.clusters WHERE cluster = ? ORDER BY host_address, port`, cluster)
+	rows, err := conn.Query(ctx, `SELECT host_address, port, max(replica_num) FROM system.clusters WHERE cluster = ?
+		GROUP BY host_address, port ORDER BY host_address, port`, cluster)
 	if err != nil {
-		return nil, fmt.Errorf("clickhouse %s: read system.clusters: %w", opts.Addr, unavailable(err))
+		return nil, 0, fmt.Errorf("clickhouse %s: read system.clusters: %w", opts.Addr, unavailable(err))
 	}
 	defer rows.Close()
-	var hosts []string
 	for rows.Next() {
 		var host string
 		var port uint16
-		if err := rows.Scan(&host, &port); err != nil {
-			return nil, err
+		var replica uint32
+		if err := rows.Scan(&host, &port, &replica); err != nil {
+			return nil, 0, err
 		}
 		hosts = append(hosts, fmt.Sprintf("%s:%d", host, port))
+		replicas = max(replicas, int(replica))
 	}
 	if err := rows.Err(); err != nil {
-		return nil, unavailable(err)
+		return nil, 0, unavailable(err)
 	}
 	if len(hosts) == 0 {
-		return nil, fmt.Errorf("clickhouse %s: no cluster %q in system.clusters (remote_servers in the server's configuration)", opts.Addr, cluster)
+		return nil, 0, fmt.Errorf("clickhouse %s: no cluster %q in system.clusters (remote_servers in the server's configuration)", opts.Addr, cluster)
 	}
-	return hosts, nil
+	return hosts, replicas, nil
 }
 
 // createCluster creates the database and the cluster schema on every shard
 // host and on the entry host, and records the schema version on each. It
-// returns the shard hosts' options (each host, the database selected).
-func createCluster(ctx context.Context, opts ch.Options, cluster, db string) ([]ch.Options, error) {
-	hosts, err := shardHosts(ctx, opts, cluster)
+// returns the shard hosts' options (each host, the database selected) and
+// the most replicas a shard has.
+func createCluster(ctx context.Context, opts ch.Options, cluster, db string) ([]ch.Options, int, error) {
+	hosts, replicas, err := shardHosts(ctx, opts, cluster)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var shards []ch.Options
 	nShards := len(hosts)
@@ -149,23 +151,23 @@ func createCluster(ctx context.Context, opts ch.Options, cluster, db string) ([]
 		o := opts
 		o.Addr = []string{h}
 		if err := createDatabase(ctx, o, db); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		o.Auth.Database = db
 		conn, err := ch.Open(&o)
 		if err != nil {
-			return nil, fmt.Errorf("clickhouse %s: %w", h, err)
+			return nil, 0, fmt.Errorf("clickhouse %s: %w", h, err)
 		}
-		err = createClusterSchema(ctx, &Store{conn: conn, database: db}, cluster)
+		err = createClusterSchema(ctx, &Store{conn: conn, database: db}, cluster, replicas > 1)
 		conn.Close()
 		if err != nil {
-			return nil, fmt.Errorf("clickhouse %s: %w", h, err)
+			return nil, 0, fmt.Errorf("clickhouse %s: %w", h, err)
 		}
 		if i < nShards {
 			shards = append(shards, o)
 		}
 	}
-	return shards, nil
+	return shards, replicas, nil
 }
 
 // onEveryShard runs fn on each shard host's own connection: for what a
@@ -190,7 +192,7 @@ func (s *Store) onEveryShard(ctx context.Context, fn func(conn driver.Conn) erro
 // how it changes a cluster's too. Migration 8 only adds tables and a
 // view: on a schema-7 cluster the statements (all IF NOT EXISTS) create
 // what is missing.
-func createClusterSchema(ctx context.Context, s *Store, cluster string) error {
+func createClusterSchema(ctx context.Context, s *Store, cluster string, replicated bool) error {
 	if err := s.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations
 		(version UInt32, applied_ms Int64) ENGINE = MergeTree ORDER BY version`); err != nil {
 		return unavailable(err)
@@ -205,7 +207,7 @@ func createClusterSchema(ctx context.Context, s *Store, cluster string) error {
 	case have != 0 && have < clusterAddsFrom:
 		return fmt.Errorf("the cluster schema is at version %d and this meterd expects %d: no cluster migration exists from it", have, len(migrations))
 	}
-	for _, stmt := range clusterStatements(cluster, s.database) {
+	for _, stmt := range clusterStatements(cluster, s.database, replicated) {
 		if err := s.conn.Exec(ctx, stmt); err != nil {
 			return unavailable(err)
 		}

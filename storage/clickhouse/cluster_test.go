@@ -160,3 +160,68 @@ func shardIndex(hosts []string, h string) int {
 	}
 	return -1
 }
+
+func TestReplicatedEngine(t *testing.T) {
+	for engine, want := range map[string]string{
+		"MergeTree ORDER BY copy":                   "ReplicatedMergeTree('/clickhouse/tables/{shard}/db/t_local', '{replica}') ORDER BY copy",
+		"ReplacingMergeTree(at_ms) ORDER BY worker": "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/t_local', '{replica}', at_ms) ORDER BY worker",
+	} {
+		if got := replicatedEngine(engine, "db", "t_local"); got != want {
+			t.Errorf("%s:\n got %s\nwant %s", engine, got, want)
+		}
+	}
+}
+
+// replicatedDSN is a new database on the test cluster of replicas.
+func replicatedDSN(t *testing.T) string {
+	t.Helper()
+	dsn := storetest.FreshReplicatedDSN(t, "meterd_replicated")
+	if dsn == "" {
+		t.Skip("METERD_TEST_CLICKHOUSE_REPLICATED not set (e.g. clickhouse://127.0.0.1:9300?cluster=meterd_replicated)")
+	}
+	return dsn
+}
+
+func TestReplicatedSuite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, o storage.Options) storage.Store { return openWith(t, replicatedDSN(t), o) })
+}
+
+// On a cluster whose shard has replicas, meterd makes Replicated tables and
+// waits for every replica on insert: an event acknowledged through one
+// replica is on the other at once, and a retry sent through the other is a
+// duplicate.
+func TestReplicasHoldEveryAcknowledgedEvent(t *testing.T) {
+	ctx := context.Background()
+	dsn := replicatedDSN(t)
+	a := openWith(t, dsn, storage.Options{})
+	hosts := clusterHosts(t, a)
+	if len(hosts) < 2 {
+		t.Fatalf("the cluster has %d hosts, want a shard of 2 replicas", len(hosts))
+	}
+	now := time.Now().UTC()
+	evs := eventgen.Generate(13, 200, now.Add(-time.Hour), now)
+	if _, err := a.Insert(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		u, _ := url.Parse(dsn)
+		u.Host = h
+		b := openWith(t, u.String(), storage.Options{}) // each replica as the entry
+		var engine string
+		var rows uint64
+		if err := b.conn.QueryRow(ctx, `SELECT engine, (SELECT count() FROM events_local) FROM system.tables
+			WHERE database = currentDatabase() AND name = 'events_local'`).Scan(&engine, &rows); err != nil {
+			t.Fatal(err)
+		}
+		if engine != "ReplicatedMergeTree" || rows != uint64(len(evs)) {
+			t.Errorf("replica %s: events_local is a %s holding %d rows, want ReplicatedMergeTree with %d", h, engine, rows, len(evs))
+		}
+		again := append([]storage.Event(nil), evs[:50]...)
+		for i := range again {
+			again[i].Time = again[i].Time.Add(-time.Minute)
+		}
+		if r, err := b.Insert(ctx, again); err != nil || r.Duplicates != 50 {
+			t.Fatalf("retry through %s: %d accepted, %v; want 50 duplicates", h, r.Inserted, err)
+		}
+	}
+}

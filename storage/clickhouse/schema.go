@@ -21,25 +21,7 @@ var migrations = []migration{
 	// ReplacingMergeTree on (time_ms, id) is the dedup backstop when several
 	// meterd processes write to one database: merges drop repeated rows.
 	{stmts: []string{
-		`CREATE TABLE IF NOT EXISTS events (
-			id String, external_id String, format String,
-			day Date, time_ms Int64, received_ms Int64,
-			type String, source String, subject String,
-			verb String, uri String, route String, host String, ip String, api_version String,
-			req_header_keys Array(String), req_header_values Array(String),
-			req_size Int64, req_body String,
-			has_response UInt8, resp_time_ms Int64, status Int32,
-			resp_header_keys Array(String), resp_header_values Array(String),
-			resp_size Int64, resp_body String, duration_ms Int64,
-			user_id String, company_id String, session_token String,
-			subscription_id String, direction String, weight Int64,
-			metadata String,
-			meta_keys Array(String), meta_types Array(UInt8),
-			meta_strs Array(String), meta_nums Array(Float64),
-			user_traits String, company_traits String,
-			trait_keys Array(String), trait_types Array(UInt8),
-			trait_strs Array(String), trait_nums Array(Float64)
-		) ENGINE = ReplacingMergeTree
+		`CREATE TABLE IF NOT EXISTS events (` + eventsColumns + `) ENGINE = ReplacingMergeTree
 		PARTITION BY toYYYYMM(day)
 		ORDER BY (time_ms, id)`,
 		`CREATE TABLE IF NOT EXISTS profiles (
@@ -141,10 +123,8 @@ func (s *Store) addColumn(ctx context.Context, table, name, typ string) error {
 	return s.conn.Exec(ctx, "ALTER TABLE "+table+" ADD COLUMN "+name+" "+typ)
 }
 
-// eventsV5 is the events table from schema 5 on: migration 1's columns plus
-// copy, in a MergeTree.
-const eventsV5 = `CREATE TABLE IF NOT EXISTS %s (
-	id String, external_id String, format String,
+// eventsColumns are the events columns of migration 1.
+const eventsColumns = `id String, external_id String, format String,
 	day Date, time_ms Int64, received_ms Int64,
 	type String, source String, subject String,
 	verb String, uri String, route String, host String, ip String, api_version String,
@@ -160,7 +140,11 @@ const eventsV5 = `CREATE TABLE IF NOT EXISTS %s (
 	meta_strs Array(String), meta_nums Array(Float64),
 	user_traits String, company_traits String,
 	trait_keys Array(String), trait_types Array(UInt8),
-	trait_strs Array(String), trait_nums Array(Float64),
+	trait_strs Array(String), trait_nums Array(Float64)`
+
+// eventsV5 is the events table from schema 5 on: migration 1's columns plus
+// copy, in a MergeTree.
+const eventsV5 = `CREATE TABLE IF NOT EXISTS %s (` + eventsColumns + `,
 	copy UInt64
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMM(day)

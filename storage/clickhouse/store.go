@@ -89,8 +89,14 @@ func OpenWith(ctx context.Context, dsn string, o storage.Options) (*Store, error
 			opts.Settings = ch.Settings{}
 		}
 		opts.Settings["insert_distributed_sync"] = 1 // acknowledged means on its shard
-		if shards, err = createCluster(ctx, *opts, cluster, db); err != nil {
+		var replicas int
+		if shards, replicas, err = createCluster(ctx, *opts, cluster, db); err != nil {
 			return nil, err
+		}
+		if _, set := opts.Settings["insert_quorum"]; !set && replicas > 1 {
+			// Acknowledged means on every replica of its shard, so a retry
+			// read from any replica finds it (cluster.go).
+			opts.Settings["insert_quorum"] = replicas
 		}
 	} else if err := createDatabase(ctx, *opts, db); err != nil {
 		return nil, err

@@ -55,6 +55,20 @@ func FreshClusterDSN(tb testing.TB, prefix string) string {
 	return fresh(tb, ClickHouseClusterDSN(tb), prefix)
 }
 
+// FreshReplicatedDSN is a new database on the test cluster of replicas (env
+// METERD_TEST_CLICKHOUSE_REPLICATED, e.g.
+// clickhouse://127.0.0.1:9300?cluster=meterd_replicated: one shard, two
+// replicas, ZooKeeper; .ci/run starts them), dropped at cleanup; "" when
+// unset, except in CI, where the test fails instead.
+func FreshReplicatedDSN(tb testing.TB, prefix string) string {
+	tb.Helper()
+	dsn := os.Getenv("METERD_TEST_CLICKHOUSE_REPLICATED")
+	if dsn == "" && os.Getenv("CI") == "true" {
+		tb.Fatal("METERD_TEST_CLICKHOUSE_REPLICATED is not set, and CI=true: the replication tests must run in CI")
+	}
+	return fresh(tb, dsn, prefix)
+}
+
 // fresh names a new database on dsn's server (and its cluster's hosts) and
 // drops it at cleanup.
 func fresh(tb testing.TB, dsn, prefix string) string {

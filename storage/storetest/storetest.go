@@ -287,8 +287,9 @@ func testListPages(t *testing.T, s storage.Store) {
 }
 
 // testCallFilters: route, verb, CloudEvents type, status (exact, a class,
-// or no response) and blocked calls (any rule, none, one rule), in lists,
-// pages and stats alike.
+// or no response), blocked calls (any rule, none, one rule), format,
+// subject, the client's id and the arrival time, in lists, pages and
+// stats alike.
 func testCallFilters(t *testing.T, s storage.Store) {
 	var evs []storage.Event
 	for i, st := range []int32{200, 201, 404, 429, 500, 0, 200, 404} {
@@ -302,7 +303,9 @@ func testCallFilters(t *testing.T, s storage.Store) {
 	}
 	ce := storage.Event{ID: "ce", ExternalID: "ce", Format: storage.FormatCloudEvents, Time: t0, ReceivedAt: t0,
 		Type: "tokens.used", Source: "svc", Weight: 1}
-	insert(t, s, append(evs, ce)...)
+	ce2 := storage.Event{ID: "ce2", ExternalID: "evt-2", Format: storage.FormatCloudEvents, Time: t0.Add(9 * time.Second),
+		ReceivedAt: t0.Add(time.Hour), Type: "tokens.used", Source: "svc", Subject: "acme", CompanyID: "acme", Weight: 1}
+	insert(t, s, append(evs, ce, ce2)...)
 	cases := []struct {
 		name string
 		f    storage.EventFilter
@@ -310,14 +313,19 @@ func testCallFilters(t *testing.T, s storage.Store) {
 	}{
 		{"route", storage.EventFilter{Route: "/v1/other"}, []string{"f7", "f5", "f3", "f1"}},
 		{"verb", storage.EventFilter{Verb: "POST"}, []string{"f6", "f4", "f2", "f0"}},
-		{"type", storage.EventFilter{Type: "tokens.used"}, []string{"ce"}},
+		{"type", storage.EventFilter{Type: "tokens.used"}, []string{"ce2", "ce"}},
+		{"format", storage.EventFilter{Format: storage.FormatCloudEvents}, []string{"ce2", "ce"}},
+		{"subject", storage.EventFilter{Subject: "acme"}, []string{"ce2"}},
+		{"external id", storage.EventFilter{ExternalID: "ext-f3"}, []string{"f3"}},
+		{"received from", storage.EventFilter{ReceivedFrom: t0.Add(time.Minute)}, []string{"ce2"}},
+		{"received before", storage.EventFilter{ReceivedTo: t0.Add(3 * time.Second)}, []string{"f1", "f0", "ce"}},
 		{"exact status", storage.EventFilter{ByStatus: true, StatusMin: 404, StatusMax: 404}, []string{"f7", "f2"}},
 		{"4xx", storage.EventFilter{ByStatus: true, StatusMin: 400, StatusMax: 499}, []string{"f7", "f3", "f2"}},
 		{"no response", storage.EventFilter{Route: "/v1/other", ByStatus: true, StatusMin: 0, StatusMax: 0}, []string{"f5"}},
 		{"route and 2xx", storage.EventFilter{Route: "/v1/search", ByStatus: true, StatusMin: 200, StatusMax: 299}, []string{"f6", "f0"}},
 		{"nothing", storage.EventFilter{Route: "/v1/none"}, []string{}},
 		{"blocked", storage.EventFilter{ByBlocked: true, Blocked: true}, []string{"f7", "f5", "f2", "f1"}},
-		{"not blocked", storage.EventFilter{ByBlocked: true}, []string{"f6", "f4", "f3", "f0", "ce"}},
+		{"not blocked", storage.EventFilter{ByBlocked: true}, []string{"ce2", "f6", "f4", "f3", "f0", "ce"}},
 		{"blocked by r2", storage.EventFilter{BlockedBy: "r2"}, []string{"f7", "f2"}},
 		{"blocked by r1 and 2xx", storage.EventFilter{BlockedBy: "r1", ByStatus: true, StatusMin: 200, StatusMax: 299}, []string{"f1"}},
 	}

@@ -6,7 +6,7 @@
 // shows what the server now holds.
 import { h, icon, toast, confirmDialog, statusBadge, fmtAgo, pageHead, replace, spinner } from "./dom.js";
 import { get, patch, post, isAbort } from "./api.js";
-import { setObservedKeys } from "./expr.js";
+import { setObservedKeys } from "./keys.js";
 
 // formFrame is the frame of a New and a New version page: it fetches the
 // keys seen in events (for completion) and, for a version, the thing it

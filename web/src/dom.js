@@ -79,8 +79,19 @@ const nf = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
 const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
 export const fmtNum = (v) => (v == null ? "—" : nf.format(v));
 export const fmtCompact = (v) => (v == null ? "—" : Math.abs(v) < 10000 ? nf.format(v) : compact.format(v));
+// Times are UTC everywhere (buckets, billing periods and hours are UTC
+// hours and days), written day month year: 24 Nov 2026, 14:00 UTC.
 const dtf = new Intl.DateTimeFormat("en-GB", { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZone: "UTC" });
 export const fmtTime = (t) => (t ? dtf.format(new Date(t)) + " UTC" : "—");
+const dayFmt = new Intl.DateTimeFormat("en-GB", { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
+const shortDay = new Intl.DateTimeFormat("en-GB", { month: "short", day: "numeric", timeZone: "UTC" });
+const hourFmt = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "UTC" });
+// fmtDay is a UTC day (24 Nov 2026; 24 Nov with short).
+export const fmtDay = (t, short = false) => (short ? shortDay : dayFmt).format(new Date(t));
+// fmtClock is a UTC time of day (14:00).
+export const fmtClock = (t) => hourFmt.format(new Date(t));
+// fmtHour is the UTC hour starting at t: 24 Nov 2026, 14:00–15:00 UTC.
+export const fmtHour = (t) => `${fmtDay(t)}, ${fmtClock(t)}–${fmtClock(new Date(t).getTime() + 3600e3)} UTC`;
 export function fmtAgo(t) {
   if (!t) return "—";
   const s = Math.round((Date.now() - new Date(t).getTime()) / 1000);
@@ -179,9 +190,10 @@ export function confirmDialog({ title, body, confirm, danger = false }) {
   });
 }
 
-// jsonView renders a value as indented, coloured JSON.
-export function jsonView(v) {
-  const pre = h("pre.json");
+// jsonView renders a value as indented, coloured JSON, in a panel that
+// scrolls by keyboard too (it takes the focus: arrows, Page Down).
+export function jsonView(v, label = "JSON") {
+  const pre = h("pre.json", { tabindex: "0", role: "region", "aria-label": label });
   const walk = (x, ind) => {
     if (x === null) return h("span.j-null", "null");
     if (typeof x === "string") return h("span.j-str", JSON.stringify(x));

@@ -13,6 +13,7 @@ import { autocompletion, completionKeymap, closeBrackets, closeBracketsKeymap, p
 import { setDiagnostics, lintGutter } from "@codemirror/lint";
 import { h, icon, replace, debounce } from "./dom.js";
 import { post, isAbort } from "./api.js";
+import { observedKeys } from "./keys.js";
 
 
 // lang.json is generated from the rules package by the Go test in web/
@@ -77,20 +78,12 @@ export const highlight = HighlightStyle.define([
   { tag: t.invalid, color: "var(--danger)" },
 ]);
 
-// observedKeys are the paths seen in stored events, from the answer of
-// GET /v1/events/stats: metadata_keys (under "metadata.") and trait_keys
-// (already named "company.<trait>" or "user.<trait>"), each [{key, type, count}].
-let observedKeys = [];
-export function setObservedKeys(stats) {
-  observedKeys = [...(stats.metadata_keys || []).map((k) => ({ ...k, key: "metadata." + k.key })), ...(stats.trait_keys || [])];
-}
-
-// observedOptions merges the observed keys that pass keep into one
-// completion per path, with their JSON types and how many events carry
-// them.
+// observedOptions merges the keys seen in stored events (keys.js) that
+// pass keep into one completion per path, with their JSON types and how
+// many events carry them.
 export function observedOptions(keep = () => true) {
   const byKey = new Map();
-  for (const k of observedKeys) {
+  for (const k of observedKeys()) {
     if (!keep(k.key)) continue;
     const prev = byKey.get(k.key);
     byKey.set(k.key, prev ? { ...prev, detail: prev.detail + " | " + k.type, count: prev.count + k.count } : { label: k.key, detail: k.type, count: k.count });
@@ -201,62 +194,113 @@ export function editor({ parent, doc = "", onChange, placeholder = "", label, re
         keymap.of([...closeBracketsKeymap, ...completionKeymap, ...historyKeymap, ...defaultKeymap]),
         ro.of(EditorState.readOnly.of(readOnly)),
         EditorView.contentAttributes.of({ "aria-label": label || "expression", spellcheck: "false", autocapitalize: "off", autocorrect: "off" }),
-        EditorView.updateListener.of((u) => u.docChanged && onChange?.(u.state.doc.toString())),
+        EditorView.updateListener.of((u) => {
+          if (u.docChanged) onChange?.(u.state.doc.toString());
+          // The cursor left the word being typed: show what was held.
+          else if (u.selectionSet || u.focusChanged) setTimeout(() => showReported(u.view));
+        }),
       ],
     }),
   });
   return view;
 }
 
-// showErrors underlines the API's errors ({line, column, message}) in
-// an editor. Lines and columns are 1-based and count code points; the
-// word at the position is underlined, or length characters when given.
-export function showErrors(view, errors) {
-  const doc = view.state.doc;
-  const diags = errors.map((e) => {
-    let from = 0;
-    if (e.line >= 1 && e.line <= doc.lines) {
-      const line = doc.line(e.line);
-      const cps = Array.from(line.text);
-      const col = Math.max(0, Math.min((e.column || 1) - 1, cps.length));
-      from = line.from + cps.slice(0, col).join("").length;
-    } else if (e.line > doc.lines) from = doc.length;
-    // Underline the word at the position (at least one character).
-    const rest = doc.sliceString(from, Math.min(doc.length, from + 200));
-    const m = rest.match(/^[\w.?$]+|^"(?:[^"\\]|\\.)*"?|^\S/);
-    let to = Math.min(doc.length, from + (e.length || (m ? m[0].length : 0)));
-    if (to === from) from = Math.max(0, from - 1), (to = Math.min(doc.length, from + 1));
-    return { from, to, severity: "error", message: e.message, source: e.code };
-  });
-  view.dispatch(setDiagnostics(view.state, diags));
+// errorRange is where an error ({line, column} 1-based, in code points;
+// or {from, to}) is in doc: the word at its position (at least one
+// character), or length characters when given.
+function errorRange(doc, e) {
+  if (e.from != null) return { from: e.from, to: Math.min(doc.length, e.to) };
+  let from = 0;
+  if (e.line >= 1 && e.line <= doc.lines) {
+    const line = doc.line(e.line);
+    const cps = Array.from(line.text);
+    const col = Math.max(0, Math.min((e.column || 1) - 1, cps.length));
+    from = line.from + cps.slice(0, col).join("").length;
+  } else if (e.line > doc.lines) from = doc.length;
+  const rest = doc.sliceString(from, Math.min(doc.length, from + 200));
+  const m = rest.match(/^[\w.?$]+|^"(?:[^"\\]|\\.)*"?|^\S/);
+  let to = Math.min(doc.length, from + (e.length || (m ? m[0].length : 0)));
+  if (to === from) from = Math.max(0, from - 1), (to = Math.min(doc.length, from + 1));
+  return { from, to };
 }
+
+// showErrors underlines the API's errors and the editor's warnings.
+function showErrors(view, errors, warnings = []) {
+  const doc = view.state.doc;
+  const diag = (e, severity) => ({ ...errorRange(doc, e), severity, message: e.message, source: e.code });
+  view.dispatch(setDiagnostics(view.state, [...errors.map((e) => diag(e, "error")), ...warnings.map((w) => diag(w, "warning"))]));
+}
+
+// typing reports whether an error is about the member access the cursor
+// ends: "request." or "request.rou" while they are being typed is not a
+// mistake yet, so it is held (no red) until the cursor leaves it.
+function typing(view, e) {
+  const member = e.code === "unknown_field" || (e.code === "syntax_error" && e.message.startsWith("a field name must follow"));
+  const sel = view.state.selection.main;
+  return member && view.hasFocus && sel.empty && sel.head === errorRange(view.state.doc, e).to;
+}
+
+// stillTyping reports whether an editor's errors are all about the
+// member access being typed (a preview that fails on them stays neutral).
+export const stillTyping = (view, errors) => errors.length > 0 && errors.every((e) => e.line && typing(view, e));
+
+// What each editor was last told to show (reportErrors).
+const reported = new WeakMap();
 
 // reportErrors shows one editor's errors: underlined where they are
 // positioned, and listed in msg (with their line and column); without
-// errors msg says ok (when given).
-export function reportErrors(view, msg, errors, ok) {
-  showErrors(view, errors.filter((e) => e.line));
+// errors, its warnings ({from, to, code, message, fix}: amber, each with
+// a button applying its fix), or ok (when given).
+export function reportErrors(view, msg, errors, ok, warnings = []) {
+  reported.set(view, { doc: view.state.doc, msg, errors, ok, warnings });
+  showReported(view);
+}
+
+function showReported(view) {
+  const r = reported.get(view);
+  if (!r || r.doc !== view.state.doc) return; // changed since: a newer check follows
+  const held = r.errors.filter((e) => e.line && typing(view, e));
+  const errors = r.errors.filter((e) => !held.includes(e));
+  const warnings = errors.length || held.length ? [] : r.warnings;
+  showErrors(view, errors.filter((e) => e.line), warnings);
   view.dom.classList.toggle("has-error", errors.length > 0);
-  replace(msg, errors.length ? errors.map(errorLine) : ok ? h("div.ok", icon("check", 14), ok) : null);
+  view.dom.classList.toggle("has-warning", warnings.length > 0);
+  replace(r.msg, errors.length ? errors.map(errorLine) : warnings.length ? warnings.map((w) => warningLine(w, view)) : !held.length && r.ok ? h("div.ok", icon("check", 14), r.ok) : null);
+}
+
+// warningLine is a warning under an editor, with the button that applies
+// its fix to view (when the text it is about is still there).
+export function warningLine(w, view, text = w.message) {
+  return h("div.warn", { "data-code": w.code }, icon("alert", 14), h("span", text, w.fix ? [" ", fixButton(w, view)] : null));
+}
+
+// fixButton applies a warning's fix to view.
+function fixButton(w, view) {
+  const apply = () => {
+    if (view.state.sliceDoc(w.fix.from, w.fix.to) === w.fix.was) view.dispatch({ changes: { from: w.fix.from, to: w.fix.to, insert: w.fix.text } });
+  };
+  return h("button.btn.small.fix", { type: "button", onclick: apply }, w.fix.label);
 }
 
 // validator checks a definition as it is written: the function it returns
 // posts definition() to path shortly after the calls stop, a newer check
-// aborting an older one, and gives the errors to apply (a failure of the
-// request itself to fail); .now() checks at once.
+// aborting an older one, and gives the errors and the definition checked
+// to apply (a failure of the request itself to fail); .now() checks at
+// once.
 export function validator(path, definition, apply, fail) {
   let ctl = null;
   async function run() {
     ctl?.abort();
     ctl = new AbortController();
     let res;
+    const d = definition();
     try {
-      res = await post(path, definition(), { signal: ctl.signal });
+      res = await post(path, d, { signal: ctl.signal });
     } catch (e) {
       if (!isAbort(e)) fail(e);
       return;
     }
-    apply(res.errors || []);
+    apply(res.errors || [], d);
   }
   const soon = debounce(run, 200);
   soon.now = run;

@@ -24,6 +24,10 @@ export function timeline(hist, describe) {
         title = "Renamed";
         body = h("p.diff-inline", h("del", d.previous), " → ", h("ins", d.name));
         break;
+      case "slug":
+        title = d.previous ? "Slug changed" : "Slug set";
+        body = h("p.diff-inline", d.previous ? [h("del", d.previous), " → "] : null, h("ins", d.slug));
+        break;
       case "status":
         title = d.status === "active" ? "Switched on" : "Switched off";
         kind = d.status === "active" ? "on" : "off";

@@ -1,9 +1,8 @@
 // Billing: the Stripe connection (settings, webhook URL, a connection
 // check) and the ledger of usage reports. A server without the billing
 // API says so instead of failing.
-import { h, icon, replace, spinner, toast, copyButton, fmtNum, fmtTime, fmtAgo, empty } from "../dom.js";
+import { h, icon, replace, spinner, toast, copyButton, modal, fmtNum, fmtTime, fmtAgo, fmtDay, fmtClock, fmtHour, empty } from "../dom.js";
 import { get, put, post, qs, isAbort, ApiError } from "../api.js";
-import { segmented } from "./meterform.js";
 
 const modes = {
   meter_events: "Billing meter events (new Stripe prices)",
@@ -11,8 +10,8 @@ const modes = {
 };
 
 const statuses = {
-  sent: "Sent",
   pending: "Pending",
+  sent: "Sent",
   failed: "Failed",
   rejected: "Rejected",
   late: "Late",
@@ -178,7 +177,8 @@ export function billingPage(main, _params, query) {
     key.focus();
   }
 
-  // The ledger: every report, newest first, by customer, meter, status.
+  // The ledger: each report once, at its latest state, newest first, by
+  // customer, meter and status; open one for its attempts.
   async function loadReports() {
     ledger.hidden = false;
     const f = { customer: query.get("customer") || "", meter: query.get("meter") || "", status: query.get("status") || "" };
@@ -188,11 +188,17 @@ export function billingPage(main, _params, query) {
     } catch (e) {
       if (isAbort(e)) return;
     }
-    const names = new Map(meters.map((m) => [m.id, m.name]));
+    const byId = new Map(meters.map((m) => [m.id, m]));
     const body = h("div");
+    let loads = 0; // only the newest load shows its answer
     const customer = h("input#customer", { type: "search", value: f.customer, placeholder: "any customer", spellcheck: "false" });
     const meter = h("select#meter", h("option", { value: "" }, "any meter"), meters.map((m) => h("option", { value: m.id, selected: f.meter === m.id }, m.name)));
-    const status = segmented("Status", [["", "All"], ["sent", "Sent"], ["failed", "Failed"], ["rejected", "Rejected"], ["late", "Late"], ["not_billed", "Not billed"], ["needs_review", "Review"]], f.status, (k) => ((f.status = k), load()));
+    const status = h(
+      "select#report-status",
+      { onchange: () => ((f.status = status.value), load()) },
+      h("option", { value: "" }, "any status"),
+      Object.entries(statuses).map(([k, v]) => h("option", { value: k, selected: f.status === k }, v)),
+    );
     const form = h(
       "form.filters",
       {
@@ -206,56 +212,147 @@ export function billingPage(main, _params, query) {
       },
       h("label.field.inline", { for: "customer" }, h("span.label", "Customer"), customer),
       h("label.field.inline", { for: "meter" }, h("span.label", "Meter"), meter),
+      h("label.field.inline", { for: "report-status" }, h("span.label", "Status"), status),
       h("button.btn.primary", { type: "submit" }, "Filter"),
-      h("span.grow"),
-      status.el,
     );
-    replace(ledger, h("header.card-head", h("div", h("h2", "Usage reports"), h("p.sub", "What meterd sent to Stripe, per customer, meter and period, with Stripe's answer."))), form, body);
+    replace(ledger, h("header.card-head", h("div", h("h2", "Usage reports"), h("p.sub", "What meterd reports to Stripe: one row per report, at its latest state. Open one for every attempt and Stripe's answers."))), form, body);
     load();
 
     async function load() {
+      const seq = ++loads;
       history.replaceState(null, "", "#/billing" + qs(f));
       replace(body, h("div.loading", spinner()));
       let r;
       try {
-        r = await get("/v1/billing/reports" + qs({ ...f, limit: 200 }), { signal: ctl.signal });
+        r = await get("/v1/billing/reports" + qs({ ...f, latest: true, limit: 200 }), { signal: ctl.signal });
       } catch (e) {
-        if (!isAbort(e)) replace(body, h("p.form-error", "Could not load the reports: " + e.message));
+        if (!isAbort(e) && seq === loads) replace(body, h("p.form-error", "Could not load the reports: " + e.message));
         return;
       }
+      if (seq !== loads) return;
       const counts = Object.entries(r.counts || {});
       if (!r.reports.length) {
-        replace(body, empty("No reports", f.customer || f.meter || f.status ? "No report matches these filters." : "Reports appear once an active meter bound to a Stripe price has usage for a customer Stripe knows."));
+        const filtered = f.customer || f.meter || f.status;
+        const clear = () => ((f.customer = f.meter = f.status = ""), (customer.value = meter.value = status.value = ""), load());
+        replace(body, empty("No reports", filtered ? "No report matches these filters." : "Reports appear once an active meter bound to a Stripe price has usage for a customer Stripe knows.", filtered ? h("button.btn", { type: "button", onclick: clear }, "Clear filters") : null));
         return;
       }
+      const open = (x) => openReport(x, byId.get(x.meter_id));
       replace(
         body,
-        counts.length ? h("p.counts", counts.map(([k, n]) => h("span.badge.st-" + k, `${statuses[k] || k}: ${fmtNum(n)}`))) : null,
+        counts.length ? h("p.counts", { "aria-label": "Reports by status" }, counts.map(([k, n]) => h("span.badge.st-" + k, `${statuses[k] || k}: ${fmtNum(n)}`))) : null,
         h(
           "div.table-wrap.flush",
           h(
             "table.table.reports-table",
-            h("thead", h("tr", h("th", "Sent"), h("th", "Status"), h("th", "Customer"), h("th", "Meter"), h("th", "Period"), h("th.num", "Quantity"), h("th", "Stripe"))),
+            h("thead", h("tr", h("th", "Hour (UTC)"), h("th", "Status"), h("th", "Customer"), h("th", "Meter"), h("th.num", "Quantity"), h("th", "Stripe's answer"), h("th", "Last attempt"))),
             h(
               "tbody",
-              r.reports.map((x) =>
-                h(
-                  "tr",
+              r.reports.map((x) => {
+                const m = byId.get(x.meter_id);
+                return h(
+                  "tr.clickable",
+                  { tabindex: "0", "data-key": x.idempotency_key, onclick: () => open(x), onkeydown: (e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), open(x)) },
+                  h("td", { "data-hour": x.bucket }, coveredShort(x, m), h("div.dim.small.secondary", fmtPeriod(x.period_start, x.period_end))),
+                  h("td.nowrap", h("span.badge.st-" + x.status, statuses[x.status] || x.status), x.history.length > 2 ? h("div.dim.small", `${x.history.length} entries`) : null),
+                  h("td", h("div.wrap", x.customer || h("i", "(none)")), x.stripe_customer ? h("div.mono.dim.wrap", x.stripe_customer) : null, h("div.phone-only.dim.small", m?.name || x.meter_id)),
+                  h("td", h("div", m?.name || x.meter_id), h("div.mono.dim", `v${x.meter_version}${x.price_id ? " · " + x.price_id : ""}`)),
+                  h("td.num", h("b", fmtNum(x.quantity)), h("div.dim.small.nowrap.secondary", "period total " + fmtNum(x.total))),
+                  h("td.stripe-answer", answerView(x)),
                   h("td.dim.nowrap", { title: fmtTime(x.attempt_at) }, fmtAgo(x.attempt_at)),
-                  h("td.nowrap", h("span.badge.st-" + x.status, statuses[x.status] || x.status)),
-                  h("td.nowrap", h("div", x.customer || h("i.dim", "(none)")), x.stripe_customer ? h("div.mono.dim", x.stripe_customer) : null),
-                  h("td", h("div", names.get(x.meter_id) || x.meter_id), h("div.mono.dim", `v${x.meter_version} · ${x.price_id || ""}`)),
-                  h("td.dim.nowrap", { title: `${fmtTime(x.period_start)} to ${fmtTime(x.period_end)}` }, fmtPeriod(x.period_start, x.period_end)),
-                  h("td.num.nowrap", h("b", fmtNum(x.quantity)), h("div.dim.small", "period total " + fmtNum(x.total))),
-                  h("td.stripe-answer", x.error ? h("span.err-text", { title: x.error }, (x.http_status ? x.http_status + " " : "") + x.error) : h("code.dim", x.answer || "—")),
-                ),
-              ),
+                );
+              }),
             ),
           ),
         ),
       );
     }
   }
+}
+
+// coveredShort says what usage a report carries: an hour (additive
+// meters), or the whole period (max, min and unique meters report once
+// per period, at its start).
+function coveredShort(x, m) {
+  if (m && !additive(m)) return "whole period";
+  return [h("span.nowrap", fmtDay(x.bucket, true) + ","), " ", h("span.nowrap", fmtClock(x.bucket))];
+}
+const additive = (m) => m.current?.aggregation === "count" || m.current?.aggregation === "sum";
+
+// answerView is Stripe's answer to a report: its error in plain words
+// (with the HTTP status), the object it created, or why it was not sent.
+function answerView(x) {
+  if (x.error) {
+    const e = stripeError(x.error);
+    return h("span.err-text", x.http_status ? h("b", x.http_status + " ") : null, e.message);
+  }
+  // A listing's note (late, not billed, a price Stripe refused) says why.
+  if (x.note) return h(x.status === "rejected" ? "span.err-text" : "span.muted", stripeError(x.note).message);
+  return x.answer ? h("code", x.answer) : h("span.dim", x.status === "pending" ? "waiting for Stripe" : "—");
+}
+
+// stripeError reads the error stored for a report: a Stripe error is
+// often its JSON ({"code", "message", "request_id", ...}), alone or after
+// a prefix ("price price_1: {...}"); the message is what a person reads.
+export function stripeError(text) {
+  const at = text.indexOf("{");
+  if (at >= 0) {
+    try {
+      const j = JSON.parse(text.slice(at));
+      if (j && typeof j.message === "string") {
+        const prefix = text.slice(0, at).replace(/[\s:]+$/, "");
+        return { message: (prefix ? prefix + ": " : "") + j.message, code: j.code || j.type || "", requestID: j.request_id || "", status: j.status || 0 };
+      }
+    } catch {
+      // not JSON after all: the text is the message
+    }
+  }
+  return { message: text, code: "", requestID: "", status: 0 };
+}
+
+// openReport shows one report: what it carries, and each ledger entry
+// of its request (the intent, each outcome, a renewed key, a listing).
+function openReport(x, m) {
+  const hour = m && !additive(m) ? "the whole period (reported once, at its start)" : fmtHour(x.bucket);
+  modal({
+    title: `${statuses[x.status] || x.status} · ${x.customer || "no customer"}`,
+    wide: true,
+    content: () =>
+      h(
+        "div.report-view",
+        h(
+          "dl.def",
+          h("dt", "Usage of"),
+          h("dd", hour),
+          h("dt", "Period"),
+          h("dd", `${fmtTime(x.period_start)} to ${fmtTime(x.period_end)}`),
+          h("dt", "Meter"),
+          h("dd", m?.name || x.meter_id, h("span.dim", ` · version ${x.meter_version} · `), h("code", x.price_id || "no price")),
+          h("dt", "Customer"),
+          h("dd", x.customer || "—", x.stripe_customer ? [h("span.dim", " · Stripe "), h("code", x.stripe_customer)] : null),
+          h("dt", "Quantity"),
+          h("dd", h("b", fmtNum(x.quantity)), h("span.dim", ` · measured ${fmtNum(x.value)} · period total ${fmtNum(x.total)} (rounded)`)),
+          x.subscription_item ? [h("dt", "Subscription item"), h("dd", h("code", x.subscription_item))] : null,
+          x.identifier ? [h("dt", "Event identifier"), h("dd", h("code.wrap", x.identifier))] : null,
+        ),
+        h("h3", `Attempts (${x.history.length})`),
+        h(
+          "ol.attempts",
+          x.history.map((a) => {
+            const e = a.error ? stripeError(a.error) : null;
+            return h(
+              "li",
+              { "data-status": a.status },
+              h("div.attempt-head", h("span.badge.st-" + a.status, statuses[a.status] || a.status), h("time", { datetime: a.attempt_at }, fmtTime(a.attempt_at)), a.attempts ? h("span.dim", `${a.attempts} ${a.attempts === 1 ? "try" : "tries"}`) : null),
+              h("div.mono.dim.small.wrap", "key " + a.idempotency_key),
+              e ? h("p.err-text", a.http_status ? h("b", a.http_status + " ") : null, e.message, e.code ? h("span.dim", ` (${e.code})`) : null) : null,
+              a.answer ? h("p.small", e ? "Stripe request " : "Stripe: ", h("code", a.answer)) : null,
+              a.note ? h("p.small.muted", stripeError(a.note).message) : a.status === "pending" ? h("p.small.muted", "Written before the request: if meterd stops before Stripe answers, it sends it again.") : null,
+            );
+          }),
+        ),
+      ),
+  });
 }
 
 // fmtPeriod shows a billing period: "Nov 2026" for a calendar month,

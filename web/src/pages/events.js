@@ -33,7 +33,7 @@ export function openEvent(ev, verdict) {
           h("span.grow"),
           copyButton(() => JSON.stringify(ev, null, 2), "Copy JSON"),
         ),
-        jsonView(ev),
+        jsonView(ev, "The event as JSON"),
       ),
   });
 }
@@ -47,6 +47,8 @@ export function eventsPage(main, _params, query) {
   const info = h("div.stats.compact");
   const tableBox = h("div.card", h("div.table-wrap", h("table.table.events-table", h("thead", h("tr", h("th", "Time (UTC)"), h("th", "Call"), h("th.num", "Status"), h("th", "Company"), h("th", "User"), h("th.num", "Duration"))), list)), h("div.table-foot", more));
   let cursor = null;
+  // A filter the API refuses is marked red, its message under the row.
+  const filterErr = h("p#filter-error.field-error.filters-error", { role: "alert", hidden: true });
   const input = (id, label, ph, cls = "") =>
     h("label.field.inline" + cls, { for: id }, h("span.label", label), h("input", { id, type: "search", value: f[id], placeholder: ph, spellcheck: "false" }));
   const range = h(
@@ -64,14 +66,21 @@ export function eventsPage(main, _params, query) {
         history.replaceState(null, "", "#/events" + qs(f));
         reload();
       },
+      onreset: () => setTimeout(() => {
+        for (const k of Object.keys(f)) f[k] = "";
+        history.replaceState(null, "", "#/events");
+        reload();
+      }),
     },
     input("company_id", "Company", "any company"),
     input("user_id", "User", "any user"),
     input("route", "Route", "/v1/search"),
-    input("status", "Status", "200, 4xx, 0", ".narrow"),
+    input("status", "Status", "404, 4xx, 0", ".narrow"),
     h("label.field.inline.medium", { for: "range" }, h("span.label", "Time"), range),
     h("button.btn.primary", { type: "submit" }, "Filter"),
+    filterErr,
   );
+  const filterInputs = ["company_id", "user_id", "route", "status"];
   replace(main, h("div.page.wide", h("header.page-head", h("div", h("h1", "Events"), h("p.sub", "The API calls meterd has stored, newest first. Open one to see every field a meter can use."))), info, form, tableBox));
   reload();
 
@@ -86,6 +95,7 @@ export function eventsPage(main, _params, query) {
     ctl.abort();
     ctl = new AbortController();
     cursor = null;
+    showFieldError(null);
     replace(list, h("tr", h("td", { colspan: 6 }, h("div.loading", spinner()))));
     load(null);
     const p = filters();
@@ -96,9 +106,9 @@ export function eventsPage(main, _params, query) {
           h("div.stat", h("span.stat-label", "Events"), h("span.stat-value", fmtNum(s.count))),
           h("div.stat", h("span.stat-label", "Companies"), h("span.stat-value", fmtNum(s.distinct_companies))),
           h("div.stat", h("span.stat-label", "Users"), h("span.stat-value", fmtNum(s.distinct_users))),
-          h("div.stat", h("span.stat-label", "Metadata keys"), h("span.stat-value", fmtNum(new Set((s.metadata_keys || []).map((k) => k.key)).size)), h("span.stat-sub", (s.metadata_keys || []).slice(0, 4).map((k) => k.key).join(", "))),
+          keysStat(s.metadata_keys || []),
         ),
-      () => replace(info),
+      () => {}, // the events' request says why
     );
   }
   async function load(cur) {
@@ -107,11 +117,19 @@ export function eventsPage(main, _params, query) {
     try {
       r = await get("/v1/events" + qs({ limit: 50, cursor: cur, ...filters() }), { signal: ctl.signal });
     } catch (e) {
-      if (!isAbort(e)) replace(list, h("tr", h("td", { colspan: 6 }, h("p.form-error", e.message))));
+      if (isAbort(e)) return;
+      // A filter the API refuses is marked at its field.
+      more.hidden = true;
+      if (filterInputs.includes(e.body?.field)) {
+        showFieldError(e.body.field, e.message);
+        replace(list, h("tr", h("td", { colspan: 6 }, h("p.muted.table-note", "Fix the ", e.body.field.replace("_id", ""), " filter to see events."))));
+      } else replace(list, h("tr", h("td", { colspan: 6 }, h("p.form-error", e.message))));
       return;
     }
     if (!cur) replace(list);
-    if (!cur && !r.events.length) list.append(h("tr", h("td", { colspan: 6 }, empty("No events", Object.values(f).some(Boolean) ? "Nothing matches these filters." : "Send API calls to /v1/events (Moesif format) or /api/v1/events (CloudEvents) and they appear here."))));
+    const filtered = Object.values(f).some(Boolean);
+    if (!cur && !r.events.length)
+      list.append(h("tr", h("td", { colspan: 6 }, empty("No events", filtered ? "Nothing matches these filters." : "Send API calls to /v1/events (Moesif format) or /api/v1/events (CloudEvents) and they appear here.", filtered ? h("button.btn", { type: "button", onclick: () => form.reset() }, "Clear filters") : null))));
     for (const ev of r.events) {
       const st = ev.response?.status;
       list.append(
@@ -131,7 +149,36 @@ export function eventsPage(main, _params, query) {
     more.hidden = !cursor;
     more.disabled = false;
   }
+  // showFieldError marks the filter field the API refused (none: clears).
+  function showFieldError(field, message) {
+    filterErr.hidden = !field;
+    filterErr.textContent = message || "";
+    info.classList.toggle("stale", !!field);
+    for (const k of filterInputs) {
+      const el = form.querySelector("#" + k);
+      el.setAttribute("aria-invalid", String(k === field));
+      if (k === field) el.setAttribute("aria-describedby", filterErr.id);
+      else el.removeAttribute("aria-describedby");
+    }
+  }
   return () => ctl.abort();
+}
+
+// keysStat is the metadata keys card: how many distinct key paths the
+// events carry, and the most common ones (a key seen with two JSON types
+// is one key).
+function keysStat(keys) {
+  const counts = new Map();
+  for (const k of keys) counts.set(k.key, (counts.get(k.key) || 0) + k.count);
+  const top = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([k]) => k);
+  const shown = top.slice(0, 5);
+  return h(
+    "div.stat",
+    { "data-stat": "metadata-keys", title: top.join(", ") },
+    h("span.stat-label", "Metadata keys"),
+    h("span.stat-value", fmtNum(top.length)),
+    h("span.stat-sub", shown.join(", ") + (top.length > shown.length ? ` and ${top.length - shown.length} more` : "")),
+  );
 }
 
 

@@ -6,7 +6,7 @@ import { usageChart, groupBars } from "../chart.js";
 import { lastDays } from "./meters.js";
 import { timeline, diffFields, historyCard } from "../history.js";
 import { lifecycleHead } from "../controls.js";
-import { aggregations, segmented } from "./meterform.js";
+import { aggregations, segmented, unitOf } from "./meterform.js";
 
 export function meterPage(main, params) {
   const ctl = new AbortController();
@@ -93,7 +93,9 @@ export function meterPage(main, params) {
         );
         fitText(usageStats);
         replace(usageGroups, h("h3", "Top customers"), groupBars(r.groups, c.aggregation !== "count"));
-        chart.update(r, w.from, w.to, "day");
+        // Where a version took effect within the window.
+        const marks = (r.versions || []).slice(1).map((v) => ({ at: v.from, version: v.version, label: "v" + v.version, title: `version ${v.version} in force from ${fmtTime(v.from)}` }));
+        chart.update(r, w.from, w.to, "day", { unit: unitOf(c), marks });
       } catch (e) {
         if (!isAbort(e)) replace(usageStatus, "Usage unavailable: " + e.message);
       }

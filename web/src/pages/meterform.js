@@ -3,7 +3,8 @@
 // traffic, refreshed as you type.
 import { h, icon, replace, pageHead, debounce, confirmDialog, toast, fmtNum, fmtTime, spinner, fitText } from "../dom.js";
 import { post, isAbort, ApiError } from "../api.js";
-import { editor, reportErrors, validator } from "../expr.js";
+import { editor, reportErrors, validator, warningLine, stillTyping } from "../expr.js";
+import { keyWarnings, onKeys } from "../keys.js";
 import { formFrame } from "../controls.js";
 import { usageChart, groupBars } from "../chart.js";
 import { eventSummary, openEvent } from "./events.js";
@@ -83,6 +84,8 @@ export function meterForm(main, params) {
     const bucketSeg = segmented("Bucket", [["hour", "Hour"], ["day", "Day"]], state.bucket, (k) => ((state.bucket = k), runPreview()));
     const status = h("div.preview-status", { "aria-live": "polite" });
     const stats = h("div.stats");
+    const valueNote = h("div");
+    let lastResult = null; // the preview shown, for the confirmation
     const chartHost = h("div.chart");
     const chart = usageChart(chartHost);
     cleanups.push(() => chart.destroy());
@@ -94,6 +97,7 @@ export function meterForm(main, params) {
       h("header.card-head", h("div", h("h2", "Backtest preview"), h("p.sub", "The meter run over your stored traffic, as you type.")), h("div.controls", winSeg.el, bucketSeg.el)),
       status,
       stats,
+      valueNote,
       chartHost,
       h("div.split", h("div", h("h3", "Top customers"), groups), h("div", h("h3", "Sample events"), samples)),
     );
@@ -134,7 +138,20 @@ export function meterForm(main, params) {
     );
     // Validation: every change, debounced; errors underline the editors.
     // An empty filter is not an error yet: the person has not written it.
-    const validate = validator("/v1/meters/validate", definition, (errors) => applyErrors(errors.filter((e) => !(e.field === "filter" && !state.filter.trim()))), (e) => replace(filterMsg, h("span.err", "Validation failed: " + e.message)));
+    let lastErrors = [];
+    const validate = validator(
+      "/v1/meters/validate",
+      definition,
+      (errors, d) => {
+        // What was checked, for tests and for a person's devtools.
+        filterHost.dataset.checked = d.filter;
+        valueHost.dataset.checked = d.value ?? "";
+        applyErrors((lastErrors = errors.filter((e) => !(e.field === "filter" && !state.filter.trim()))));
+      },
+      (e) => replace(filterMsg, h("span.err", "Validation failed: " + e.message)),
+    );
+    // The keys seen in events arrive: warn about the keys read.
+    cleanups.push(onKeys(() => applyErrors(lastErrors)));
     const previewSoon = debounce(runPreview, 450);
     function changed() {
       validate();
@@ -145,9 +162,15 @@ export function meterForm(main, params) {
       if (state.aggregation !== "count" && state.value.trim()) d.value = state.value;
       return d;
     }
+    // warnings are what the stored events say about the keys the filter
+    // and value read (keys.js).
+    function warnings() {
+      return { filter: keyWarnings(state.filter), value: state.aggregation === "count" ? [] : keyWarnings(state.value, { numeric: numeric(state.aggregation) }) };
+    }
     function applyErrors(errors) {
       const byField = (f) => errors.filter((e) => e.field === f);
-      for (const [f, ed, msg] of [["filter", filterEd, filterMsg], ["value", valueEd, valueMsg]]) reportErrors(ed, msg, byField(f), f === "filter" && state.filter.trim() && "Valid");
+      const ws = warnings();
+      for (const [f, ed, msg] of [["filter", filterEd, filterMsg], ["value", valueEd, valueMsg]]) reportErrors(ed, msg, byField(f), f === "filter" && state.filter.trim() && "Valid", ws[f]);
       const other = errors.filter((e) => e.field !== "filter" && e.field !== "value" && e.field !== "name");
       formErr.hidden = !other.length;
       formErr.textContent = other.map((e) => e.message).join(" ");
@@ -162,9 +185,11 @@ export function meterForm(main, params) {
       if (!state.filter.trim()) {
         replace(status, h("div.preview-empty", h("b", "Nothing to preview yet"), h("span", "Write a filter and the meter runs over your stored traffic here, as you type.")));
         replace(stats);
+        replace(valueNote);
         replace(groups);
         replace(samples);
-        chart.update(null, ...win(), state.bucket);
+        lastResult = null;
+        chart.update(null, ...win(), state.bucket, { unit: unitOf(state) });
         return;
       }
       prevCtl = new AbortController();
@@ -173,6 +198,7 @@ export function meterForm(main, params) {
       const body = { ...definition(), from, to, bucket: state.bucket, top: 8 };
       delete body.name;
       preview.classList.add("busy");
+      preview.dataset.filter = body.filter; // what it runs, for tests and devtools
       replace(status, h("p.muted", spinner(), " Running…"));
       try {
         const r = await post("/v1/backtest", body, { signal });
@@ -187,12 +213,18 @@ export function meterForm(main, params) {
         delete preview.dataset.from;
         preview.classList.add("idle");
         replace(stats);
+        replace(valueNote);
+        lastResult = null;
         const positioned = e.body?.errors?.length > 0;
+        const of = (f) => e.body.errors.filter((x) => x.field === f);
+        const typing = positioned && [["filter", filterEd], ["value", valueEd]].every(([f, ed]) => !of(f).length || stillTyping(ed, of(f)));
         replace(
           status,
-          positioned
-            ? h("div.preview-empty.bad", h("b", "Fix the meter to see its preview"), h("span", e.message))
-            : h("p.preview-error", icon("alert", 14), e instanceof ApiError && e.status === 404 ? "The backtest endpoint is not available on this server." : e.message),
+          typing
+            ? h("div.preview-empty", h("b", "Finish the expression to see its preview"), h("span", "The meter runs over your stored traffic as soon as it is complete."))
+            : positioned
+              ? h("div.preview-empty.bad", h("b", "Fix the meter to see its preview"), h("span", e.message))
+              : h("p.preview-error", icon("alert", 14), e instanceof ApiError && e.status === 404 ? "The backtest endpoint is not available on this server." : e.message),
         );
         if (e.body?.errors) applyErrors(e.body.errors);
         return;
@@ -203,7 +235,24 @@ export function meterForm(main, params) {
       const to = Math.ceil(Date.now() / 60000) * 60000;
       return [new Date(to - windows[state.window].ms).toISOString(), new Date(to).toISOString()];
     }
+    // valueErrorsNote says how many matched calls' values failed, and why
+    // when the stored events tell (a key sent as text, or missing), with
+    // the fix.
+    function valueErrorsNote(r) {
+      const pct = (100 * r.value_errors) / Math.max(1, r.matched_events);
+      const why = warnings().value.filter((w) => w.code === "not_always_a_number");
+      return h(
+        "div.callout.value-note",
+        icon("alert", 16),
+        h(
+          "div",
+          h("p", h("b", `${fmtNum(r.value_errors)} of the ${fmtNum(r.matched_events)} matched calls (${pct.toFixed(pct < 1 ? 2 : 0)}%) have a value that failed`), ": they add nothing to the total."),
+          why.length ? why.map((w) => warningLine(w, valueEd, `${w.path} is not always a number in your events (see under Value).`)) : h("p", "Open a matching sample marked “value error” to see its event."),
+        ),
+      );
+    }
     function showResult(r, from, to) {
+      lastResult = r;
       const pct = r.scanned_events ? (100 * r.matched_events) / r.scanned_events : 0;
       replace(
         status,
@@ -217,7 +266,8 @@ export function meterForm(main, params) {
         stat("Value errors", fmtNum(r.value_errors), r.value_errors ? "values that failed" : "none", "errors", r.value_errors > 0),
       );
       fitText(stats);
-      chart.update(r, from, to, state.bucket);
+      replace(valueNote, r.value_errors ? valueErrorsNote(r) : null);
+      chart.update(r, from, to, state.bucket, { unit: unitOf(state) });
       replace(groups, groupBars(r.groups, state.aggregation !== "count"));
     }
     async function loadSamples(body, signal) {
@@ -256,6 +306,16 @@ export function meterForm(main, params) {
     runPreview();
     return cleanups;
 
+    // confirmWarnings is what the confirmation warns of: the preview's
+    // value errors and the keys read that the events never hold or do not
+    // always hold as numbers.
+    function confirmWarnings() {
+      const ws = warnings();
+      const lines = [...ws.filter, ...ws.value].map((w) => w.message);
+      const r = lastResult;
+      if (r?.value_errors) lines.unshift(`Over the last ${windows[state.window].label}, ${fmtNum(r.value_errors)} of ${fmtNum(r.matched_events)} matched calls had a value that failed: they would bill nothing.`);
+      return warningsCallout(lines);
+    }
     async function save() {
       nameErr.hidden = true;
       if (!editing && !state.name.trim()) {
@@ -277,6 +337,7 @@ export function meterForm(main, params) {
           h("p", editing ? when + ", usage is computed with this definition. Usage before then keeps the version it was computed with." : "The meter starts switched off, so nothing is billed until you turn it on."),
           h("div.callout", icon("alert", 16), h("p", h("b", "The filter and the billing binding cannot be changed afterwards, only versioned. "), "Each change becomes a new version, effective from when it is saved, and every version stays in the audit trail.")),
           h("dl.summary", h("dt", "Filter"), h("dd", h("code", state.filter)), d.value ? [h("dt", "Value"), h("dd", h("code", d.value))] : null, h("dt", "Aggregation"), h("dd", state.aggregation), h("dt", "Billed customer"), h("dd", state.group_by), h("dt", "Stripe price"), h("dd", state.stripe_price_id || "not bound")),
+          confirmWarnings(),
         ),
       });
       if (!ok) return;
@@ -295,10 +356,28 @@ export function meterForm(main, params) {
   }
 }
 
+// numeric says whether an aggregation's value must be a number.
+const numeric = (agg) => agg === "sum" || agg === "max" || agg === "min";
+
+// warningsCallout lists warnings in a confirmation (none: nothing).
+export function warningsCallout(lines) {
+  if (!lines.length) return null;
+  return h("div.callout.confirm-warnings", { "data-warnings": lines.length }, icon("alert", 16), h("div", h("p", h("b", "Check before you save:")), h("ul", lines.map((l) => h("li", l)))));
+}
+
 // nextMonthUTC is the start of next month, as a datetime-local value.
 function nextMonthUTC() {
   const n = new Date();
   return new Date(Date.UTC(n.getUTCFullYear(), n.getUTCMonth() + 1, 1)).toISOString().slice(0, 16);
+}
+
+// unitOf names what a meter's chart counts, for its y axis: calls, or
+// the aggregate of its value ("sum of metadata.tokens").
+export function unitOf({ aggregation, value }) {
+  if (aggregation === "count") return "calls";
+  const v = (value || "").replace(/\s+/g, " ").trim();
+  const short = v.length > 28 ? v.slice(0, 27) + "…" : v;
+  return { sum: "sum of ", max: "largest ", min: "smallest ", unique: "distinct " }[aggregation] + short;
 }
 
 // fmtValue shows a sample's value: a number, or text for unique meters.

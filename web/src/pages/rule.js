@@ -82,7 +82,7 @@ function specCard(c) {
       h("dd", c.block ? ["blocks the call with ", h("b", c.response.status)] : "adds its headers to your API's answers"),
       h("dt", "Headers"),
       h("dd", Object.keys(c.response.headers || {}).length ? h("pre.code", headersText(c)) : h("span.dim", "none")),
-      c.block ? [h("dt", "Body"), h("dd", c.response.body === undefined ? h("span.dim", "none") : jsonView(c.response.body))] : null,
+      c.block ? [h("dt", "Body"), h("dd", c.response.body === undefined ? h("span.dim", "none") : jsonView(c.response.body, "Response body"))] : null,
       h("dt", "Routes"),
       h("dd", c.routes.length ? h("pre.code", routesText(c)) : "every call"),
     ),

@@ -7,7 +7,8 @@ import { get, post, isAbort } from "../api.js";
 import { editor, reportErrors, errorLine, setUsageMeters, conditionLang, validator } from "../expr.js";
 import { formFrame } from "../controls.js";
 import { jsonLang, jsonProblem, locate } from "../jsonedit.js";
-import { segmented } from "./meterform.js";
+import { segmented, warningsCallout } from "./meterform.js";
+import { keyWarnings, onKeys } from "../keys.js";
 import { matchTable, appliesLabel } from "./governance.js";
 
 const defaultBody = `{
@@ -151,7 +152,18 @@ export function ruleForm(main, params) {
       return d;
     }
 
-    const validate = validator("/v1/governance/validate", definition, applyErrors, (e) => replace(condMsg, h("div.err", "Validation failed: " + e.message)));
+    let lastErrors = [];
+    const validate = validator(
+      "/v1/governance/validate",
+      definition,
+      (errors, d) => {
+        condHost.dataset.checked = d.condition; // for tests and devtools
+        applyErrors((lastErrors = errors));
+      },
+      (e) => replace(condMsg, h("div.err", "Validation failed: " + e.message)),
+    );
+    // The traits seen in events arrive: warn about the ones read.
+    cleanups.push(onKeys(() => applyErrors(lastErrors)));
     // What the preview depends on: the definition but its name.
     const previewed = () => JSON.stringify({ ...definition(), name: "" });
     let ran = null; // what the preview shows
@@ -168,7 +180,7 @@ export function ruleForm(main, params) {
       const of = (p) => errors.filter((e) => e.field === p || e.field.startsWith(p + ".") || e.field.startsWith(p + "["));
       const used = new Set();
       const take = (es) => (es.forEach((e) => used.add(e)), es);
-      reportErrors(condEd, condMsg, take(of("condition")), state.condition.trim() && "Valid");
+      reportErrors(condEd, condMsg, take(of("condition")), state.condition.trim() && "Valid", keyWarnings(state.condition));
       const bodyErrs = take(of("response.body")).map((e) => locate(state.body, e));
       reportErrors(bodyEd, bodyMsg, bodyJSON ? [bodyJSON] : bodyErrs);
       const st = take(of("response.status"));
@@ -260,6 +272,7 @@ export function ruleForm(main, params) {
           h("p", editing ? (active ? "The rule is on: the agents get this version within seconds of the next evaluation, which runs now." : "The rule is off: this version is what it enforces once you switch it on.") : "The rule starts switched off: nothing is enforced until you turn it on, from its page or the list."),
           h("div.callout", icon("alert", 16), h("p", h("b", "The condition, response and routes cannot be edited in place, only versioned. "), "Each change becomes a new version, and every version stays in the history.")),
           h("dl.summary", h("dt", "Applies to"), h("dd", appliesLabel(state.applies_to)), h("dt", "Condition"), h("dd", h("code", state.condition)), h("dt", "Response"), h("dd", d.block ? `blocks with ${d.response.status}` : "adds headers only"), h("dt", "Routes"), h("dd", d.routes.length ? d.routes.map((r) => `${r.verb || "any method"} ${r.route || "any path"}`).join("; ") : "every call")),
+          warningsCallout(keyWarnings(state.condition).map((w) => w.message)),
         ),
       });
       if (!ok) return;
