@@ -11,7 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/meterd/meterd/engine"
+	"github.com/meterd/meterd/engine/backtest"
 	"github.com/meterd/meterd/engine/metrics"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/rules/registry"
@@ -61,21 +61,21 @@ func (r *backtestRequest) meter() (*rules.Meter, error) {
 }
 
 // window reads from, to, bucket and top, filling the documented defaults.
-func (r *backtestRequest) window(now time.Time) (engine.Window, error) {
+func (r *backtestRequest) window(now time.Time) (backtest.Window, error) {
 	from, err := jsonTime("from", r.From)
 	if err != nil {
-		return engine.Window{}, err
+		return backtest.Window{}, err
 	}
 	to, err := jsonTime("to", r.To)
 	if err != nil {
-		return engine.Window{}, err
+		return backtest.Window{}, err
 	}
 	return defaultWindowOf(from, to, r.Bucket, r.Top, now), nil
 }
 
 // defaultWindowOf fills what a caller left out: to is now, from is 30 days
 // before to, bucket is hour up to 7 days and day beyond.
-func defaultWindowOf(from, to time.Time, bucket string, top int, now time.Time) engine.Window {
+func defaultWindowOf(from, to time.Time, bucket string, top int, now time.Time) backtest.Window {
 	if to.IsZero() {
 		to = now
 	}
@@ -83,12 +83,12 @@ func defaultWindowOf(from, to time.Time, bucket string, top int, now time.Time) 
 		from = to.Add(-defaultWindow)
 	}
 	if bucket == "" {
-		bucket = engine.BucketDay
+		bucket = backtest.BucketDay
 		if to.Sub(from) <= hourlyUpTo {
-			bucket = engine.BucketHour
+			bucket = backtest.BucketHour
 		}
 	}
-	return engine.Window{From: from.UTC(), To: to.UTC(), Bucket: bucket, Top: top}
+	return backtest.Window{From: from.UTC(), To: to.UTC(), Bucket: bucket, Top: top}
 }
 
 // jsonTime reads an RFC 3339 string or unix milliseconds; null or absent
@@ -111,35 +111,35 @@ func jsonTime(field string, raw json.RawMessage) (time.Time, error) {
 	return time.Time{}, fieldError(wire.CodeInvalidValue, field, field+" must be an RFC 3339 time (2026-11-25T10:00:00Z) or unix milliseconds, got "+string(raw))
 }
 
-func engineOf(name string) (engine.Engine, error) {
+func engineOf(name string) (backtest.Engine, error) {
 	switch name {
 	case "", "auto":
-		return engine.Auto, nil
-	case engine.EngineSQL:
-		return engine.SQL, nil
-	case engine.EngineVM:
-		return engine.VM, nil
+		return backtest.Auto, nil
+	case backtest.EngineSQL:
+		return backtest.SQL, nil
+	case backtest.EngineVM:
+		return backtest.VM, nil
 	}
 	return "", fieldError(wire.CodeInvalidValue, "engine", "engine must be auto, sql or vm, got "+strconvQuote(name))
 }
 
 // readBacktest decodes a backtest request: its meter, compiled, and its
 // window, checked.
-func (s *Server) readBacktest(c echo.Context) (*backtestRequest, *rules.Meter, engine.Window, error) {
+func (s *Server) readBacktest(c echo.Context) (*backtestRequest, *rules.Meter, backtest.Window, error) {
 	var req backtestRequest
 	if err := s.decodeJSON(c, &req); err != nil {
-		return nil, nil, engine.Window{}, err
+		return nil, nil, backtest.Window{}, err
 	}
 	m, err := req.meter()
 	if err != nil {
-		return nil, nil, engine.Window{}, err
+		return nil, nil, backtest.Window{}, err
 	}
 	w, err := req.window(s.cfg.Now())
 	if err != nil {
-		return nil, nil, engine.Window{}, err
+		return nil, nil, backtest.Window{}, err
 	}
 	if err := w.Validate(); err != nil {
-		return nil, nil, engine.Window{}, s.backtestError(err)
+		return nil, nil, backtest.Window{}, s.backtestError(err)
 	}
 	return &req, m, w, nil
 }
@@ -157,7 +157,7 @@ func (s *Server) postBacktest(c echo.Context) error {
 	if req.Limit != 0 {
 		return fieldError("unknown_field", "limit", "limit belongs to POST /v1/backtest/samples")
 	}
-	res, err := s.run(c.Request().Context(), metrics.SourceBacktest, []engine.Version{{Meter: m}}, w, e)
+	res, err := s.run(c.Request().Context(), metrics.SourceBacktest, []backtest.Version{{Meter: m}}, w, e)
 	if err != nil {
 		return s.backtestError(err)
 	}
@@ -168,7 +168,7 @@ func (s *Server) postBacktest(c echo.Context) error {
 // versions that produced it.
 type usageJSON struct {
 	MeterID string `json:"meter_id"`
-	*engine.Result
+	*backtest.Result
 	Versions []usageSpan `json:"versions"`
 }
 
@@ -192,7 +192,7 @@ func (s *Server) meterUsage(c echo.Context) error {
 	top := 0
 	if v := c.QueryParam("top"); v != "" {
 		if top, err = strconv.Atoi(v); err != nil {
-			return fieldError(wire.CodeInvalidValue, "top", "top must be a whole number from 1 to "+strconv.Itoa(engine.MaxTop))
+			return fieldError(wire.CodeInvalidValue, "top", "top must be a whole number from 1 to "+strconv.Itoa(backtest.MaxTop))
 		}
 	}
 	w := defaultWindowOf(from, to, c.QueryParam("bucket"), top, s.cfg.Now())
@@ -216,24 +216,24 @@ func (s *Server) meterUsage(c echo.Context) error {
 // span where it was effective (GET /v1/meters/{id}/usage and OpenMeter's
 // meter query): from the usage kept per closed hour (engine/hours), which
 // queries only the hours that changed, when the window is cut in hours or
-// days; minute windows and per-customer buckets run on the engine.
-func (s *Server) usage(ctx context.Context, m *registry.Meter, w engine.Window) (*usageJSON, error) {
+// days; minute windows and per-customer buckets run on the backtest.
+func (s *Server) usage(ctx context.Context, m *registry.Meter, w backtest.Window) (*usageJSON, error) {
 	spans, err := m.Spans(w.From, w.To)
 	if err != nil {
 		return nil, err
 	}
 	out := &usageJSON{MeterID: m.ID, Versions: make([]usageSpan, len(spans))}
-	versions := make([]engine.Version, len(spans))
+	versions := make([]backtest.Version, len(spans))
 	for i, sp := range spans {
 		out.Versions[i] = usageSpan{Version: sp.Version, From: sp.From, To: sp.To}
-		versions[i] = engine.Version{Meter: sp.Meter, From: sp.From}
+		versions[i] = backtest.Version{Meter: sp.Meter, From: sp.From}
 	}
 	if len(versions) == 0 { // cannot happen: version 1 covers all history
 		return nil, errors.New("server: meter " + m.ID + " has no version in the window")
 	}
 	versions[0].From = time.Time{}
-	if w.Bucket == engine.BucketMinute || w.GroupBuckets || len(w.GroupFrom) > 0 {
-		out.Result, err = s.run(ctx, metrics.SourceUsage, versions, w, engine.Auto)
+	if w.Bucket == backtest.BucketMinute || w.GroupBuckets || len(w.GroupFrom) > 0 {
+		out.Result, err = s.run(ctx, metrics.SourceUsage, versions, w, backtest.Auto)
 	} else {
 		out.Result, err = s.fromHours(ctx, m, w)
 	}
@@ -245,7 +245,7 @@ func (s *Server) usage(ctx context.Context, m *registry.Meter, w engine.Window) 
 
 // fromHours answers from the usage kept per closed hour and records the
 // run (GET /metrics).
-func (s *Server) fromHours(ctx context.Context, m *registry.Meter, w engine.Window) (*engine.Result, error) {
+func (s *Server) fromHours(ctx context.Context, m *registry.Meter, w backtest.Window) (*backtest.Result, error) {
 	start := time.Now()
 	res, err := s.cfg.Hours.Result(ctx, m, w, s.cfg.Now())
 	if err != nil {
@@ -257,9 +257,9 @@ func (s *Server) fromHours(ctx context.Context, m *registry.Meter, w engine.Wind
 }
 
 // run runs meter versions on the engine and records the run (GET /metrics).
-func (s *Server) run(ctx context.Context, source string, versions []engine.Version, w engine.Window, e engine.Engine) (*engine.Result, error) {
+func (s *Server) run(ctx context.Context, source string, versions []backtest.Version, w backtest.Window, e backtest.Engine) (*backtest.Result, error) {
 	start := time.Now()
-	res, err := engine.Run(ctx, s.cfg.Store, versions, w, e)
+	res, err := backtest.Run(ctx, s.cfg.Store, versions, w, e)
 	if err != nil {
 		s.metrics.Backtest(source, "", false, time.Since(start), err)
 		return nil, err
@@ -271,11 +271,11 @@ func (s *Server) run(ctx context.Context, source string, versions []engine.Versi
 // backtestError maps engine errors to API errors; the rest are store
 // reads that failed.
 func (s *Server) backtestError(err error) error {
-	var we *engine.WindowError
+	var we *backtest.WindowError
 	switch {
 	case errors.As(err, &we):
 		return fieldError("invalid_window", we.Field, we.Message)
-	case engine.NotExact(err):
+	case backtest.NotExact(err):
 		return &wire.Error{Status: http.StatusUnprocessableEntity, Code: "not_translatable", Field: "engine",
 			Message: "engine sql cannot answer this exactly: " + err.Error() + " (use engine auto or vm)"}
 	}
@@ -360,6 +360,6 @@ func (s *Server) postSamples(c echo.Context) error {
 }
 
 // eventFilterOf pages through a window's events, newest first.
-func eventFilterOf(w engine.Window) storage.EventFilter {
+func eventFilterOf(w backtest.Window) storage.EventFilter {
 	return storage.EventFilter{From: w.From, To: w.To, Limit: 500}
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/meterd/meterd/engine"
+	"github.com/meterd/meterd/engine/backtest"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/server/wire"
@@ -110,13 +110,13 @@ func (s *Server) getOpenMeterMeter(c echo.Context) error {
 }
 
 // OpenMeter's window sizes, as engine buckets.
-var windowBuckets = map[string]string{"MINUTE": engine.BucketMinute, "HOUR": engine.BucketHour, "DAY": engine.BucketDay}
+var windowBuckets = map[string]string{"MINUTE": backtest.BucketMinute, "HOUR": backtest.BucketHour, "DAY": backtest.BucketDay}
 
 // meterQuery is a meter query's parameters, read and checked.
 type meterQuery struct {
 	from, to   *time.Time // as given (the answer repeats them)
 	windowSize string     // "" aggregates the whole window
-	window     engine.Window
+	window     backtest.Window
 	subjects   []string // only these customers ("" none: all)
 	bySubject  bool     // a row per customer
 }
@@ -140,7 +140,7 @@ func (s *Server) readMeterQuery(c echo.Context) (*meterQuery, error) {
 		q.bySubject = true
 	}
 	q.bySubject = q.bySubject || len(q.subjects) > 0 // as OpenMeter: a subject filter groups by subject
-	w := engine.Window{Bucket: engine.BucketDay, Top: engine.MaxTop}
+	w := backtest.Window{Bucket: backtest.BucketDay, Top: backtest.MaxTop}
 	if q.windowSize = c.QueryParam("windowSize"); q.windowSize != "" {
 		b, ok := windowBuckets[q.windowSize]
 		if !ok {
@@ -165,13 +165,13 @@ func (s *Server) readMeterQuery(c echo.Context) (*meterQuery, error) {
 		w.To = s.cfg.Now().UTC()
 	}
 	if w.From.IsZero() {
-		w.From = w.To.Add(-engine.MaxSpan)
-		if w.Bucket == engine.BucketMinute {
-			w.From = w.To.Add(-engine.MaxMinuteSpan)
+		w.From = w.To.Add(-backtest.MaxSpan)
+		if w.Bucket == backtest.BucketMinute {
+			w.From = w.To.Add(-backtest.MaxMinuteSpan)
 		}
 	}
 	if err := w.Validate(); err != nil {
-		var we *engine.WindowError
+		var we *backtest.WindowError
 		if errors.As(err, &we) && we.Field == "bucket" {
 			we.Field = "windowSize"
 		}
@@ -262,7 +262,7 @@ func (s *Server) queryOpenMeterMeter(c echo.Context) error {
 }
 
 // rows turns an engine result into OpenMeter's rows.
-func (q *meterQuery) rows(r *engine.Result) []meterRowJSON {
+func (q *meterQuery) rows(r *backtest.Result) []meterRowJSON {
 	w := q.window
 	width := w.Width()
 	out := []meterRowJSON{}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meterd/meterd/engine"
+	"github.com/meterd/meterd/engine/backtest"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/storage"
 	"github.com/meterd/meterd/storage/eventgen"
@@ -40,8 +40,8 @@ type Report struct {
 	Events    int           `json:"events"`
 	Runs      int           `json:"runs"` // timed runs of SQL and hand-written (best counts); the VM runs once
 	Load      time.Duration `json:"load_ns"`
-	SQL       time.Duration `json:"sql_ns"`  // engine.BacktestSQL
-	VM        time.Duration `json:"vm_ns"`   // engine.BacktestVM
+	SQL       time.Duration `json:"sql_ns"`  // backtest.BacktestSQL
+	VM        time.Duration `json:"vm_ns"`   // backtest.BacktestVM
 	Hand      time.Duration `json:"hand_ns"` // the hand-written query
 	Matched   int64         `json:"matched_events"`
 	Total     float64       `json:"total"`
@@ -108,14 +108,14 @@ func RunBacktest(ctx context.Context, st storage.Store, n int, o Options) (Repor
 	if err != nil {
 		return r, err
 	}
-	w := engine.Window{From: From, To: To, Bucket: engine.BucketHour, Top: typicalTop}
+	w := backtest.Window{From: From, To: To, Bucket: backtest.BucketHour, Top: typicalTop}
 
-	var sqlRes *engine.Result
+	var sqlRes *backtest.Result
 	var hand handResult
 	for i := range o.Runs {
 		progress("sql and hand-written queries, run %d of %d", i+1, o.Runs)
 		start := time.Now()
-		if sqlRes, err = engine.BacktestSQL(ctx, st, m, w); err != nil {
+		if sqlRes, err = backtest.BacktestSQL(ctx, st, m, w); err != nil {
 			return r, fmt.Errorf("sql: %w", err)
 		}
 		if d := time.Since(start); i == 0 || d < r.SQL {
@@ -137,7 +137,7 @@ func RunBacktest(ctx context.Context, st storage.Store, n int, o Options) (Repor
 	if !o.SkipVM {
 		progress("vm")
 		start := time.Now()
-		vmRes, err := engine.BacktestVM(ctx, st, m, w)
+		vmRes, err := backtest.BacktestVM(ctx, st, m, w)
 		if err != nil {
 			return r, fmt.Errorf("vm: %w", err)
 		}
@@ -168,7 +168,7 @@ func fval(v *float64) float64 {
 
 // disagreements lists where result a (named what) differs from the SQL
 // result b: counts, total, every bucket and the top groups.
-func disagreements(what string, a, b *engine.Result) []string {
+func disagreements(what string, a, b *backtest.Result) []string {
 	var d []string
 	if a.ScannedEvents != b.ScannedEvents || a.MatchedEvents != b.MatchedEvents || a.ValueErrors != b.ValueErrors {
 		d = append(d, fmt.Sprintf("%s: scanned/matched/value errors %d/%d/%d, sql %d/%d/%d", what,
@@ -228,22 +228,22 @@ func Load(ctx context.Context, st storage.Store, n int, progress func(format str
 type handResult struct {
 	scanned, matched, errors int64
 	total                    float64
-	buckets                  map[int64]engine.Bucket
-	groups                   map[string]engine.Group
+	buckets                  map[int64]backtest.Bucket
+	groups                   map[string]backtest.Group
 }
 
 // disagreements compares with the SQL result, as a Result: buckets in
-// time order, the top groups as engine.Result orders them.
-func (h handResult) disagreements(sql *engine.Result) []string {
-	res := &engine.Result{ScannedEvents: h.scanned, MatchedEvents: h.matched, ValueErrors: h.errors, Total: &h.total}
+// time order, the top groups as backtest.Result orders them.
+func (h handResult) disagreements(sql *backtest.Result) []string {
+	res := &backtest.Result{ScannedEvents: h.scanned, MatchedEvents: h.matched, ValueErrors: h.errors, Total: &h.total}
 	for _, b := range h.buckets {
 		res.Buckets = append(res.Buckets, b)
 	}
-	slices.SortFunc(res.Buckets, func(a, b engine.Bucket) int { return a.Start.Compare(b.Start) })
+	slices.SortFunc(res.Buckets, func(a, b backtest.Bucket) int { return a.Start.Compare(b.Start) })
 	for _, g := range h.groups {
 		res.Groups = append(res.Groups, g)
 	}
-	slices.SortFunc(res.Groups, func(a, b engine.Group) int {
+	slices.SortFunc(res.Groups, func(a, b backtest.Group) int {
 		return cmp.Or(-cmp.Compare(*a.Value, *b.Value), -cmp.Compare(a.Events, b.Events), cmp.Compare(a.Key, b.Key))
 	})
 	res.Groups = res.Groups[:min(len(res.Groups), typicalTop)]
@@ -281,7 +281,7 @@ GROUP BY b, company_id`, from, to, storage.LiveCondition(st))
 		return handResult{}, err
 	}
 	defer rows.Close()
-	h := handResult{buckets: map[int64]engine.Bucket{}, groups: map[string]engine.Group{}}
+	h := handResult{buckets: map[int64]backtest.Bucket{}, groups: map[string]backtest.Group{}}
 	for rows.Next() {
 		var b, n, e, scanned int64
 		var g string

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/meterd/meterd/engine"
+	"github.com/meterd/meterd/engine/backtest"
 )
 
 // Config is what `meterd bench backtest` takes.
@@ -55,7 +55,7 @@ func Backtest(ctx context.Context, c Config, w io.Writer) error {
 		return err
 	}
 	meter := map[string]any{"filter": Typical.Filter, "value": Typical.Value, "aggregation": Typical.Aggregation,
-		"group_by": Typical.GroupBy, "bucket": engine.BucketHour, "from": From, "to": To}
+		"group_by": Typical.GroupBy, "bucket": backtest.BucketHour, "from": From, "to": To}
 	if c.JSON {
 		j := jsonReport{Report: r, Store: desc, Meter: meter, LoadMs: ms(r.Load), SQLMs: ms(r.SQL), HandMs: ms(r.Hand), SQLOverHand: r.SQLOverHand(),
 			Targets: map[string]any{"vm_over_sql_min": TargetSpeedup, "sql_over_hand_max": TargetOverHand}}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meterd/meterd/engine"
+	"github.com/meterd/meterd/engine/backtest"
 	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/billing/stripefake"
 	"github.com/meterd/meterd/rules"
@@ -272,8 +272,8 @@ func (w *world) expectedFrom(m *registry.Meter, customer string, from, to time.T
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	res, err := engine.Usage(context.Background(), w.st, []engine.Version{{Meter: spans[0].Meter}},
-		engine.Window{From: from, To: to, Bucket: engine.BucketHour, Top: engine.MaxTop})
+	res, err := backtest.Usage(context.Background(), w.st, []backtest.Version{{Meter: spans[0].Meter}},
+		backtest.Window{From: from, To: to, Bucket: backtest.BucketHour, Top: backtest.MaxTop})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func ceil(v float64) float64 {
 // total the reports bring Stripe to.
 func (w *world) audit(m *registry.Meter, customer string) {
 	w.t.Helper()
-	var usage engine.Result
+	var usage backtest.Result
 	w.do("GET", fmt.Sprintf("/v1/meters/%s/usage?customer=%s&bucket=hour&from=%s&to=%s", m.ID, customer,
 		w.start.Format(time.RFC3339), w.now.Format(time.RFC3339)), nil, 200, &usage)
 	hours := map[int64]float64{}

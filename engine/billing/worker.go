@@ -14,7 +14,7 @@ import (
 	stripe "github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 
-	"github.com/meterd/meterd/engine"
+	"github.com/meterd/meterd/engine/backtest"
 	"github.com/meterd/meterd/engine/billing/stripestate"
 	"github.com/meterd/meterd/engine/hours"
 	"github.com/meterd/meterd/engine/metrics"
@@ -231,18 +231,18 @@ type cycle struct {
 	ledger   *ledger
 	stats    Stats
 	now      time.Time
-	meters   map[string]meterInfo                // Stripe billing meter per price
-	blocked  map[string]bool                     // see blockKey
-	buckets  map[string]byCustomer[[]hours.Hour] // see customerBuckets
-	totals   map[string]byCustomer[engine.Group] // see customerTotal
-	spans    map[string][]registry.Span          // see spansOf
-	round    uint64                              // the cycle's hours.Request.Round
+	meters   map[string]meterInfo                  // Stripe billing meter per price
+	blocked  map[string]bool                       // see blockKey
+	buckets  map[string]byCustomer[[]hours.Hour]   // see customerBuckets
+	totals   map[string]byCustomer[backtest.Group] // see customerTotal
+	spans    map[string][]registry.Span            // see spansOf
+	round    uint64                                // the cycle's hours.Request.Round
 }
 
 // newCycle is a cycle at now, without Stripe (Cycle adds it).
 func (w *Worker) newCycle(now time.Time) *cycle {
 	return &cycle{w: w, now: now.UTC(), meters: map[string]meterInfo{}, blocked: map[string]bool{},
-		buckets: map[string]byCustomer[[]hours.Hour]{}, totals: map[string]byCustomer[engine.Group]{}, spans: map[string][]registry.Span{},
+		buckets: map[string]byCustomer[[]hours.Hour]{}, totals: map[string]byCustomer[backtest.Group]{}, spans: map[string][]registry.Span{},
 		round: hours.NewRound()}
 }
 
@@ -393,9 +393,9 @@ func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Peri
 	if err != nil || len(spans) == 0 {
 		return nil, "", err
 	}
-	vs := make([]engine.Version, len(spans))
+	vs := make([]backtest.Version, len(spans))
 	for i, sp := range spans {
-		vs[i] = engine.Version{Meter: sp.Meter, From: sp.From}
+		vs[i] = backtest.Version{Meter: sp.Meter, From: sp.From}
 	}
 	def := spans[len(spans)-1].Meter.Def
 	versionAt := func(t time.Time) int {
@@ -453,15 +453,15 @@ func (c *cycle) usage(ctx context.Context, m *registry.Meter, p stripestate.Peri
 // [from, to). Every customer of the meter whose subscription shares the
 // period is computed at once, once per cycle: from the hours kept
 // (engine/hours: only the hours that changed are queried), or with
-// Recompute by one query over the period (engine.Window.GroupBuckets). A
+// Recompute by one query over the period (backtest.Window.GroupBuckets). A
 // cycle costs that per meter and distinct period, not per customer. A
 // failed computation fails each of them.
-func (c *cycle) customerBuckets(ctx context.Context, m *registry.Meter, vs []engine.Version, from, to time.Time, key string) ([]hours.Hour, error) {
+func (c *cycle) customerBuckets(ctx context.Context, m *registry.Meter, vs []backtest.Version, from, to time.Time, key string) ([]hours.Hour, error) {
 	return perCustomer(ctx, c.buckets, m.ID, from, to, key, func() (map[string][]hours.Hour, error) {
 		if !c.w.Recompute {
 			return c.w.Hours.Buckets(ctx, hours.Request{Meter: m, From: from, To: to, Now: c.now, Round: c.round})
 		}
-		res, err := engine.Usage(ctx, c.w.Store, vs, engine.Window{From: from, To: to, Bucket: engine.BucketHour, Top: 1, GroupBuckets: true})
+		res, err := backtest.Usage(ctx, c.w.Store, vs, backtest.Window{From: from, To: to, Bucket: backtest.BucketHour, Top: 1, GroupBuckets: true})
 		if err != nil {
 			return nil, err
 		}
@@ -481,18 +481,18 @@ func (c *cycle) customerBuckets(ctx context.Context, m *registry.Meter, vs []eng
 // max, min and unique, which do not add up over hours. Like
 // customerBuckets, every customer's value at once (max and min combine
 // the hours kept; unique counts distinct values over the period, one
-// query, engine.Window.AllGroups); a customer without events has no
+// query, backtest.Window.AllGroups); a customer without events has no
 // value.
-func (c *cycle) customerTotal(ctx context.Context, m *registry.Meter, vs []engine.Version, from, to time.Time, key string) (engine.Group, error) {
-	return perCustomer(ctx, c.totals, m.ID, from, to, key, func() (map[string]engine.Group, error) {
+func (c *cycle) customerTotal(ctx context.Context, m *registry.Meter, vs []backtest.Version, from, to time.Time, key string) (backtest.Group, error) {
+	return perCustomer(ctx, c.totals, m.ID, from, to, key, func() (map[string]backtest.Group, error) {
 		if !c.w.Recompute {
 			return c.w.Hours.Totals(ctx, hours.Request{Meter: m, From: from, To: to, Now: c.now, Round: c.round})
 		}
-		res, err := engine.Usage(ctx, c.w.Store, vs, engine.Window{From: from, To: to, Bucket: engine.BucketDay, Top: 1, AllGroups: true})
+		res, err := backtest.Usage(ctx, c.w.Store, vs, backtest.Window{From: from, To: to, Bucket: backtest.BucketDay, Top: 1, AllGroups: true})
 		if err != nil {
 			return nil, err
 		}
-		by := map[string]engine.Group{}
+		by := map[string]backtest.Group{}
 		for _, g := range res.Groups {
 			by[g.Key] = g
 		}

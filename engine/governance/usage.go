@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/meterd/meterd/engine"
+	"github.com/meterd/meterd/engine/backtest"
 	"github.com/meterd/meterd/engine/hours"
 )
 
@@ -29,7 +29,7 @@ func (e *Evaluator) usage(ctx context.Context, cs map[string]*customer, now time
 			from = st
 		}
 	}
-	if earliest := now.Add(-engine.MaxSpan + time.Hour); from.Before(earliest) {
+	if earliest := now.Add(-backtest.MaxSpan + time.Hour); from.Before(earliest) {
 		from = earliest
 	}
 	out := map[string]float64{}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meterd/meterd/engine"
+	"github.com/meterd/meterd/engine/backtest"
 	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/billing/stripestate"
 	"github.com/meterd/meterd/rules"
@@ -108,7 +108,7 @@ func (e *Evaluator) calls(ctx context.Context, kind string, from, to time.Time) 
 	if err != nil {
 		return nil, err
 	}
-	res, err := engine.Usage(ctx, e.Store, []engine.Version{{Meter: m}}, engine.Window{From: from, To: to, Bucket: engine.BucketDay, AllGroups: true})
+	res, err := backtest.Usage(ctx, e.Store, []backtest.Version{{Meter: m}}, backtest.Window{From: from, To: to, Bucket: backtest.BucketDay, AllGroups: true})
 	if err != nil {
 		return nil, fmt.Errorf("governance: customers' calls: %w", err)
 	}

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/meterd/meterd/engine"
+	"github.com/meterd/meterd/engine/backtest"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/rules/registry"
 )
 
 // Hour is one customer's value over an hour, or over the part of it in
-// its window (engine.GroupBucket without pointers: a cycle makes one per
+// its window (backtest.GroupBucket without pointers: a cycle makes one per
 // customer and hour, and the garbage collector need not scan them).
 type Hour struct {
 	Start    int64 // the hour's start, unix ms
@@ -21,7 +21,7 @@ type Hour struct {
 }
 
 // Buckets is every customer's hours over its window (those with matched
-// events; a partial hour starts at its hour, as engine.Window.GroupBuckets
+// events; a partial hour starts at its hour, as backtest.Window.GroupBuckets
 // gives them), by customer, in time order. The slices share one array:
 // callers must not append to them.
 func (c *Cache) Buckets(ctx context.Context, r Request) (map[string][]Hour, error) {
@@ -76,17 +76,17 @@ func (r Request) keeper(names []string) func(p *piece, i int) bool {
 }
 
 // Totals is every customer's value over its window, as
-// engine.Window.AllGroups gives them (customers with matched events).
+// backtest.Window.AllGroups gives them (customers with matched events).
 // Unique meters, whose values do not combine over hours, take one engine
 // query over the window.
-func (c *Cache) Totals(ctx context.Context, r Request) (map[string]engine.Group, error) {
-	var groups []engine.Group
+func (c *Cache) Totals(ctx context.Context, r Request) (map[string]backtest.Group, error) {
+	var groups []backtest.Group
 	if r.aggregation() == rules.AggUnique {
 		vs, err := versions(r.Meter, r.From, r.To)
 		if err != nil {
 			return nil, err
 		}
-		res, err := engine.Usage(ctx, c.store, vs, engine.Window{From: r.From, To: r.To, Bucket: engine.BucketDay, Top: 1,
+		res, err := backtest.Usage(ctx, c.store, vs, backtest.Window{From: r.From, To: r.To, Bucket: backtest.BucketDay, Top: 1,
 			AllGroups: true, GroupFrom: r.GroupFrom})
 		if err != nil {
 			return nil, err
@@ -97,13 +97,13 @@ func (c *Cache) Totals(ctx context.Context, r Request) (map[string]engine.Group,
 		if err != nil {
 			return nil, err
 		}
-		sums := make([]engine.Sum, len(names))
+		sums := make([]backtest.Sum, len(names))
 		keep := r.keeper(names)
 		for _, p := range ps {
 			for i, n := range p.idx {
 				if keep(p, i) {
 					v := &p.Values[i]
-					gb := engine.GroupBucket{Events: v.Events, ValueErrors: v.Errors}
+					gb := backtest.GroupBucket{Events: v.Events, ValueErrors: v.Errors}
 					if v.HasValue {
 						gb.Value = &v.Value
 					}
@@ -117,7 +117,7 @@ func (c *Cache) Totals(ctx context.Context, r Request) (map[string]engine.Group,
 			}
 		}
 	}
-	out := make(map[string]engine.Group, len(groups))
+	out := make(map[string]backtest.Group, len(groups))
 	for _, g := range groups {
 		out[g.Key] = g
 	}
@@ -125,11 +125,11 @@ func (c *Cache) Totals(ctx context.Context, r Request) (map[string]engine.Group,
 }
 
 // Result is the backtest result of the meter over w (validated; its
-// GroupFrom and Ranges are not used), as engine.Usage gives it: one
+// GroupFrom and Ranges are not used), as backtest.Usage gives it: one
 // customer's with w.Group. Engine and Fallback tell what the queries this
 // call ran used (sql when every piece was kept). Unique meters take one
 // engine query over the window.
-func (c *Cache) Result(ctx context.Context, m *registry.Meter, w engine.Window, now time.Time) (*engine.Result, error) {
+func (c *Cache) Result(ctx context.Context, m *registry.Meter, w backtest.Window, now time.Time) (*backtest.Result, error) {
 	start := time.Now()
 	r := Request{Meter: m, From: w.From, To: w.To, Now: now}
 	agg := r.aggregation()
@@ -138,14 +138,14 @@ func (c *Cache) Result(ctx context.Context, m *registry.Meter, w engine.Window, 
 		if err != nil {
 			return nil, err
 		}
-		return engine.Usage(ctx, c.store, vs, w)
+		return backtest.Usage(ctx, c.store, vs, w)
 	}
 	gbs, fallback, err := c.groupBuckets(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	if w.Group != "" {
-		var mine []engine.GroupBucket
+		var mine []backtest.GroupBucket
 		for _, gb := range gbs {
 			if gb.Group == w.Group {
 				mine = append(mine, gb)
@@ -153,13 +153,13 @@ func (c *Cache) Result(ctx context.Context, m *registry.Meter, w engine.Window, 
 		}
 		gbs = mine
 	}
-	res := engine.Rollup(agg, w, gbs)
-	if res.ScannedEvents, err = engine.Scanned(ctx, c.store, m.Latest().GroupBy, w); err != nil {
+	res := backtest.Rollup(agg, w, gbs)
+	if res.ScannedEvents, err = backtest.Scanned(ctx, c.store, m.Latest().GroupBy, w); err != nil {
 		return nil, err
 	}
-	res.Engine, res.Fallback = engine.EngineSQL, fallback
+	res.Engine, res.Fallback = backtest.EngineSQL, fallback
 	if fallback != "" {
-		res.Engine = engine.EngineVM
+		res.Engine = backtest.EngineVM
 	}
 	res.TookMs = time.Since(start).Milliseconds()
 	return res, nil
@@ -167,13 +167,13 @@ func (c *Cache) Result(ctx context.Context, m *registry.Meter, w engine.Window, 
 
 // groupBuckets are the values of the pieces of every customer's window,
 // in time order.
-func (c *Cache) groupBuckets(ctx context.Context, r Request) ([]engine.GroupBucket, string, error) {
+func (c *Cache) groupBuckets(ctx context.Context, r Request) ([]backtest.GroupBucket, string, error) {
 	ps, names, fallback, err := c.pieces(ctx, r)
 	if err != nil {
 		return nil, "", err
 	}
 	keep := r.keeper(names)
-	var out []engine.GroupBucket
+	var out []backtest.GroupBucket
 	for _, p := range ps {
 		at := time.UnixMilli(span{p.FromMs, p.ToMs}.hour()).UTC()
 		for i := range p.Values {
@@ -181,7 +181,7 @@ func (c *Cache) groupBuckets(ctx context.Context, r Request) ([]engine.GroupBuck
 				continue
 			}
 			v := p.Values[i]
-			gb := engine.GroupBucket{Group: v.Customer, Start: at, Events: v.Events, ValueErrors: v.Errors}
+			gb := backtest.GroupBucket{Group: v.Customer, Start: at, Events: v.Events, ValueErrors: v.Errors}
 			if v.HasValue {
 				gb.Value = &v.Value
 			}
@@ -192,7 +192,7 @@ func (c *Cache) groupBuckets(ctx context.Context, r Request) ([]engine.GroupBuck
 }
 
 // versions are the engine versions of m in force over [from, to).
-func versions(m *registry.Meter, from, to time.Time) ([]engine.Version, error) {
+func versions(m *registry.Meter, from, to time.Time) ([]backtest.Version, error) {
 	spans, err := m.Spans(from, to)
 	if err != nil {
 		return nil, err
@@ -200,9 +200,9 @@ func versions(m *registry.Meter, from, to time.Time) ([]engine.Version, error) {
 	if len(spans) == 0 {
 		return nil, fmt.Errorf("hours: meter %s has no version in force over %s..%s", m.ID, from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
-	vs := make([]engine.Version, len(spans))
+	vs := make([]backtest.Version, len(spans))
 	for i, sp := range spans {
-		vs[i] = engine.Version{Meter: sp.Meter, From: sp.From}
+		vs[i] = backtest.Version{Meter: sp.Meter, From: sp.From}
 	}
 	return vs, nil
 }

@@ -12,7 +12,7 @@
 // a copy that lost a race settled) or when a later meter version takes
 // effect inside it. Pieces of hours not closed yet are computed on every
 // request. The answers are those of one query over the whole window
-// (engine.Usage); sums of non-integer values may differ in the last bits,
+// (backtest.Usage); sums of non-integer values may differ in the last bits,
 // as the order of a floating-point sum does.
 package hours
 
@@ -24,7 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/meterd/meterd/engine"
+	"github.com/meterd/meterd/engine/backtest"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/storage"
@@ -116,7 +116,7 @@ func (c *Cache) meter(id string) *meterPieces {
 
 // Request is a meter's usage over [From, To): each customer's from its
 // own start (GroupFrom, clipped to From; the others from From), as
-// engine.Window.GroupFrom.
+// backtest.Window.GroupFrom.
 type Request struct {
 	Meter     *registry.Meter
 	From, To  time.Time
@@ -336,7 +336,7 @@ func current(m *registry.Meter, p storage.UsagePiece) bool {
 
 // compute runs the backtest engine over the pieces (in time order), as
 // few queries as pieces share hours: each query takes at most one piece
-// of an hour (engine.Window.Ranges, hourly buckets, every customer).
+// of an hour (backtest.Window.Ranges, hourly buckets, every customer).
 func compute(ctx context.Context, st storage.Store, r Request, todo []span) ([]*piece, int, string, error) {
 	out := make([]*piece, len(todo))
 	var fallback string
@@ -388,7 +388,7 @@ func computeLayer(ctx context.Context, st storage.Store, r Request, todo []span,
 	if err != nil {
 		return "", err
 	}
-	res, err := engine.Usage(ctx, st, vs, engine.Window{From: from, To: to, Bucket: engine.BucketHour, Top: 1,
+	res, err := backtest.Usage(ctx, st, vs, backtest.Window{From: from, To: to, Bucket: backtest.BucketHour, Top: 1,
 		GroupBuckets: true, Ranges: ranges})
 	if err != nil {
 		return "", err

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meterd/meterd/engine"
+	"github.com/meterd/meterd/engine/backtest"
 	"github.com/meterd/meterd/engine/hours"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/rules/registry"
@@ -137,9 +137,9 @@ func differential(t *testing.T, st storage.Store, seed uint64) {
 			checkBuckets(t, c, m, past, period, now, round, where+", past period")
 			checkTotals(t, c, m, period, now, starts, where)
 			from := period.Add(time.Duration(rng.Int64N(int64(now.Sub(period)))))
-			bucket := []string{engine.BucketHour, engine.BucketDay}[rng.IntN(2)]
-			checkResult(t, c, m, engine.Window{From: from, To: now.Add(time.Hour), Bucket: bucket, Top: 5}, now, where)
-			checkResult(t, c, m, engine.Window{From: past, To: now, Bucket: engine.BucketHour, Top: 3, Group: "company-3"}, now, where+", one customer")
+			bucket := []string{backtest.BucketHour, backtest.BucketDay}[rng.IntN(2)]
+			checkResult(t, c, m, backtest.Window{From: from, To: now.Add(time.Hour), Bucket: bucket, Top: 5}, now, where)
+			checkResult(t, c, m, backtest.Window{From: past, To: now, Bucket: backtest.BucketHour, Top: 3, Group: "company-3"}, now, where+", one customer")
 		}
 	}
 }
@@ -183,17 +183,17 @@ func ingest(t *testing.T, st storage.Store, rng *rand.Rand, seed uint64, now, si
 
 // usage is the full recompute: the meter's versions over [from, to) in
 // one engine query.
-func usage(t *testing.T, st storage.Store, m *registry.Meter, w engine.Window) *engine.Result {
+func usage(t *testing.T, st storage.Store, m *registry.Meter, w backtest.Window) *backtest.Result {
 	t.Helper()
 	spans, err := m.Spans(w.From, w.To)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vs := make([]engine.Version, len(spans))
+	vs := make([]backtest.Version, len(spans))
 	for i, sp := range spans {
-		vs[i] = engine.Version{Meter: sp.Meter, From: sp.From}
+		vs[i] = backtest.Version{Meter: sp.Meter, From: sp.From}
 	}
-	res, err := engine.Usage(ctx, st, vs, w)
+	res, err := backtest.Usage(ctx, st, vs, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func checkBuckets(t *testing.T, c *hours.Cache, m *registry.Meter, from, to, now
 	if err != nil {
 		t.Fatalf("%s: %v", where, err)
 	}
-	res := usage(t, c.Store(), m, engine.Window{From: from, To: to, Bucket: engine.BucketHour, Top: 1, GroupBuckets: true})
+	res := usage(t, c.Store(), m, backtest.Window{From: from, To: to, Bucket: backtest.BucketHour, Top: 1, GroupBuckets: true})
 	want := map[string][]hours.Hour{}
 	for _, gb := range res.GroupBuckets {
 		h := hours.Hour{Start: gb.Start.UnixMilli(), HasValue: gb.Value != nil, Events: gb.Events}
@@ -232,8 +232,8 @@ func checkTotals(t *testing.T, c *hours.Cache, m *registry.Meter, from, now time
 		if err != nil {
 			t.Fatalf("%s: %v", where, err)
 		}
-		res := usage(t, c.Store(), m, engine.Window{From: from, To: now, Bucket: engine.BucketDay, Top: 1, AllGroups: true, GroupFrom: gf})
-		want := map[string]engine.Group{}
+		res := usage(t, c.Store(), m, backtest.Window{From: from, To: now, Bucket: backtest.BucketDay, Top: 1, AllGroups: true, GroupFrom: gf})
+		want := map[string]backtest.Group{}
 		for _, g := range res.Groups {
 			want[g.Key] = g
 		}
@@ -243,7 +243,7 @@ func checkTotals(t *testing.T, c *hours.Cache, m *registry.Meter, from, now time
 	}
 }
 
-func checkResult(t *testing.T, c *hours.Cache, m *registry.Meter, w engine.Window, now time.Time, where string) {
+func checkResult(t *testing.T, c *hours.Cache, m *registry.Meter, w backtest.Window, now time.Time, where string) {
 	t.Helper()
 	if err := w.Validate(); err != nil {
 		t.Fatal(err)
@@ -253,7 +253,7 @@ func checkResult(t *testing.T, c *hours.Cache, m *registry.Meter, w engine.Windo
 		t.Fatalf("%s: %v", where, err)
 	}
 	want := usage(t, c.Store(), m, w)
-	for _, r := range []*engine.Result{got, want} {
+	for _, r := range []*backtest.Result{got, want} {
 		r.Engine, r.Fallback, r.TookMs = "", "", 0
 	}
 	if !reflect.DeepEqual(got, want) {

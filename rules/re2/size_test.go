@@ -3,7 +3,7 @@ package re2
 import "testing"
 
 // ProgramSize on patterns small enough to count by hand (RE2's own
-// counts are checked against the stores in engine/patterns_test.go).
+// counts are checked against the stores in engine/backtest/patterns_test.go).
 func TestProgramSize(t *testing.T) {
 	for pattern, want := range map[string]int{
 		`ab`:               4 + 2,         // a byte each

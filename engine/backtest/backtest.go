@@ -4,7 +4,7 @@
 // meter) and falls back to streaming the events through expr's VM (the
 // reference semantics, rules.Meter.Eval) when the translation cannot be
 // exact; both give the same answer (see differential_test.go).
-package engine
+package backtest
 
 import (
 	"context"

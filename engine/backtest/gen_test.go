@@ -1,4 +1,4 @@
-package engine
+package backtest
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package engine
+package backtest
 
 import (
 	"context"
@@ -437,7 +437,7 @@ func runCasesOn(t *testing.T, s *diffStores, base uint64, first, n int) *diffSto
 	for i := first; i < first+n; i++ {
 		s.run(t, randomCase(base+uint64(i), i))
 		if t.Failed() {
-			t.Logf("case %d failed; reproduce it with\n  METERD_DIFF_SEED=%d METERD_DIFF_CASE=%d METERD_TEST_CLICKHOUSE=%s go test -count=1 -run 'TestDifferential$' ./engine/",
+			t.Logf("case %d failed; reproduce it with\n  METERD_DIFF_SEED=%d METERD_DIFF_CASE=%d METERD_TEST_CLICKHOUSE=%s go test -count=1 -run 'TestDifferential$' ./engine/backtest/",
 				i, base, i, os.Getenv("METERD_TEST_CLICKHOUSE"))
 			break
 		}
