@@ -16,11 +16,13 @@ import (
 	"github.com/marcboeker/go-duckdb/v2"
 
 	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/storage/tables"
 )
 
 // Store is a DuckDB-backed storage.Store.
 type Store struct {
 	db        *sql.DB
+	reads     tables.DB // db, for storage/tables
 	connector *duckdb.Connector
 	columns   sync.Pool // *eventColumns
 	beatMu    sync.Mutex
@@ -48,6 +50,7 @@ func OpenWith(ctx context.Context, path string, opts storage.Options) (*Store, e
 		return nil, fmt.Errorf("duckdb %s: %w", path, err)
 	}
 	s := &Store{db: sql.OpenDB(c), connector: c, opts: opts}
+	s.reads = on(s.db)
 	s.columns.New = func() any { return newEventColumns() }
 	// DuckDB checkpoints when its WAL reaches 16 MB by default; under
 	// sustained ingestion that stalls the single writer every few seconds
@@ -230,4 +233,20 @@ func unavailable(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
+}
+
+// queryer is a *sql.DB, or the *sql.Conn of a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// on is q for the shared reads (storage/tables).
+func on(q queryer) tables.DB {
+	return tables.DB{Unavailable: unavailable, Query: func(ctx context.Context, query string, args ...any) (storage.Rows, error) {
+		rows, err := q.QueryContext(ctx, query, args...)
+		if err != nil {
+			return nil, err // not a nil *sql.Rows in a non-nil storage.Rows
+		}
+		return rows, nil
+	}}
 }
