@@ -228,7 +228,7 @@ var retryable = map[int32]bool{
 }
 
 // unavailable marks errors that mean the server cannot be used now
-// (connection failures, overload) with
+// (connection failures, overload, the store closed) with
 // storage.ErrUnavailable (tables.MarkUnavailable); a server
 // exception about the query itself is returned as is.
 func unavailable(err error) error {
@@ -238,6 +238,7 @@ func unavailable(err error) error {
 		return errors.As(err, &ex) && retryable[ex.Code] ||
 			errors.As(err, &ne) || // dial, read and write failures
 			errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
-			errors.Is(err, ch.ErrAcquireConnTimeout)
+			errors.Is(err, ch.ErrAcquireConnTimeout) ||
+			errors.Is(err, ch.ErrConnectionClosed) // the store closed under the call
 	})
 }
