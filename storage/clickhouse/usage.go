@@ -32,17 +32,11 @@ func (s *Store) ChangeMargin() time.Duration { return s.margin }
 
 // ChangedHours implements storage.UsageCache.
 func (s *Store) ChangedHours(ctx context.Context, since int64) (map[int64]int64, error) {
-	out := map[int64]int64{}
-	err := tables.Each(ctx, s.reads, "changed hours", `SELECT hour_ms, max(at_ms) FROM (
+	return tables.HourMarks(ctx, s.reads, `SELECT hour_ms, max(at_ms) FROM (
 			SELECT hour_ms, toInt64(toUnixTimestamp(at)) * 1000 AS at_ms FROM event_stamps WHERE at >= toDateTime(?)
 			UNION ALL
 			SELECT time_ms - time_ms % 3600000 AS hour_ms, at_ms FROM `+s.losers()+` WHERE at_ms >= ?
-		) GROUP BY hour_ms`, []any{max(since, 0) / 1000, since}, tables.ScanHourMark,
-		func(hm [2]int64) error { out[hm[0]] = hm[1]; return nil })
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+		) GROUP BY hour_ms`, max(since, 0)/1000, since)
 }
 
 // PutUsage implements storage.UsageCache: rows are only added; readers

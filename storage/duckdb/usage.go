@@ -32,14 +32,8 @@ func (s *Store) ChangeMargin() time.Duration { return 0 }
 
 // ChangedHours implements storage.UsageCache.
 func (s *Store) ChangedHours(ctx context.Context, since int64) (map[int64]int64, error) {
-	out := map[int64]int64{}
-	err := tables.Each(ctx, s.reads, "changed hours", `SELECT time_ms - time_ms % 3600000 AS h, max(rowid)
-		FROM event_ids WHERE rowid >= ? GROUP BY h`, []any{since}, tables.ScanHourMark,
-		func(hm [2]int64) error { out[hm[0]] = hm[1]; return nil })
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return tables.HourMarks(ctx, s.reads, `SELECT time_ms - time_ms % 3600000 AS h, max(rowid)
+		FROM event_ids WHERE rowid >= ? GROUP BY h`, since)
 }
 
 // PutUsage implements storage.UsageCache: in one transaction, each piece

@@ -1,6 +1,7 @@
 package tables
 
 import (
+	"context"
 	"time"
 
 	"github.com/meterd/meterd/storage"
@@ -106,10 +107,17 @@ func ScanUsageRow(r Row) (storage.UsageRow, error) {
 	return u, err
 }
 
-// ScanHourMark reads a row of (hour_ms, mark), for ChangedHours.
-func ScanHourMark(r Row) ([2]int64, error) {
-	var hm [2]int64
-	return hm, r.Scan(&hm[0], &hm[1])
+// HourMarks reads the rows of (hour_ms, mark) of a ChangedHours query:
+// storage.UsageCache.ChangedHours's answer.
+func HourMarks(ctx context.Context, db DB, query string, args ...any) (map[int64]int64, error) {
+	out := map[int64]int64{}
+	err := Each(ctx, db, "changed hours", query, args,
+		func(r Row) (hm [2]int64, err error) { return hm, r.Scan(&hm[0], &hm[1]) },
+		func(hm [2]int64) error { out[hm[0]] = hm[1]; return nil })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // JournalQuery selects q's entries, unordered: each store orders (and
