@@ -24,6 +24,7 @@ import (
 	"net"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,7 +43,8 @@ type Store struct {
 	cluster  string       // the cluster's name, "" for one server (cluster.go)
 	shards   []ch.Options // a cluster's shard hosts, for what a Distributed table cannot do
 	opts     storage.Options
-	appendMu sync.Mutex // serialises appendUnique's check and insert
+	appendMu sync.Mutex  // serialises appendUnique's check and insert
+	closed   atomic.Bool // Close was called (onEveryShard's connections are not the pool's)
 	// afterLookup and afterWrite, when set (tests), run between an
 	// insert's duplicate lookup and its write, and between its write and
 	// its settle: where two processes race.
@@ -155,6 +157,7 @@ func (s *Store) Database() string { return s.database }
 
 // Close implements storage.Store.
 func (s *Store) Close() error {
+	s.closed.Store(true)
 	s.stopSweep()
 	return s.conn.Close()
 }
