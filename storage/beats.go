@@ -25,18 +25,3 @@ type WorkerBeat struct {
 	Worker string
 	At     time.Time
 }
-
-// ScanWorkerBeats reads rows of (worker, at_ms).
-func ScanWorkerBeats(rows Rows) ([]WorkerBeat, error) {
-	var out []WorkerBeat
-	for rows.Next() {
-		var b WorkerBeat
-		var at int64
-		if err := rows.Scan(&b.Worker, &at); err != nil {
-			return nil, err
-		}
-		b.At = time.UnixMilli(at).UTC()
-		out = append(out, b)
-	}
-	return out, rows.Err()
-}

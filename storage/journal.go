@@ -30,37 +30,6 @@ type JournalQuery struct {
 	From   time.Time // only entries with At >= From (zero for all)
 }
 
-// SQL is the query both stores run for q: its entries' stream, key, at_ms
-// and body, with ? placeholders for args (unordered; each store orders).
-func (q JournalQuery) SQL() (query string, args []any) {
-	query = `SELECT stream, key, at_ms, body FROM journal WHERE stream = ?`
-	args = []any{q.Stream}
-	if q.Key != "" {
-		query += ` AND key = ?`
-		args = append(args, q.Key)
-	}
-	if !q.From.IsZero() {
-		query += ` AND at_ms >= ?`
-		args = append(args, q.From.UnixMilli())
-	}
-	return query, args
-}
-
-// ScanJournal reads the rows of a JournalQuery.SQL query.
-func ScanJournal(rows Rows) ([]JournalEntry, error) {
-	var out []JournalEntry
-	for rows.Next() {
-		var e JournalEntry
-		var at int64
-		if err := rows.Scan(&e.Stream, &e.Key, &at, &e.Body); err != nil {
-			return nil, err
-		}
-		e.At = time.UnixMilli(at).UTC()
-		out = append(out, e)
-	}
-	return out, rows.Err()
-}
-
 // Journal is implemented by both stores. Nothing in it is ever updated or
 // deleted: state is folded from the entries.
 type Journal interface {

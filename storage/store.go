@@ -50,8 +50,10 @@ type Rows interface {
 	Close() error
 }
 
-// ErrUnavailable wraps errors that mean the store cannot be reached now
-// (the server answers 503 with Retry-After for them).
+// ErrUnavailable wraps errors that mean the store cannot be used now: it
+// cannot be reached, is overloaded, or was closed (the server answers 503
+// with Retry-After for them). Errors about the query itself, and a
+// canceled or timed-out context, are not wrapped.
 var ErrUnavailable = errors.New("store unavailable")
 
 // ErrConflict is returned when an append would repeat an existing key.

@@ -8,6 +8,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/storage/tables"
 )
 
 // Beat implements storage.Beats.
@@ -39,14 +40,6 @@ func (s *Store) Retire(ctx context.Context, worker string) error {
 
 // LiveWorkers implements storage.Beats.
 func (s *Store) LiveWorkers(ctx context.Context, since time.Time) ([]storage.WorkerBeat, error) {
-	rows, err := s.conn.Query(ctx, `SELECT worker, max(at_ms) AS at FROM worker_beats GROUP BY worker HAVING at >= ? ORDER BY worker`, since.UnixMilli())
-	if err != nil {
-		return nil, fmt.Errorf("worker beats: %w", unavailable(err))
-	}
-	defer rows.Close()
-	out, err := storage.ScanWorkerBeats(rows)
-	if err != nil {
-		return nil, fmt.Errorf("worker beats: %w", unavailable(err))
-	}
-	return out, nil
+	return tables.Read(ctx, s.reads, "worker beats", `SELECT worker, max(at_ms) AS at FROM worker_beats GROUP BY worker HAVING at >= ? ORDER BY worker`,
+		[]any{since.UnixMilli()}, tables.ScanWorkerBeat)
 }

@@ -56,24 +56,7 @@ func TestSuite(t *testing.T) {
 func TestReopenKeepsDataAndSchema(t *testing.T) {
 	ctx := context.Background()
 	dsn := freshDSN(t)
-	s, err := Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	if _, err := s.Insert(ctx, eventgen.Generate(1, 100, now.Add(-time.Hour), now)); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	s, err = Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	st, err := s.Stats(ctx, storage.EventFilter{})
-	if err != nil || st.Count != 100 {
-		t.Fatalf("after reopen: %d events, %v", st.Count, err)
-	}
+	s := storetest.CheckReopen(t, func() storage.Store { return openWith(t, dsn, storage.Options{}) }).(*Store)
 	var applied, distinct uint64
 	if err := s.conn.QueryRow(ctx, `SELECT count(), uniqExact(version) FROM schema_migrations`).Scan(&applied, &distinct); err != nil {
 		t.Fatal(err)

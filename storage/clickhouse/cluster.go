@@ -173,6 +173,9 @@ func createCluster(ctx context.Context, opts ch.Options, cluster, db string) ([]
 // onEveryShard runs fn on each shard host's own connection: for what a
 // Distributed table cannot do (a mutation).
 func (s *Store) onEveryShard(ctx context.Context, fn func(conn driver.Conn) error) error {
+	if s.closed.Load() { // a closed store writes nothing, as its pool would refuse
+		return ch.ErrConnectionClosed
+	}
 	for _, o := range s.shards {
 		conn, err := ch.Open(&o)
 		if err != nil {

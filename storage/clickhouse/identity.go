@@ -13,6 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 
 	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/storage/tables"
 )
 
 // Deduplication on ClickHouse. Several meterd processes may write one
@@ -107,20 +108,8 @@ func (s *Store) fingerprintTimes(ctx context.Context, fps []uint64, horizon int6
 			SELECT fp FROM event_ids WHERE received_ms >= ? AND fp GLOBAL IN (SELECT fp FROM batch_fps)
 			GROUP BY fp HAVING count() > 1)`
 	}
-	rows, err := s.conn.Query(ch.Context(ctx, ch.WithExternalTable(tbl)), q, horizon, horizon)
-	if err != nil {
-		return nil, fmt.Errorf("identity lookup: %w", unavailable(err))
-	}
-	defer rows.Close()
-	var times []int64
-	for rows.Next() {
-		var t int64
-		if err := rows.Scan(&t); err != nil {
-			return nil, err
-		}
-		times = append(times, t)
-	}
-	return times, unavailable(rows.Err())
+	return tables.Read(ch.Context(ctx, ch.WithExternalTable(tbl)), s.reads, "identity lookup", q, []any{horizon, horizon},
+		tables.ScanOne[int64])
 }
 
 // storedCopies returns the rows at the given times whose id has one of
@@ -136,24 +125,13 @@ func (s *Store) storedCopies(ctx context.Context, times []int64, fps []uint64) (
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.conn.Query(ch.Context(ctx, ch.WithExternalTable(ts, fs)), `SELECT id, time_ms, received_ms, copy,
+	return tables.Read(ch.Context(ctx, ch.WithExternalTable(ts, fs)), s.reads, "identity lookup", `SELECT id, time_ms, received_ms, copy,
 		toUInt8(NOT (`+s.LiveCondition()+`))
-		FROM events WHERE time_ms GLOBAL IN (SELECT t FROM batch_times) AND cityHash64(id) GLOBAL IN (SELECT fp FROM batch_fps)`)
-	if err != nil {
-		return nil, fmt.Errorf("identity lookup: %w", unavailable(err))
-	}
-	defer rows.Close()
-	var out []storedCopy
-	for rows.Next() {
-		var c storedCopy
-		var marked uint8
-		if err := rows.Scan(&c.id, &c.timeMs, &c.receivedMs, &c.copy, &marked); err != nil {
-			return nil, err
-		}
-		c.marked = marked != 0
-		out = append(out, c)
-	}
-	return out, unavailable(rows.Err())
+		FROM events WHERE time_ms GLOBAL IN (SELECT t FROM batch_times) AND cityHash64(id) GLOBAL IN (SELECT fp FROM batch_fps)`, nil,
+		func(r tables.Row) (storedCopy, error) {
+			var c storedCopy
+			return c, r.Scan(&c.id, &c.timeMs, &c.receivedMs, &c.copy, &c.marked)
+		})
 }
 
 // settle marks the losers among the identities with fingerprints fps that
@@ -214,23 +192,11 @@ func (s *Store) markLosers(ctx context.Context, ls []storedCopy) ([]storedCopy, 
 // copies, which no retry may ever look up again.
 func (s *Store) Sweep(ctx context.Context, since time.Time) error {
 	horizon := s.opts.Horizon([]storage.Event{{ReceivedAt: time.Now()}})
-	rows, err := s.conn.Query(ctx, `SELECT fp FROM event_ids WHERE received_ms >= ? AND fp GLOBAL IN (
-		SELECT fp FROM event_ids WHERE received_ms >= ?) GROUP BY fp HAVING count() > 1`, horizon, since.UnixMilli())
-	if err != nil {
-		return fmt.Errorf("sweep: %w", unavailable(err))
-	}
-	var fps []uint64
-	for rows.Next() {
-		var fp uint64
-		if err := rows.Scan(&fp); err != nil {
-			rows.Close()
-			return err
-		}
-		fps = append(fps, fp)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(fps) == 0 {
-		return unavailable(err)
+	fps, err := tables.Read(ctx, s.reads, "sweep", `SELECT fp FROM event_ids WHERE received_ms >= ? AND fp GLOBAL IN (
+		SELECT fp FROM event_ids WHERE received_ms >= ?) GROUP BY fp HAVING count() > 1`, []any{horizon, since.UnixMilli()},
+		tables.ScanOne[uint64])
+	if err != nil || len(fps) == 0 {
+		return err
 	}
 	_, err = s.settle(ctx, fps, horizon)
 	return err

@@ -10,6 +10,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
 
 	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/storage/tables"
 )
 
 var insertQuery = "INSERT INTO events (" + strings.Join(insertColumns, ", ") + ")"
@@ -182,12 +183,12 @@ func eventColumns(evs []*storage.Event) ([]any, error) {
 		if e.HasResponse {
 			hasResp[i] = 1
 		}
-		respTime[i], status[i] = msOrZero(e.ResponseTime), e.Status
+		respTime[i], status[i] = tables.MsOrZero(e.ResponseTime), e.Status
 		rsk[i], rsv[i] = h.RespKeys, h.RespValues
 		respSize[i], respBody[i], duration[i] = e.ResponseSize, e.ResponseBody, e.DurationMs
 		user[i], company[i], session[i], sub[i], dir[i] = e.UserID, e.CompanyID, e.SessionToken, e.SubscriptionID, e.Direction
 		weight[i] = e.Weight
-		metadata[i], userTraits[i], companyTraits[i] = orEmptyObject(e.Metadata), orEmptyObject(e.UserTraits), orEmptyObject(e.CompanyTraits)
+		metadata[i], userTraits[i], companyTraits[i] = tables.OrEmptyObject(e.Metadata), tables.OrEmptyObject(e.UserTraits), tables.OrEmptyObject(e.CompanyTraits)
 		metaKeys[i], metaTypes[i], metaStrs[i], metaNums[i] = orNone(flat.Meta.Keys), orNone(flat.Meta.Types), orNone(flat.Meta.Strs), orNone(flat.Meta.Nums)
 		traitKeys[i], traitTypes[i], trStr[i], traitNums[i] = orNone(flat.Traits.Keys), orNone(flat.Traits.Types), orNone(flat.Traits.Strs), orNone(flat.Traits.Nums)
 		blockedBy[i] = e.BlockedBy
@@ -206,20 +207,6 @@ func eventColumns(evs []*storage.Event) ([]any, error) {
 func orNone[T any](s []T) []T {
 	if s == nil {
 		return []T{}
-	}
-	return s
-}
-
-func msOrZero(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func orEmptyObject(s string) string {
-	if s == "" {
-		return "{}"
 	}
 	return s
 }

@@ -166,11 +166,3 @@ var columnsV1 = []string{
 // fills them, then copy (the writer's tag); the batch INSERT names them
 // (ClickHouse 18.16 needs the list).
 var insertColumns = append(slices.Clone(columnsV1), "blocked_by", "copy")
-
-// readColumns is what scanEvent reads: the event without its derived
-// columns (day, flattened arrays).
-const readColumns = `id, external_id, format, time_ms, received_ms, type, source, subject,
-	verb, uri, route, host, ip, api_version, req_header_keys, req_header_values, req_size, req_body,
-	has_response, resp_time_ms, status, resp_header_keys, resp_header_values, resp_size, resp_body,
-	duration_ms, user_id, company_id, session_token, subscription_id, direction, weight, metadata,
-	user_traits, company_traits, blocked_by`

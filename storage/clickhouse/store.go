@@ -24,6 +24,7 @@ import (
 	"net"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,16 +32,19 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/storage/tables"
 )
 
 // Store is a ClickHouse-backed storage.Store.
 type Store struct {
-	conn      driver.Conn
-	database  string
-	cluster   string       // the cluster's name, "" for one server (cluster.go)
-	shards    []ch.Options // a cluster's shard hosts, for what a Distributed table cannot do
-	opts      storage.Options
-	journalMu sync.Mutex // serialises AppendJournal's check and insert
+	conn     driver.Conn
+	reads    tables.DB // conn, for storage/tables
+	database string
+	cluster  string       // the cluster's name, "" for one server (cluster.go)
+	shards   []ch.Options // a cluster's shard hosts, for what a Distributed table cannot do
+	opts     storage.Options
+	appendMu sync.Mutex  // serialises appendUnique's check and insert
+	closed   atomic.Bool // Close was called (onEveryShard's connections are not the pool's)
 	// afterLookup and afterWrite, when set (tests), run between an
 	// insert's duplicate lookup and its write, and between its write and
 	// its settle: where two processes race.
@@ -107,6 +111,13 @@ func OpenWith(ctx context.Context, dsn string, o storage.Options) (*Store, error
 		return nil, fmt.Errorf("clickhouse %s: %w", opts.Addr, err)
 	}
 	s := &Store{conn: conn, database: db, cluster: cluster, shards: shards, opts: o, margin: changeMargin}
+	s.reads = tables.DB{Unavailable: unavailable, Query: func(ctx context.Context, query string, args ...any) (storage.Rows, error) {
+		rows, err := conn.Query(ctx, query, args...)
+		if err != nil {
+			return nil, err // not a nil driver.Rows in a non-nil storage.Rows
+		}
+		return rows, nil
+	}}
 	if cluster == "" {
 		if err := s.migrate(ctx); err != nil {
 			conn.Close()
@@ -146,6 +157,7 @@ func (s *Store) Database() string { return s.database }
 
 // Close implements storage.Store.
 func (s *Store) Close() error {
+	s.closed.Store(true)
 	s.stopSweep()
 	return s.conn.Close()
 }
@@ -203,7 +215,7 @@ func (s *Store) insertRow(ctx context.Context, insert string, values ...any) err
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v uint32
 	if err := s.conn.QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
-		return 0, unavailable(err)
+		return 0, fmt.Errorf("schema version: %w", unavailable(err))
 	}
 	return int(v), nil
 }
@@ -219,20 +231,17 @@ var retryable = map[int32]bool{
 }
 
 // unavailable marks errors that mean the server cannot be used now
-// (connection failures, overload) with storage.ErrUnavailable; a server
+// (connection failures, overload, the store closed) with
+// storage.ErrUnavailable (tables.MarkUnavailable); a server
 // exception about the query itself is returned as is.
 func unavailable(err error) error {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	var ex *ch.Exception
-	var ne net.Error
-	switch {
-	case errors.As(err, &ex) && retryable[ex.Code],
-		errors.As(err, &ne), // dial, read and write failures
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, ch.ErrAcquireConnTimeout):
-		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
-	}
-	return err
+	return tables.MarkUnavailable(err, func(err error) bool {
+		var ex *ch.Exception
+		var ne net.Error
+		return errors.As(err, &ex) && retryable[ex.Code] ||
+			errors.As(err, &ne) || // dial, read and write failures
+			errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+			errors.Is(err, ch.ErrAcquireConnTimeout) ||
+			errors.Is(err, ch.ErrConnectionClosed) // the store closed under the call
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/storage/tables"
 )
 
 // The usage cache (storage.UsageCache). Change marks are the server's
@@ -21,7 +22,7 @@ const changeMargin = 5 * time.Minute
 func (s *Store) ChangeMark(ctx context.Context) (int64, error) {
 	var now int64
 	if err := s.conn.QueryRow(ctx, `SELECT toInt64(toUnixTimestamp(now()))`).Scan(&now); err != nil {
-		return 0, unavailable(err)
+		return 0, fmt.Errorf("change mark: %w", unavailable(err))
 	}
 	return now*1000 - s.margin.Milliseconds(), nil
 }
@@ -31,28 +32,12 @@ func (s *Store) ChangeMargin() time.Duration { return s.margin }
 
 // ChangedHours implements storage.UsageCache.
 func (s *Store) ChangedHours(ctx context.Context, since int64) (map[int64]int64, error) {
-	rows, err := s.conn.Query(ctx, `SELECT hour_ms, max(at_ms) FROM (
+	return tables.HourMarks(ctx, s.reads, `SELECT hour_ms, max(at_ms) FROM (
 			SELECT hour_ms, toInt64(toUnixTimestamp(at)) * 1000 AS at_ms FROM event_stamps WHERE at >= toDateTime(?)
 			UNION ALL
 			SELECT time_ms - time_ms % 3600000 AS hour_ms, at_ms FROM `+s.losers()+` WHERE at_ms >= ?
 		) GROUP BY hour_ms`, max(since, 0)/1000, since)
-	if err != nil {
-		return nil, fmt.Errorf("changed hours: %w", unavailable(err))
-	}
-	defer rows.Close()
-	out := map[int64]int64{}
-	for rows.Next() {
-		var h, m int64
-		if err := rows.Scan(&h, &m); err != nil {
-			return nil, err
-		}
-		out[h] = m
-	}
-	return out, unavailable(rows.Err())
 }
-
-// usageColumns are usage_hours' columns in the order PutUsage writes them.
-const usageColumns = `meter_id, from_ms, to_ms, mark, version, counted, customer, value, has_value, events, errors`
 
 // PutUsage implements storage.UsageCache: rows are only added; readers
 // take each piece's latest mark, and merges (ReplacingMergeTree(mark))
@@ -61,7 +46,7 @@ func (s *Store) PutUsage(ctx context.Context, pieces []storage.UsagePiece) error
 	if len(pieces) == 0 {
 		return nil
 	}
-	batch, err := s.conn.PrepareBatch(ctx, `INSERT INTO usage_hours (`+usageColumns+`)`)
+	batch, err := s.conn.PrepareBatch(ctx, `INSERT INTO usage_hours (`+tables.UsageColumns+`)`)
 	if err != nil {
 		return fmt.Errorf("usage cache: %w", unavailable(err))
 	}
@@ -89,25 +74,9 @@ func boolByte(b bool) uint8 {
 
 // Usage implements storage.UsageCache.
 func (s *Store) Usage(ctx context.Context, meterID string, fromMs, toMs int64) ([]storage.UsagePiece, error) {
-	rows, err := s.conn.Query(ctx, `SELECT `+usageColumns+` FROM usage_hours
-		WHERE meter_id = ? AND from_ms >= ? AND to_ms <= ?`, meterID, fromMs, toMs)
+	rs, err := tables.Read(ctx, s.reads, "usage cache", tables.UsageQuery, []any{meterID, fromMs, toMs}, tables.ScanUsageRow)
 	if err != nil {
-		return nil, fmt.Errorf("usage cache: %w", unavailable(err))
-	}
-	defer rows.Close()
-	var rs []storage.UsageRow
-	for rows.Next() {
-		var r storage.UsageRow
-		var counted, has uint8
-		if err := rows.Scan(&r.MeterID, &r.FromMs, &r.ToMs, &r.Mark, &r.Version, &counted, &r.Customer,
-			&r.Value, &has, &r.Events, &r.Errors); err != nil {
-			return nil, err
-		}
-		r.Counted, r.HasValue = counted != 0, has != 0
-		rs = append(rs, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("usage cache: %w", unavailable(err))
+		return nil, err
 	}
 	return storage.FoldUsageRows(rs), nil
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/storage/tables"
 )
 
 // Beat implements storage.Beats. Upserts of one row from two connections
@@ -28,11 +29,6 @@ func (s *Store) Retire(ctx context.Context, worker string) error {
 
 // LiveWorkers implements storage.Beats.
 func (s *Store) LiveWorkers(ctx context.Context, since time.Time) ([]storage.WorkerBeat, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT worker, at_ms FROM worker_beats WHERE at_ms >= ? ORDER BY worker`, since.UnixMilli())
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	defer rows.Close()
-	out, err := storage.ScanWorkerBeats(rows)
-	return out, unavailable(err)
+	return tables.Read(ctx, s.reads, "worker beats", `SELECT worker, at_ms FROM worker_beats WHERE at_ms >= ? ORDER BY worker`,
+		[]any{since.UnixMilli()}, tables.ScanWorkerBeat)
 }

@@ -35,31 +35,8 @@ func TestSuiteFile(t *testing.T) {
 }
 
 func TestReopenKeepsDataAndSchema(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "m.duckdb")
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	evs := eventgen.Generate(1, 100, now.Add(-time.Hour), now)
-	if _, err := s.Insert(ctx, evs); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	s, err = Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	st, err := s.Stats(ctx, storage.EventFilter{})
-	if err != nil || st.Count != 100 {
-		t.Fatalf("after reopen: %d events, %v", st.Count, err)
-	}
-	// A retry after the restart is still recognised.
-	if r, err := s.Insert(ctx, evs[50:]); err != nil || r.Duplicates != 50 {
-		t.Fatalf("retry after reopen: %+v, %v", r, err)
-	}
+	s := storetest.CheckReopen(t, func() storage.Store { return open(t, path) }).(*Store)
 	var applied int
 	if err := s.DB().QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&applied); err != nil || applied != len(migrations) {
 		t.Fatalf("migrations recorded %d times, want %d once each (%v)", applied, len(migrations), err)

@@ -9,6 +9,7 @@ import (
 	"github.com/marcboeker/go-duckdb/mapping"
 
 	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/storage/tables"
 )
 
 // The event_ids table indexes identities by storage.Fingerprint, in arrival
@@ -73,15 +74,8 @@ func storedTimes(ctx context.Context, conn *sql.Conn, fps []uint64, horizon int6
 		buf = strconv.AppendUint(buf, fp, 10)
 	}
 	buf = append(buf, ']')
-	rows, err := conn.QueryContext(ctx, `SELECT DISTINCT time_ms FROM event_ids
-		WHERE received_ms >= ? AND fp IN (SELECT unnest(?::UBIGINT[]))`, horizon, string(buf))
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return scanAll(rows, func(r *sql.Rows) (int64, error) {
-		var t int64
-		return t, r.Scan(&t)
-	})
+	return tables.Read(ctx, on(conn), "identity lookup", `SELECT DISTINCT time_ms FROM event_ids
+		WHERE received_ms >= ? AND fp IN (SELECT unnest(?::UBIGINT[]))`, []any{horizon, string(buf)}, tables.ScanOne[int64])
 }
 
 // storedIDs returns which of ids stored events at the given times have.
@@ -94,33 +88,10 @@ func storedIDs(ctx context.Context, conn *sql.Conn, times []int64, ids []string)
 	// calls per element.
 	idsJSON, _ := json.Marshal(ids)
 	timesJSON, _ := json.Marshal(times)
-	rows, err := conn.QueryContext(ctx, `SELECT DISTINCT id FROM events
+	return tables.Read(ctx, on(conn), "identity lookup", `SELECT DISTINCT id FROM events
 		WHERE time_ms BETWEEN ? AND ? AND time_ms IN (SELECT unnest(?::BIGINT[]))
-		AND id IN (SELECT unnest(json_extract_string(?::JSON, '$[*]')))`, lo, hi, string(timesJSON), string(idsJSON))
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return scanAll(rows, func(r *sql.Rows) (string, error) {
-		var id string
-		return id, r.Scan(&id)
-	})
-}
-
-// scanAll reads every row with scan and closes rows.
-func scanAll[T any](rows *sql.Rows, scan func(*sql.Rows) (T, error)) ([]T, error) {
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, unavailable(err)
-	}
-	return out, nil
+		AND id IN (SELECT unnest(json_extract_string(?::JSON, '$[*]')))`, []any{lo, hi, string(timesJSON), string(idsJSON)},
+		tables.ScanOne[string])
 }
 
 // backfillIdentities fills event_ids from the events stored before it
@@ -132,12 +103,8 @@ func backfillIdentities(ctx context.Context, conn *sql.Conn) error {
 		return err
 	}
 	for from := int64(0); from <= last.Int64; from += page {
-		rows, err := conn.QueryContext(ctx, `SELECT id, time_ms, received_ms FROM events
-			WHERE rowid >= ? AND rowid < ?`, from, from+page)
-		if err != nil {
-			return err
-		}
-		ids, err := scanAll(rows, func(r *sql.Rows) (identity, error) {
+		ids, err := tables.Read(ctx, on(conn), "backfill identities", `SELECT id, time_ms, received_ms FROM events
+			WHERE rowid >= ? AND rowid < ?`, []any{from, from + page}, func(r tables.Row) (identity, error) {
 			var id string
 			var e identity
 			err := r.Scan(&id, &e.timeMs, &e.receivedMs)

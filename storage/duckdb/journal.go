@@ -2,28 +2,19 @@ package duckdb
 
 import (
 	"context"
-	"strings"
 
 	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/storage/tables"
 )
 
 // AppendJournal implements storage.Journal; the primary key refuses a
 // repeated (stream, key).
 func (s *Store) AppendJournal(ctx context.Context, e storage.JournalEntry) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO journal VALUES (?, ?, ?, ?)`, e.Stream, e.Key, e.At.UnixMilli(), e.Body)
-	if err != nil && strings.Contains(err.Error(), "Constraint Error") {
-		return storage.ErrConflict
-	}
-	return unavailable(err)
+	return s.appendUnique(ctx, `INSERT INTO journal (`+tables.JournalColumns+`) VALUES (?, ?, ?, ?)`, tables.JournalValues(e))
 }
 
 // JournalEntries implements storage.Journal.
 func (s *Store) JournalEntries(ctx context.Context, q storage.JournalQuery) ([]storage.JournalEntry, error) {
-	query, args := q.SQL()
-	rows, err := s.db.QueryContext(ctx, query+` ORDER BY at_ms, key`, args...)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	defer rows.Close()
-	return storage.ScanJournal(rows)
+	query, args := tables.JournalQuery(q)
+	return tables.Read(ctx, s.reads, "journal", query+` ORDER BY at_ms, key`, args, tables.ScanJournalEntry)
 }

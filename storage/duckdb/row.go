@@ -1,11 +1,10 @@
 package duckdb
 
 import (
-	"time"
-
 	"github.com/marcboeker/go-duckdb/mapping"
 
 	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/storage/tables"
 )
 
 // eventColumns gathers events for chunkAppender, one field per column of
@@ -102,7 +101,7 @@ func (c *eventColumns) add(e *storage.Event, flat *storage.Flat) {
 	c.reqSize.add(e.RequestSize)
 	c.reqBody.add(e.RequestBody)
 	c.hasResponse.add(e.HasResponse)
-	c.respTimeMs.add(msOrZero(e.ResponseTime))
+	c.respTimeMs.add(tables.MsOrZero(e.ResponseTime))
 	c.status.add(e.Status)
 	c.respHeaderKeys.add(h.RespKeys)
 	c.respHeaderValues.add(h.RespValues)
@@ -115,69 +114,16 @@ func (c *eventColumns) add(e *storage.Event, flat *storage.Flat) {
 	c.subscriptionID.add(e.SubscriptionID)
 	c.direction.add(e.Direction)
 	c.weight.add(e.Weight)
-	c.metadata.add(orEmptyObject(e.Metadata))
+	c.metadata.add(tables.OrEmptyObject(e.Metadata))
 	c.metaKeys.add(flat.Meta.Keys)
 	c.metaTypes.add(flat.Meta.Types)
 	c.metaStrs.add(flat.Meta.Strs)
 	c.metaNums.add(flat.Meta.Nums)
-	c.userTraits.add(orEmptyObject(e.UserTraits))
-	c.companyTraits.add(orEmptyObject(e.CompanyTraits))
+	c.userTraits.add(tables.OrEmptyObject(e.UserTraits))
+	c.companyTraits.add(tables.OrEmptyObject(e.CompanyTraits))
 	c.traitKeys.add(flat.Traits.Keys)
 	c.traitTypes.add(flat.Traits.Types)
 	c.traitStrs.add(flat.Traits.Strs)
 	c.traitNums.add(flat.Traits.Nums)
 	c.blockedBy.add(e.BlockedBy)
-}
-
-func msOrZero(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func orEmptyObject(s string) string {
-	if s == "" {
-		return "{}"
-	}
-	return s
-}
-
-// scanEvent reads one row of "SELECT <readColumns>".
-const readColumns = `id, external_id, format, time_ms, received_ms, type, source, subject,
-	verb, uri, route, host, ip, api_version, req_header_keys, req_header_values, req_size, req_body,
-	has_response, resp_time_ms, status, resp_header_keys, resp_header_values, resp_size, resp_body,
-	duration_ms, user_id, company_id, session_token, subscription_id, direction, weight, metadata,
-	user_traits, company_traits, blocked_by`
-
-type scanner interface{ Scan(dest ...any) error }
-
-func scanEvent(r scanner) (storage.Event, error) {
-	var e storage.Event
-	var tms, rms, resp int64
-	var rqk, rqv, rsk, rsv []any
-	err := r.Scan(&e.ID, &e.ExternalID, &e.Format, &tms, &rms, &e.Type, &e.Source, &e.Subject,
-		&e.Verb, &e.URI, &e.Route, &e.Host, &e.IP, &e.APIVersion, &rqk, &rqv, &e.RequestSize, &e.RequestBody,
-		&e.HasResponse, &resp, &e.Status, &rsk, &rsv, &e.ResponseSize, &e.ResponseBody,
-		&e.DurationMs, &e.UserID, &e.CompanyID, &e.SessionToken, &e.SubscriptionID, &e.Direction, &e.Weight,
-		&e.Metadata, &e.UserTraits, &e.CompanyTraits, &e.BlockedBy)
-	if err != nil {
-		return e, err
-	}
-	e.Time = time.UnixMilli(tms).UTC()
-	e.ReceivedAt = time.UnixMilli(rms).UTC()
-	if e.HasResponse {
-		e.ResponseTime = time.UnixMilli(resp).UTC()
-	}
-	e.RequestHeaders = storage.HeaderMap(strs(rqk), strs(rqv))
-	e.ResponseHeaders = storage.HeaderMap(strs(rsk), strs(rsv))
-	return e, nil
-}
-
-func strs(l []any) []string {
-	out := make([]string, len(l))
-	for i, v := range l {
-		out[i], _ = v.(string)
-	}
-	return out
 }

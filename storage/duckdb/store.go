@@ -5,6 +5,7 @@ package duckdb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,11 +17,13 @@ import (
 	"github.com/marcboeker/go-duckdb/v2"
 
 	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/storage/tables"
 )
 
 // Store is a DuckDB-backed storage.Store.
 type Store struct {
 	db        *sql.DB
+	reads     tables.DB // db, for storage/tables
 	connector *duckdb.Connector
 	columns   sync.Pool // *eventColumns
 	beatMu    sync.Mutex
@@ -48,6 +51,7 @@ func OpenWith(ctx context.Context, path string, opts storage.Options) (*Store, e
 		return nil, fmt.Errorf("duckdb %s: %w", path, err)
 	}
 	s := &Store{db: sql.OpenDB(c), connector: c, opts: opts}
+	s.reads = on(s.db)
 	s.columns.New = func() any { return newEventColumns() }
 	// DuckDB checkpoints when its WAL reaches 16 MB by default; under
 	// sustained ingestion that stalls the single writer every few seconds
@@ -134,7 +138,7 @@ func (s *Store) inTx(ctx context.Context, fn func(conn *sql.Conn) error) error {
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v sql.NullInt64
 	if err := s.db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("schema version: %w", unavailable(err))
 	}
 	return int(v.Int64), nil
 }
@@ -225,9 +229,40 @@ func (s *Store) newEvents(ctx context.Context, conn *sql.Conn, events []storage.
 	return fresh, isNew, nil
 }
 
+// unavailable marks the errors after which the same call may succeed
+// later with storage.ErrUnavailable (tables.MarkUnavailable): the database
+// closed under the call, and DuckDB's errors of the machine rather than of
+// the query (I/O, out of memory, a write-write conflict between
+// transactions, a fatal error that invalidated the database). An error
+// about the query itself (syntax, types, a constraint) is returned as is.
 func unavailable(err error) error {
-	if err == nil || err == context.Canceled || err == context.DeadlineExceeded {
-		return err
-	}
-	return fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
+	return tables.MarkUnavailable(err, func(err error) bool {
+		var de *duckdb.Error
+		if errors.As(err, &de) {
+			switch de.Type {
+			case duckdb.ErrorTypeIO, duckdb.ErrorTypeOutOfMemory, duckdb.ErrorTypeTransaction,
+				duckdb.ErrorTypeFatal, duckdb.ErrorTypeConnection:
+				return true
+			}
+			return false
+		}
+		// database/sql's "database is closed" has no exported value.
+		return errors.Is(err, sql.ErrConnDone) || err.Error() == "sql: database is closed"
+	})
+}
+
+// queryer is a *sql.DB, or the *sql.Conn of a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// on is q for the shared reads (storage/tables).
+func on(q queryer) tables.DB {
+	return tables.DB{Unavailable: unavailable, Query: func(ctx context.Context, query string, args ...any) (storage.Rows, error) {
+		rows, err := q.QueryContext(ctx, query, args...)
+		if err != nil {
+			return nil, err // not a nil *sql.Rows in a non-nil storage.Rows
+		}
+		return rows, nil
+	}}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/marcboeker/go-duckdb/mapping"
 
 	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/storage/tables"
 )
 
 // The usage cache (storage.UsageCache). Change marks are event_ids rowids:
@@ -21,7 +22,7 @@ import (
 func (s *Store) ChangeMark(ctx context.Context) (int64, error) {
 	var n int64
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM event_ids`).Scan(&n); err != nil {
-		return 0, unavailable(err)
+		return 0, fmt.Errorf("change mark: %w", unavailable(err))
 	}
 	return n, nil
 }
@@ -31,19 +32,8 @@ func (s *Store) ChangeMargin() time.Duration { return 0 }
 
 // ChangedHours implements storage.UsageCache.
 func (s *Store) ChangedHours(ctx context.Context, since int64) (map[int64]int64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT time_ms - time_ms % 3600000 AS h, max(rowid)
+	return tables.HourMarks(ctx, s.reads, `SELECT time_ms - time_ms % 3600000 AS h, max(rowid)
 		FROM event_ids WHERE rowid >= ? GROUP BY h`, since)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	out := map[int64]int64{}
-	_, err = scanAll(rows, func(r *sql.Rows) (struct{}, error) {
-		var h, m int64
-		err := r.Scan(&h, &m)
-		out[h] = m
-		return struct{}{}, err
-	})
-	return out, err
 }
 
 // PutUsage implements storage.UsageCache: in one transaction, each piece
@@ -120,19 +110,18 @@ func storedMarks(ctx context.Context, conn *sql.Conn, pieces []storage.UsagePiec
 	}
 	out := map[usageKey]int64{}
 	for meter, b := range span {
-		rows, err := conn.QueryContext(ctx, `SELECT from_ms, to_ms, mark FROM usage_hours
-			WHERE meter_id = ? AND from_ms >= ? AND to_ms <= ? AND NOT counted`, meter, b.from, b.to)
-		if err != nil {
-			return nil, unavailable(err)
+		type stored struct {
+			k    usageKey
+			mark int64
 		}
-		if _, err := scanAll(rows, func(r *sql.Rows) (struct{}, error) {
-			var k usageKey
-			var mark int64
-			err := r.Scan(&k.from, &k.to, &mark)
-			k.meter = meter
-			out[k] = mark
-			return struct{}{}, err
-		}); err != nil {
+		err := tables.Each(ctx, on(conn), "usage cache", `SELECT from_ms, to_ms, mark FROM usage_hours
+			WHERE meter_id = ? AND from_ms >= ? AND to_ms <= ? AND NOT counted`, []any{meter, b.from, b.to},
+			func(r tables.Row) (stored, error) {
+				st := stored{k: usageKey{meter: meter}}
+				return st, r.Scan(&st.k.from, &st.k.to, &st.mark)
+			},
+			func(st stored) error { out[st.k] = st.mark; return nil })
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -196,16 +185,7 @@ func appendUsage(raw mapping.Connection, pieces []storage.UsagePiece) error {
 
 // Usage implements storage.UsageCache.
 func (s *Store) Usage(ctx context.Context, meterID string, fromMs, toMs int64) ([]storage.UsagePiece, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT meter_id, from_ms, to_ms, mark, version, counted, customer, value, has_value, events, errors
-		FROM usage_hours WHERE meter_id = ? AND from_ms >= ? AND to_ms <= ?`, meterID, fromMs, toMs)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	rs, err := scanAll(rows, func(r *sql.Rows) (storage.UsageRow, error) {
-		var u storage.UsageRow
-		err := r.Scan(&u.MeterID, &u.FromMs, &u.ToMs, &u.Mark, &u.Version, &u.Counted, &u.Customer, &u.Value, &u.HasValue, &u.Events, &u.Errors)
-		return u, err
-	})
+	rs, err := tables.Read(ctx, s.reads, "usage cache", tables.UsageQuery, []any{meterID, fromMs, toMs}, tables.ScanUsageRow)
 	if err != nil {
 		return nil, err
 	}

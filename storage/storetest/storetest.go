@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"WorkerBeats", testBeats},
 		{"ChangedHours", testChangedHours},
 		{"UsageCache", testUsageCache},
+		{"ClosedIsUnavailable", testClosedIsUnavailable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t, storage.Options{})) })
