@@ -31,14 +31,14 @@ func runBilling(args []string) error {
 	_ = fs.Parse(args)
 	resolveStore(dataDir, dsn)
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop, st, err := openStore(*dsn, storage.Options{})
+	ctx, stop, st, sealer, err := openStore(*dsn, storage.Options{})
 	if err != nil {
 		return err
 	}
 	defer stop()
 	defer st.Close()
 	if resync {
-		s, err := billing.LoadSettings(ctx, st)
+		s, err := billing.LoadSettings(ctx, st, sealer)
 		if err != nil {
 			return err
 		}
@@ -53,7 +53,7 @@ func runBilling(args []string) error {
 		return nil
 	}
 	ms := metrics.New()
-	w := &billing.Worker{Store: st, Logger: log, Interval: *interval, Metrics: ms}
+	w := &billing.Worker{Store: st, Logger: log, Interval: *interval, Metrics: ms, Sealer: sealer}
 	if *once {
 		stats, err := w.Cycle(ctx)
 		if err != nil {

@@ -155,7 +155,7 @@ func serve(args []string) error {
 	if *maxAge >= 0 {
 		dedup.DedupWindow = *maxAge + *maxSkew
 	}
-	ctx, stop, st, err := openStore(*dsn, dedup)
+	ctx, stop, st, sealer, err := openStore(*dsn, dedup)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func serve(args []string) error {
 		Store: st, AdminToken: k.AdminToken, IngestKey: k.IngestKey,
 		KeepBodies: *keepBodies, MaxBodyBytes: int64(*maxBody), MaxBatchEvents: *maxBatch,
 		MaxEventAge: *maxAge, MaxClockSkew: *maxSkew, Logger: log, BillingInterval: billingInterval,
-		IngestMemory: int64(*ingestMemory), MaxQueuedEvents: *maxQueued, BodyReadTimeout: *bodyTimeout, Metrics: ms,
+		IngestMemory: int64(*ingestMemory), MaxQueuedEvents: *maxQueued, BodyReadTimeout: *bodyTimeout, Metrics: ms, Sealer: sealer,
 	})
 	if err != nil {
 		return err
@@ -176,7 +176,7 @@ func serve(args []string) error {
 	// The billing worker idles until Stripe is configured (docs/billing.md).
 	// It stops, retiring its mark, before the store closes.
 	if *billingWorker {
-		worker, done := &billing.Worker{Store: st, Logger: log, Interval: billingInterval, Hours: srv.Hours(), Metrics: ms}, make(chan struct{})
+		worker, done := &billing.Worker{Store: st, Logger: log, Interval: billingInterval, Hours: srv.Hours(), Metrics: ms, Sealer: sealer}, make(chan struct{})
 		go func() { defer close(done); worker.Run(ctx) }()
 		defer func() { stop(); <-done }()
 	}
@@ -309,19 +309,21 @@ func resolveStore(dataDir, dsn *string) {
 }
 
 // openStore is what serve and billing do before their work: refuse a bad
-// METERD_SECRET_KEY, then open the store under a context that SIGINT and
-// SIGTERM cancel. The caller defers stop and st.Close.
-func openStore(dsn string, o storage.Options) (context.Context, context.CancelFunc, storage.Store, error) {
-	if err := billing.CheckSecretKey(); err != nil {
-		return nil, nil, nil, err
+// METERD_SECRET_KEY (read once, here), then open the store under a
+// context that SIGINT and SIGTERM cancel. The caller defers stop and
+// st.Close.
+func openStore(dsn string, o storage.Options) (context.Context, context.CancelFunc, storage.Store, *billing.Sealer, error) {
+	sl, err := billing.NewSealer(os.Getenv(billing.SecretKeyEnv))
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	st, err := backends.OpenWith(ctx, dsn, o)
 	if err != nil {
 		stop()
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return ctx, stop, st, nil
+	return ctx, stop, st, sl, nil
 }
 
 // metricsFlag adds --metrics-addr (env METERD_METRICS_ADDR).

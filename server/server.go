@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/governance"
 	"github.com/meterd/meterd/engine/hours"
 	"github.com/meterd/meterd/engine/metrics"
@@ -45,6 +46,9 @@ type Config struct {
 	// GET /v1/meters/{id}/usage and governance's usage(); nil: the
 	// server's own. A billing worker in the same process should share it.
 	Hours *hours.Cache
+	// Sealer opens and seals the Stripe secrets in the settings
+	// (METERD_SECRET_KEY); nil: they are stored in plain text.
+	Sealer *billing.Sealer
 }
 
 // Defaults of the bounds on ingestion (docs/operations.md, "Memory").

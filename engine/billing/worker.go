@@ -67,6 +67,9 @@ type Worker struct {
 	// Metrics records the cycles, the reports and the Stripe requests
 	// (nil: not recorded).
 	Metrics *metrics.Set
+	// Sealer opens the Stripe secrets in the settings (METERD_SECRET_KEY);
+	// nil when they are stored in plain text.
+	Sealer *Sealer
 
 	limiter *Limiter
 	rate    float64
@@ -278,7 +281,7 @@ func (w *Worker) Cycle(ctx context.Context) (Stats, error) {
 
 // reportAll is a cycle's work.
 func (w *Worker) reportAll(ctx context.Context) (Stats, error) {
-	s, err := LoadSettings(ctx, w.Store)
+	s, err := LoadSettings(ctx, w.Store, w.Sealer)
 	if err != nil {
 		return Stats{}, err
 	}
