@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/billing/stripestate"
 	"github.com/meterd/meterd/engine/metrics"
-	"github.com/meterd/meterd/storage"
+	"github.com/meterd/meterd/server/config"
 	"github.com/meterd/meterd/storage/backends"
 )
 
@@ -23,22 +25,24 @@ func runBilling(args []string) error {
 	if resync {
 		args = args[1:]
 	}
-	fs := flag.NewFlagSet("billing", flag.ExitOnError)
-	dataDir, dsn := storeFlags(fs)
-	interval := fs.Duration("interval", envDuration("METERD_BILLING_INTERVAL", time.Minute), "time between reporting cycles (env METERD_BILLING_INTERVAL)")
+	fs := flag.NewFlagSet("billing", flag.ContinueOnError)
 	once := fs.Bool("once", false, "run one cycle and exit")
-	metricsAddr := metricsFlag(fs)
-	_ = fs.Parse(args)
-	resolveStore(dataDir, dsn)
+	c, err := config.Parse(fs, config.Billing, args, os.LookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop, st, err := openStore(*dsn, storage.Options{})
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := backends.Open(ctx, c.Store)
 	if err != nil {
 		return err
 	}
-	defer stop()
 	defer st.Close()
 	if resync {
-		s, err := billing.LoadSettings(ctx, st)
+		s, err := billing.LoadSettings(ctx, st, c.Sealer)
 		if err != nil {
 			return err
 		}
@@ -53,7 +57,7 @@ func runBilling(args []string) error {
 		return nil
 	}
 	ms := metrics.New()
-	w := &billing.Worker{Store: st, Logger: log, Interval: *interval, Metrics: ms}
+	w := &billing.Worker{Store: st, Logger: log, Interval: c.BillingInterval, Metrics: ms, Sealer: c.Sealer}
 	if *once {
 		stats, err := w.Cycle(ctx)
 		if err != nil {
@@ -62,12 +66,12 @@ func runBilling(args []string) error {
 		fmt.Printf("billing cycle: %+v\n", stats)
 		return nil
 	}
-	url, stopMetrics, err := serveMetrics(*metricsAddr, ms, func(err error) { log.Error("billing: stopping", "err", err); stop() })
+	url, stopMetrics, err := serveMetrics(c.MetricsAddr, ms, func(err error) { log.Error("billing: stopping", "err", err); stop() })
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
-	log.Info("billing worker started", "store", backends.Redact(*dsn), "interval", *interval, "metrics", url)
+	log.Info("billing worker started", "store", backends.Redact(c.Store), "interval", c.BillingInterval, "metrics", url)
 	if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

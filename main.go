@@ -12,31 +12,22 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	backtestbench "github.com/meterd/meterd/engine/bench"
-	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/metrics"
-	"github.com/meterd/meterd/server"
 	"github.com/meterd/meterd/server/bench"
-	"github.com/meterd/meterd/server/keys"
-	"github.com/meterd/meterd/storage"
-	"github.com/meterd/meterd/storage/backends"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -94,128 +85,26 @@ func versionString() string {
 	return v
 }
 
-// env returns the environment variable's value, or def when it is unset.
-func env(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return def
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return v
-	}
-	return def
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
-		return v
-	}
-	return def
-}
-
+// serve is 'meterd serve': it runs until SIGINT or SIGTERM, or until a
+// listener fails.
 func serve(args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ExitOnError)
-	addr := fs.String("addr", env("METERD_ADDR", ":8080"), "listen address (env METERD_ADDR)")
-	dataDir, dsn := storeFlags(fs)
-	adminToken := fs.String("admin-token", "", "admin token (env METERD_ADMIN_TOKEN; default: generated once, kept in DATA/keys.json)")
-	ingestKey := fs.String("ingest-key", "", "ingest key (env METERD_INGEST_KEY; default: generated once, kept in DATA/keys.json)")
-	keepBodies := fs.Bool("keep-bodies", os.Getenv("METERD_KEEP_BODIES") == "true", "store request and response bodies, not only their sizes (env METERD_KEEP_BODIES=true)")
-	maxBody := fs.Int("max-body-bytes", envInt("METERD_MAX_BODY_BYTES", 16<<20), "largest accepted request body after decompression (env METERD_MAX_BODY_BYTES)")
-	maxBatch := fs.Int("max-batch-events", envInt("METERD_MAX_BATCH_EVENTS", 10000), "most events in one batch request (env METERD_MAX_BATCH_EVENTS)")
-	maxAge := fs.Duration("max-event-age", envDuration("METERD_MAX_EVENT_AGE", 30*24*time.Hour), "reject events older than this; negative disables (env METERD_MAX_EVENT_AGE)")
-	maxSkew := fs.Duration("max-clock-skew", envDuration("METERD_MAX_CLOCK_SKEW", time.Hour), "reject events further than this in the future (env METERD_MAX_CLOCK_SKEW)")
-	ingestMemory := fs.Int("ingest-memory", envInt("METERD_INGEST_MEMORY", server.DefaultIngestMemory), "bytes that request bodies being read and decoded and events waiting for the group commit may hold; past it 429 (env METERD_INGEST_MEMORY)")
-	maxQueued := fs.Int("max-queued-events", envInt("METERD_MAX_QUEUED_EVENTS", server.DefaultMaxQueuedEvents), "events waiting for the group commit past which new requests get 503 (env METERD_MAX_QUEUED_EVENTS)")
-	bodyTimeout := fs.Duration("body-read-timeout", envDuration("METERD_BODY_READ_TIMEOUT", server.DefaultBodyReadTimeout), "time for a request's whole body to arrive; past it 408 (env METERD_BODY_READ_TIMEOUT)")
-	metricsAddr := metricsFlag(fs)
-	billingWorker := fs.Bool("billing", os.Getenv("METERD_BILLING") != "false", "run the Stripe billing worker in this process; false on every replica but one, or when 'meterd billing' runs apart (env METERD_BILLING=false)")
-	_ = fs.Parse(args)
-	if *adminToken == "" {
-		*adminToken = os.Getenv("METERD_ADMIN_TOKEN")
-	}
-	if *ingestKey == "" {
-		*ingestKey = os.Getenv("METERD_INGEST_KEY")
-	}
-	resolveStore(dataDir, dsn)
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-
-	k, err := keys.Load(*dataDir, *adminToken, *ingestKey)
-	if err != nil {
-		return fmt.Errorf("keys: %w", err)
-	}
-	if len(k.IngestKey) < keys.MinAgentKeyLength {
-		log.Warn("the ingest key is shorter than Moesif agents accept (moesif-nodejs refuses application ids under 50 characters); fine for curl, not for the middleware", "length", len(k.IngestKey))
-	}
-	// An identity is remembered for the whole acceptance window: a repeat
-	// inside it is a duplicate, whatever time it carries (docs/api.md).
-	dedup := storage.Options{}
-	if *maxAge >= 0 {
-		dedup.DedupWindow = *maxAge + *maxSkew
-	}
-	ctx, stop, st, err := openStore(*dsn, dedup)
-	if err != nil {
-		return err
-	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	defer st.Close()
-	billingInterval := envDuration("METERD_BILLING_INTERVAL", time.Minute)
-	ms := metrics.New()
-	srv, err := server.New(server.Config{
-		Store: st, AdminToken: k.AdminToken, IngestKey: k.IngestKey,
-		KeepBodies: *keepBodies, MaxBodyBytes: int64(*maxBody), MaxBatchEvents: *maxBatch,
-		MaxEventAge: *maxAge, MaxClockSkew: *maxSkew, Logger: log, BillingInterval: billingInterval,
-		IngestMemory: int64(*ingestMemory), MaxQueuedEvents: *maxQueued, BodyReadTimeout: *bodyTimeout, Metrics: ms,
-	})
-	if err != nil {
+	m := NewMain()
+	if err := m.ParseFlags(ctx, args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
 		return err
 	}
-	defer srv.Close()
-	// The billing worker idles until Stripe is configured (docs/billing.md).
-	// It stops, retiring its mark, before the store closes.
-	if *billingWorker {
-		worker, done := &billing.Worker{Store: st, Logger: log, Interval: billingInterval, Hours: srv.Hours(), Metrics: ms}, make(chan struct{})
-		go func() { defer close(done); worker.Run(ctx) }()
-		defer func() { stop(); <-done }()
-	}
-	// Headers must arrive within 10 s and bodies within --body-read-timeout
-	// (set per request by the server); idle connections close after 2 min.
-	httpSrv := &http.Server{Addr: *addr, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	errc := make(chan error, 2)
-	metricsURL, stopMetrics, err := serveMetrics(*metricsAddr, ms, func(err error) { errc <- err })
-	if err != nil {
-		return err
-	}
-	defer stopMetrics()
-	go func() { errc <- httpSrv.ListenAndServe() }()
-
-	fmt.Printf(`meterd %s listening on %s
-  store:       %s (%s)
-  data dir:    %s
-  admin token: %s   (%s; Authorization: Bearer ...; read API and UI)
-  ingest key:  %s   (%s; X-Moesif-Application-Id or Authorization: Bearer; event ingestion)
-  metrics:     %s
-Point moesif-nodejs at it with { applicationId: "<ingest key>", baseUri: "%s" }.
-`, versionString(), *addr, backends.Redact(*dsn), st.Backend(), *dataDir,
-		k.AdminToken, keySource(k.AdminFixed, "--admin-token or METERD_ADMIN_TOKEN", k.File),
-		k.IngestKey, keySource(k.IngestFixed, "--ingest-key or METERD_INGEST_KEY", k.File),
-		cmp.Or(metricsURL, localURL(*addr)+"/metrics (admin token)"), localURL(*addr))
-
-	select {
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return err
+	err := m.Run(ctx)
+	if err == nil {
+		select {
+		case <-ctx.Done():
+			m.Logger.Info("shutting down")
+		case err = <-m.Failed():
 		}
-	case <-ctx.Done():
-		log.Info("shutting down")
 	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	// Stop taking requests, let in-flight ones finish (they wait for their
-	// commit), then stop the writer and close the store.
-	return httpSrv.Shutdown(shutCtx)
+	return errors.Join(err, m.Close())
 }
 
 func runBench(args []string) error {
@@ -291,43 +180,6 @@ func benchBilling(args []string) error {
 	fs.DurationVar(&c.LateWithin, "late-within", 6*time.Hour, "how late a late event is at most")
 	_ = fs.Parse(args)
 	return backtestbench.Billing(context.Background(), c, os.Stdout)
-}
-
-// storeFlags adds -data and -store (env METERD_DATA_DIR, METERD_STORE);
-// resolveStore fills the default store after parsing.
-func storeFlags(fs *flag.FlagSet) (dataDir, dsn *string) {
-	dataDir = fs.String("data", env("METERD_DATA_DIR", "./data"), "data directory: the DuckDB file and the generated keys (env METERD_DATA_DIR)")
-	dsn = fs.String("store", env("METERD_STORE", ""), "event store: duckdb://PATH or clickhouse://HOST:9000/DB (env METERD_STORE; default duckdb://DATA/meterd.duckdb)")
-	return dataDir, dsn
-}
-
-// resolveStore defaults the store to the DuckDB file in the data directory.
-func resolveStore(dataDir, dsn *string) {
-	if *dsn == "" {
-		*dsn = "duckdb://" + filepath.Join(*dataDir, "meterd.duckdb")
-	}
-}
-
-// openStore is what serve and billing do before their work: refuse a bad
-// METERD_SECRET_KEY, then open the store under a context that SIGINT and
-// SIGTERM cancel. The caller defers stop and st.Close.
-func openStore(dsn string, o storage.Options) (context.Context, context.CancelFunc, storage.Store, error) {
-	if err := billing.CheckSecretKey(); err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	st, err := backends.OpenWith(ctx, dsn, o)
-	if err != nil {
-		stop()
-		return nil, nil, nil, err
-	}
-	return ctx, stop, st, nil
-}
-
-// metricsFlag adds --metrics-addr (env METERD_METRICS_ADDR).
-func metricsFlag(fs *flag.FlagSet) *string {
-	return fs.String("metrics-addr", env("METERD_METRICS_ADDR", ""),
-		"serve GET /metrics without credentials on this address too, for a Prometheus scraper (e.g. :9091; env METERD_METRICS_ADDR; default: only on the API listener, with the admin token)")
 }
 
 // serveMetrics serves ms at /metrics on addr without credentials, for a

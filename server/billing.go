@@ -65,7 +65,7 @@ func (s *Server) putStripeSettings(c echo.Context) error {
 	billingMu.Lock()
 	defer billingMu.Unlock()
 	ctx := c.Request().Context()
-	prev, err := billing.LoadSettings(ctx, s.cfg.Store)
+	prev, err := billing.LoadSettings(ctx, s.cfg.Store, s.cfg.Sealer)
 	// Secrets sealed with a lost key can be replaced by entering both.
 	recovering := errors.Is(err, billing.ErrSecretKey) && b.APIKey != nil && b.WebhookSecret != nil
 	if err != nil && !recovering {
@@ -100,7 +100,7 @@ func (s *Server) putStripeSettings(c echo.Context) error {
 		return fieldError(wire.CodeMissingField, "api_key", fmt.Sprintf("api_key is required to change api_base (from %s to %s): "+
 			"the stored key is only ever sent to the API it was entered for", prev.APIBase, st.APIBase))
 	}
-	st, err = billing.SaveSettings(ctx, s.cfg.Store, st, s.cfg.Now())
+	st, err = billing.SaveSettings(ctx, s.cfg.Store, s.cfg.Sealer, st, s.cfg.Now())
 	if err != nil {
 		return s.writeError(err)
 	}
@@ -115,7 +115,7 @@ func actorOr(a string) string {
 }
 
 func (s *Server) loadStripeSettings(c echo.Context) (*billing.Settings, error) {
-	st, err := billing.LoadSettings(c.Request().Context(), s.cfg.Store)
+	st, err := billing.LoadSettings(c.Request().Context(), s.cfg.Store, s.cfg.Sealer)
 	if err != nil {
 		return nil, s.billingError(err)
 	}
@@ -173,7 +173,7 @@ func (s *Server) receiveWebhook(c echo.Context) (typ string, duplicate bool, err
 		return "", false, err
 	}
 	defer done()
-	st, err := billing.LoadSettings(c.Request().Context(), s.cfg.Store)
+	st, err := billing.LoadSettings(c.Request().Context(), s.cfg.Store, s.cfg.Sealer)
 	if err != nil {
 		return "", false, s.billingError(err)
 	}

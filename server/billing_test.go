@@ -125,7 +125,7 @@ func TestStripeSettingsNeverShowTheKey(t *testing.T) {
 	check(h.admin("/v1/billing/stripe"), 1, billing.ModeMeterEvents)
 	check(h.putStripe(`{"mode":"usage_records"}`), 2, billing.ModeUsageRecords)
 	check(h.admin("/v1/billing/stripe"), 2, billing.ModeUsageRecords)
-	s, err := billing.LoadSettings(context.Background(), h.store)
+	s, err := billing.LoadSettings(context.Background(), h.store, nil)
 	if err != nil || s.APIKey != testStripeKey || s.WebhookSecret != testWhsec {
 		t.Fatalf("stored settings lost a secret: %v %v", s, err)
 	}
@@ -418,12 +418,15 @@ func TestBillingWorkers(t *testing.T) {
 // Settings sealed with METERD_SECRET_KEY, read by a process without it:
 // 500 secret_key saying what to do, and entering both secrets recovers.
 func TestSealedStripeSettingsWithoutTheKey(t *testing.T) {
-	h := newHarness(t, nil)
-	t.Setenv(billing.SecretKeyEnv, "0123456789abcdef0123456789abcdef-server")
-	if a := h.putStripe(`{"api_key":"` + testStripeKey + `","webhook_secret":"` + testWhsec + `"}`); a.status != 200 {
+	sl, err := billing.NewSealer("0123456789abcdef0123456789abcdef-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealing := newHarness(t, func(c *Config) { c.Sealer = sl })
+	if a := sealing.putStripe(`{"api_key":"` + testStripeKey + `","webhook_secret":"` + testWhsec + `"}`); a.status != 200 {
 		t.Fatalf("put: %d %s", a.status, a.body)
 	}
-	t.Setenv(billing.SecretKeyEnv, "")
+	h := newHarness(t, func(c *Config) { c.Store = sealing.store }) // another process, without the key
 	a := h.admin("/v1/billing/stripe")
 	if m := a.json(t); a.status != 500 || m["code"] != "secret_key" || !strings.Contains(m["message"].(string), "METERD_SECRET_KEY is not set here") {
 		t.Fatalf("GET without the key: %d %s", a.status, a.body)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/billing/stripefake"
+	"github.com/meterd/meterd/server/config"
 )
 
 // samples are one scrape of GET /metrics: each series' value by its name
@@ -93,7 +94,7 @@ func TestMetricsMove(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.MaxQueuedEvents = 1 })
 	wantError(t, h.do("GET", "/metrics", nil), 401, "unauthorized", "", -1)
 	before := h.scrape()
-	if before[series("meterd_ingest_queued_events_limit")] != 1 || before[series("meterd_ingest_memory_limit_bytes")] != DefaultIngestMemory {
+	if before[series("meterd_ingest_queued_events_limit")] != 1 || before[series("meterd_ingest_memory_limit_bytes")] != config.DefaultIngestMemory {
 		t.Errorf("limits: %v, %v", before[series("meterd_ingest_queued_events_limit")], before[series("meterd_ingest_memory_limit_bytes")])
 	}
 
@@ -116,7 +117,7 @@ func TestMetricsMove(t *testing.T) {
 	held := h.scrape()[series("meterd_ingest_memory_bytes")]
 	wantError(t, h.ingest("/v1/events", acme("m-3", 0)), 429, "overloaded", "", -1)
 	hold.Release()
-	if held < float64(DefaultIngestMemory-1000) {
+	if held < float64(config.DefaultIngestMemory-1000) {
 		t.Errorf("meterd_ingest_memory_bytes while the memory was taken: %v", held)
 	}
 	// A held insert, one request queued behind it: the queue is full.

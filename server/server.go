@@ -14,17 +14,21 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/governance"
 	"github.com/meterd/meterd/engine/hours"
 	"github.com/meterd/meterd/engine/metrics"
 	gov "github.com/meterd/meterd/rules/governance"
 	"github.com/meterd/meterd/rules/registry"
+	"github.com/meterd/meterd/server/config"
 	"github.com/meterd/meterd/server/ingest"
 	"github.com/meterd/meterd/server/openapi"
 	"github.com/meterd/meterd/storage"
 )
 
-// Config configures a Server; zero values take the defaults noted.
+// Config configures a Server; zero values take the defaults noted (the
+// constants of server/config, where the process's configuration is
+// parsed).
 type Config struct {
 	Store                 storage.Store
 	AdminToken, IngestKey string
@@ -45,42 +49,38 @@ type Config struct {
 	// GET /v1/meters/{id}/usage and governance's usage(); nil: the
 	// server's own. A billing worker in the same process should share it.
 	Hours *hours.Cache
+	// Sealer opens and seals the Stripe secrets in the settings
+	// (METERD_SECRET_KEY); nil: they are stored in plain text.
+	Sealer *billing.Sealer
 }
-
-// Defaults of the bounds on ingestion (docs/operations.md, "Memory").
-const (
-	DefaultMaxQueuedEvents = 100_000
-	DefaultIngestMemory    = 128 << 20
-	DefaultBodyReadTimeout = 30 * time.Second
-)
 
 func (c *Config) defaults() {
 	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = 16 << 20
+		c.MaxBodyBytes = config.DefaultMaxBodyBytes
 	}
 	if c.MaxBatchEvents <= 0 {
-		c.MaxBatchEvents = 10_000
+		c.MaxBatchEvents = config.DefaultMaxBatchEvents
 	}
 	if c.MaxEventAge == 0 {
-		c.MaxEventAge = 30 * 24 * time.Hour
+		c.MaxEventAge = config.DefaultMaxEventAge
 	}
 	if c.MaxClockSkew <= 0 {
-		c.MaxClockSkew = time.Hour
+		c.MaxClockSkew = config.DefaultMaxClockSkew
 	}
 	if c.BillingInterval <= 0 {
-		c.BillingInterval = time.Minute
+		c.BillingInterval = billing.DefaultInterval
 	}
 	if c.MaxInflight <= 0 {
 		c.MaxInflight = runtime.GOMAXPROCS(0)
 	}
 	if c.MaxQueuedEvents <= 0 {
-		c.MaxQueuedEvents = DefaultMaxQueuedEvents
+		c.MaxQueuedEvents = config.DefaultMaxQueuedEvents
 	}
 	if c.IngestMemory <= 0 {
-		c.IngestMemory = DefaultIngestMemory
+		c.IngestMemory = config.DefaultIngestMemory
 	}
 	if c.BodyReadTimeout <= 0 {
-		c.BodyReadTimeout = DefaultBodyReadTimeout
+		c.BodyReadTimeout = config.DefaultBodyReadTimeout
 	}
 	if c.Hours == nil {
 		c.Hours = hours.New(c.Store)

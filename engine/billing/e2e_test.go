@@ -83,6 +83,7 @@ type world struct {
 	// that runs on it (the crash test); w.now is the clock otherwise.
 	realClock bool
 	subs      map[string]string // subscription by company, from customers()
+	sealer    *billing.Sealer   // the API's and the workers' (METERD_SECRET_KEY)
 }
 
 func newWorld(t *testing.T, st storage.Store, mode string) *world {
@@ -90,8 +91,14 @@ func newWorld(t *testing.T, st storage.Store, mode string) *world {
 }
 
 func newWorldClock(t *testing.T, st storage.Store, mode string, realClock bool) *world {
+	return newWorldSealed(t, st, mode, realClock, nil)
+}
+
+// newWorldSealed is a world whose API and workers seal the Stripe
+// secrets with sl.
+func newWorldSealed(t *testing.T, st storage.Store, mode string, realClock bool, sl *billing.Sealer) *world {
 	now := time.Now().UTC().Truncate(time.Second)
-	w := &world{t: t, st: st, now: now, start: now.Add(-30*time.Hour - 17*time.Minute), realClock: realClock}
+	w := &world{t: t, st: st, now: now, start: now.Add(-30*time.Hour - 17*time.Minute), realClock: realClock, sealer: sl}
 	w.fake = stripefake.New(func() time.Time {
 		if w.realClock {
 			return time.Now()
@@ -106,7 +113,7 @@ func newWorldClock(t *testing.T, st storage.Store, mode string, realClock bool) 
 }
 
 func newServer(t *testing.T, w *world) *httptest.Server {
-	s, err := server.New(server.Config{Store: w.st, AdminToken: admin, IngestKey: ingest})
+	s, err := server.New(server.Config{Store: w.st, AdminToken: admin, IngestKey: ingest, Sealer: w.sealer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +261,7 @@ func (w *world) meter(price string, agg string) *registry.Meter {
 }
 
 func (w *world) worker() *billing.Worker {
-	return &billing.Worker{Store: w.st, Now: func() time.Time { return w.now },
+	return &billing.Worker{Store: w.st, Now: func() time.Time { return w.now }, Sealer: w.sealer,
 		Retry: billing.Retry{Attempts: 4, Base: time.Millisecond, Max: 5 * time.Millisecond}, Timeout: 2 * time.Second}
 }
 

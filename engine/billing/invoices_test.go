@@ -25,11 +25,11 @@ func TestResyncRebuildsInvoiceState(t *testing.T) {
 			w := newWorld(t, all, billing.ModeUsageRecords)
 			m := newWorld(t, missed, billing.ModeUsageRecords)
 			m.fake = w.fake // one Stripe, two meterd stores
-			settings, err := billing.LoadSettings(context.Background(), all)
+			settings, err := billing.LoadSettings(context.Background(), all, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := billing.SaveSettings(context.Background(), missed, *settings, time.Now()); err != nil {
+			if _, err := billing.SaveSettings(context.Background(), missed, nil, *settings, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			w.now = w.now.Add(-60 * 24 * time.Hour)

@@ -49,7 +49,7 @@ func TestResyncRebuildsWebhookState(t *testing.T) {
 			fromWebhooks := foldedState(t, w.st)
 
 			fresh, dsn := openStore(t)
-			if _, err := billing.SaveSettings(context.Background(), fresh, billing.Settings{APIKey: "sk_test_fake0000key1234",
+			if _, err := billing.SaveSettings(context.Background(), fresh, nil, billing.Settings{APIKey: "sk_test_fake0000key1234",
 				Mode: billing.ModeUsageRecords, APIBase: w.fake.URL, CustomerIDSource: stripestate.DefaultSource}, time.Now()); err != nil {
 				t.Fatal(err)
 			}

@@ -8,13 +8,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 )
 
 // SecretKeyEnv names the variable holding the key that seals the Stripe
 // secrets in the store. Unset, they are stored in plain text; set, every
-// meterd process sharing the store needs the same value.
+// meterd process sharing the store needs the same value. It is read once,
+// at start (server/config), and reaches the settings as a Sealer.
 const SecretKeyEnv = "METERD_SECRET_KEY"
 
 // ErrSecretKey is a fault of SecretKeyEnv: too short, or not the key the
@@ -27,19 +27,14 @@ const sealedPrefix = "sealed:v1:"
 // password (`openssl rand -base64 32`).
 const minSecretKey = 32
 
-// sealer seals and opens secret fields with AES-256-GCM under a key
-// derived from SecretKeyEnv; nil when the variable is unset.
-type sealer struct{ aead cipher.AEAD }
+// Sealer seals and opens the secret fields of the settings with
+// AES-256-GCM under a key derived from SecretKeyEnv's value. A nil Sealer
+// (no key) stores them in plain text and opens only plain text.
+type Sealer struct{ aead cipher.AEAD }
 
-// CheckSecretKey says whether SecretKeyEnv is usable (unset is), so that
-// a process can refuse to start with a bad one.
-func CheckSecretKey() error {
-	_, err := newSealer()
-	return err
-}
-
-func newSealer() (*sealer, error) {
-	secret := os.Getenv(SecretKeyEnv)
+// NewSealer makes the Sealer of a secret key: nil for an empty one, an
+// ErrSecretKey for one too short.
+func NewSealer(secret string) (*Sealer, error) {
 	if secret == "" {
 		return nil, nil
 	}
@@ -55,12 +50,12 @@ func newSealer() (*sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sealer{aead}, nil
+	return &Sealer{aead}, nil
 }
 
 // seal returns value sealed for field (the field is authenticated, so a
 // sealed key cannot be moved into the other field).
-func (s *sealer) seal(field, value string) string {
+func (s *Sealer) seal(field, value string) string {
 	if s == nil || value == "" {
 		return value
 	}
@@ -71,7 +66,7 @@ func (s *sealer) seal(field, value string) string {
 }
 
 // open reverses seal; a value stored in plain text comes back as it is.
-func (s *sealer) open(field, value string) (string, error) {
+func (s *Sealer) open(field, value string) (string, error) {
 	if !strings.HasPrefix(value, sealedPrefix) {
 		return value, nil
 	}

@@ -116,17 +116,14 @@ func (s Settings) Public() Public {
 		APIBase: s.APIBase, RateLimit: s.RateLimit, UpdatedAt: s.UpdatedAt, UpdatedBy: s.UpdatedBy}
 }
 
-// LoadSettings returns the latest settings, nil when never set. When its
-// secrets are sealed with a key this process does not have (see
-// SecretKeyEnv), it returns them cleared along with an ErrSecretKey error.
-func LoadSettings(ctx context.Context, j storage.Journal) (*Settings, error) {
+// LoadSettings returns the latest settings, nil when never set, with their
+// secrets opened by sl. When they are sealed with a key sl does not hold
+// (see SecretKeyEnv), it returns them cleared along with an ErrSecretKey
+// error.
+func LoadSettings(ctx context.Context, j storage.Journal, sl *Sealer) (*Settings, error) {
 	latest, err := latestSettings(ctx, j)
 	if err != nil || latest == nil {
 		return latest, err
-	}
-	sl, err := newSealer()
-	if err != nil {
-		return nil, err
 	}
 	var errs []error
 	for _, f := range []struct {
@@ -161,13 +158,9 @@ func latestSettings(ctx context.Context, j storage.Journal) (*Settings, error) {
 
 // SaveSettings appends s as the next version (callers serialise saves; a
 // racing save is refused with storage.ErrConflict). Its secrets are
-// sealed when SecretKeyEnv is set.
-func SaveSettings(ctx context.Context, j storage.Journal, s Settings, now time.Time) (Settings, error) {
+// sealed by sl (in plain text when it is nil).
+func SaveSettings(ctx context.Context, j storage.Journal, sl *Sealer, s Settings, now time.Time) (Settings, error) {
 	prev, err := latestSettings(ctx, j)
-	if err != nil {
-		return s, err
-	}
-	sl, err := newSealer()
 	if err != nil {
 		return s, err
 	}

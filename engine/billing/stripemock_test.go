@@ -61,7 +61,7 @@ func TestStripeMockContract(t *testing.T) {
 	if check["ok"] != true {
 		t.Fatalf("check: %v", check)
 	}
-	s, err := billing.LoadSettings(context.Background(), st)
+	s, err := billing.LoadSettings(context.Background(), st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestStripeMockResyncInvoices(t *testing.T) {
 			t.Fatal("webhook refused")
 		}
 	}
-	s, err := billing.LoadSettings(context.Background(), w.st)
+	s, err := billing.LoadSettings(context.Background(), w.st, w.sealer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,10 @@ import (
 // ErrNotConfigured is returned by a cycle before Stripe settings exist.
 var ErrNotConfigured = errors.New("billing: Stripe is not configured (PUT /v1/billing/stripe)")
 
+// DefaultInterval is the time between billing cycles unless configured
+// (METERD_BILLING_INTERVAL).
+const DefaultInterval = time.Minute
+
 // Worker reports usage to Stripe in cycles (docs/billing.md):
 //
 //  1. resend every intent (a pending ledger entry without outcome) exactly
@@ -42,7 +46,7 @@ type Worker struct {
 	Now      func() time.Time // time.Now by default
 	Logger   *slog.Logger
 	Retry    Retry
-	Interval time.Duration // between cycles; 1 minute by default
+	Interval time.Duration // between cycles; DefaultInterval by default
 	Timeout  time.Duration // per Stripe request; 30 s by default
 	// Grace is how long after a period's end meter events still count
 	// for it (Stripe's invoice grace period, 1 h by default).
@@ -67,6 +71,9 @@ type Worker struct {
 	// Metrics records the cycles, the reports and the Stripe requests
 	// (nil: not recorded).
 	Metrics *metrics.Set
+	// Sealer opens the Stripe secrets in the settings (METERD_SECRET_KEY);
+	// nil when they are stored in plain text.
+	Sealer *Sealer
 
 	limiter *Limiter
 	rate    float64
@@ -104,7 +111,7 @@ func (w *Worker) log() *slog.Logger {
 func (w *Worker) Run(ctx context.Context) error {
 	interval := w.Interval
 	if interval <= 0 {
-		interval = time.Minute
+		interval = DefaultInterval
 	}
 	if w.ID == "" {
 		w.ID = newWorkerID(w.now())
@@ -278,7 +285,7 @@ func (w *Worker) Cycle(ctx context.Context) (Stats, error) {
 
 // reportAll is a cycle's work.
 func (w *Worker) reportAll(ctx context.Context) (Stats, error) {
-	s, err := LoadSettings(ctx, w.Store)
+	s, err := LoadSettings(ctx, w.Store, w.Sealer)
 	if err != nil {
 		return Stats{}, err
 	}

@@ -58,7 +58,9 @@ func (e *Evaluator) readWorld(ctx context.Context, kinds []string) (*world, erro
 	}
 	state := stripestate.Fold(evs)
 	source := stripestate.DefaultSource
-	if s, err := billing.LoadSettings(ctx, e.Store); err == nil && s != nil {
+	// Only the customer id source is read: no key is needed, settings
+	// with sealed secrets come back with them cleared (and ErrSecretKey).
+	if s, _ := billing.LoadSettings(ctx, e.Store, nil); s != nil {
 		source = s.CustomerIDSource
 	}
 	stripe := mapStripe(state, source, w.now)

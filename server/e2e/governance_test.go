@@ -229,7 +229,7 @@ func governEndToEnd(t *testing.T, appDir string, st storage.Store) {
 	inv2, _ := fake.Invoice("cus_globex", "", 1500, "usd", time.Time{})
 	fake.FinalizeInvoice(inv2)
 	fake.FailInvoicePayment(inv2)
-	settings, err := billing.LoadSettings(ctx, st)
+	settings, err := billing.LoadSettings(ctx, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ package backends
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -31,7 +32,15 @@ func OpenWith(ctx context.Context, dsn string, o storage.Options) (storage.Store
 	case strings.HasPrefix(dsn, "clickhouse://"):
 		return clickhouse.OpenWith(ctx, dsn, o)
 	}
-	return nil, fmt.Errorf("store %q: unknown scheme (want duckdb://PATH or clickhouse://HOST:PORT/DB)", Redact(dsn))
+	return nil, fmt.Errorf("store %q: %w", Redact(dsn), Check(dsn))
+}
+
+// Check says whether a DSN names a backend Open knows, without opening it.
+func Check(dsn string) error {
+	if strings.HasPrefix(dsn, "duckdb://") || strings.HasPrefix(dsn, "clickhouse://") {
+		return nil
+	}
+	return errors.New("unknown scheme (want duckdb://PATH or clickhouse://HOST:PORT/DB)")
 }
 
 // Redact hides a password in a DSN for logs and messages.
