@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/governance"
 	"github.com/meterd/meterd/engine/hours"
 	"github.com/meterd/meterd/engine/metrics"
@@ -111,6 +112,7 @@ type Server struct {
 	budget   *ingest.Budget
 	refused  refusals
 	metrics  *metrics.Set
+	billing  *billing.Service
 }
 
 // New builds the server and loads the profile cache from the store.
@@ -131,6 +133,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.profiles = newProfileCache(ps)
+	s.billing = &billing.Service{Store: cfg.Store, Now: cfg.Now, Interval: cfg.BillingInterval, Metrics: s.metrics}
 	s.meters = registry.New(cfg.Store, cfg.Now)
 	s.rules = gov.NewRegistry(cfg.Store, s.meterGroup, cfg.Now)
 	s.startGovernance(ctx)

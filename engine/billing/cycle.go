@@ -12,7 +12,6 @@ import (
 	"github.com/meterd/meterd/engine/hours"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/rules/registry"
-	"github.com/meterd/meterd/storage"
 )
 
 // cycle is one cycle's context.
@@ -77,11 +76,10 @@ func (w *Worker) reportAll(ctx context.Context) (Stats, error) {
 	if err := c.replay(ctx); err != nil {
 		return c.stats, err
 	}
-	evs, err := w.Store.JournalEntries(ctx, storage.JournalQuery{Stream: storage.StreamStripeEvents})
+	state, err := stripestate.Load(ctx, w.Store)
 	if err != nil {
 		return c.stats, err
 	}
-	state := stripestate.Fold(evs)
 	meters, err := registry.New(w.Store, nil).List(ctx)
 	if err != nil {
 		return c.stats, err
