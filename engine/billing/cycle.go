@@ -51,6 +51,20 @@ func (c *cycle) spansOf(m *registry.Meter, from, to time.Time) ([]registry.Span,
 	return sp, err
 }
 
+// periodsChecked is how long after its end a period is still checked:
+// its usage compared with what Stripe has, what Stripe lacks listed.
+// Stripe takes no meter event more than 35 days old, and meterd refuses
+// events more than 30 days old by default (--max-event-age): after that,
+// nothing of the period can be sent and no new usage arrives for it.
+const periodsChecked = 35 * 24 * time.Hour
+
+// ledgerLookback is how far back a cycle reads the ledger: every report
+// of every period still checked, the first of them written as the
+// period's first hour closed, up to a month (31 days) before its end.
+// A longer period (a yearly price) is compared with its reports of that
+// window only (docs/billing.md).
+const ledgerLookback = periodsChecked + 31*24*time.Hour
+
 // reportAll is a cycle's work.
 func (w *Worker) reportAll(ctx context.Context) (Stats, error) {
 	s, err := LoadSettings(ctx, w.Store)
@@ -68,7 +82,7 @@ func (w *Worker) reportAll(ctx context.Context) (Stats, error) {
 	}
 	c := w.newCycle(w.now())
 	c.api, c.settings = NewObservedAPI(*s, w.Timeout, w.Metrics), *s
-	reports, err := LoadReports(ctx, w.Store, c.now.Add(-60*24*time.Hour))
+	reports, err := LoadReports(ctx, w.Store, c.now.Add(-ledgerLookback))
 	if err != nil {
 		return c.stats, err
 	}
@@ -109,7 +123,7 @@ func (w *Worker) reportAll(ctx context.Context) (Stats, error) {
 				continue
 			}
 			for _, p := range sub.Periods {
-				if !p.End.After(c.now.Add(-35*24*time.Hour)) || !p.Start.Before(c.now) {
+				if !p.End.After(c.now.Add(-periodsChecked)) || !p.Start.Before(c.now) {
 					continue
 				}
 				if err := c.report(ctx, m, sub, item, p, key); err != nil {
