@@ -3,25 +3,16 @@ package server
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/meterd/meterd/engine/billing"
-	"github.com/meterd/meterd/engine/billing/stripestate"
 	"github.com/meterd/meterd/server/wire"
-	"github.com/meterd/meterd/storage"
 )
-
-// billingMu serialises settings changes (each is a new journal version).
-var billingMu sync.Mutex
 
 func (s *Server) billingRoutes(e *echo.Echo) {
 	adm := s.adminAuth
@@ -36,18 +27,6 @@ func (s *Server) billingRoutes(e *echo.Echo) {
 	e.POST("/v1/stripe/webhook", s.stripeWebhook)
 }
 
-// stripeSettingsBody is PUT /v1/billing/stripe's body: omitted secrets
-// keep their stored value, so a form can change the mode without
-// re-entering the key.
-type stripeSettingsBody struct {
-	APIKey           *string  `json:"api_key"`
-	WebhookSecret    *string  `json:"webhook_secret"`
-	Mode             *string  `json:"mode"`
-	CustomerIDSource *string  `json:"customer_id_source"`
-	APIBase          *string  `json:"api_base"`
-	RateLimit        *float64 `json:"rate_limit"`
-}
-
 type settingsJSON struct {
 	billing.Public
 	WebhookPath string `json:"webhook_path"`
@@ -58,98 +37,36 @@ func renderSettings(st billing.Settings) settingsJSON {
 }
 
 func (s *Server) putStripeSettings(c echo.Context) error {
-	var b stripeSettingsBody
-	if err := s.decodeJSON(c, &b); err != nil {
+	var ch billing.SettingsChange
+	if err := s.decodeJSON(c, &ch); err != nil {
 		return err
 	}
-	billingMu.Lock()
-	defer billingMu.Unlock()
-	ctx := c.Request().Context()
-	prev, err := billing.LoadSettings(ctx, s.cfg.Store, s.cfg.Sealer)
-	// Secrets sealed with a lost key can be replaced by entering both.
-	recovering := errors.Is(err, billing.ErrSecretKey) && b.APIKey != nil && b.WebhookSecret != nil
-	if err != nil && !recovering {
-		return s.billingError(err)
-	}
-	var st billing.Settings
-	if prev != nil {
-		st = *prev
-	}
-	for _, f := range []struct {
-		dst *string
-		src *string
-	}{{&st.APIKey, b.APIKey}, {&st.WebhookSecret, b.WebhookSecret}, {&st.Mode, b.Mode}, {&st.CustomerIDSource, b.CustomerIDSource}, {&st.APIBase, b.APIBase}} {
-		if f.src != nil {
-			*f.dst = *f.src
-		}
-	}
-	if b.RateLimit != nil {
-		st.RateLimit = *b.RateLimit
-	}
-	st.UpdatedBy = actorOr(actor(c))
-	if err := st.Normalize(); err != nil {
-		var fe *billing.FieldError
-		if errors.As(err, &fe) {
-			return fieldError("invalid_value", fe.Field, fe.Message)
-		}
-		return err
-	}
-	// The stored key goes only to the host it was entered for: whoever
-	// may change the settings must not be able to have it sent elsewhere.
-	if prev != nil && b.APIKey == nil && st.APIBase != prev.APIBase {
-		return fieldError(wire.CodeMissingField, "api_key", fmt.Sprintf("api_key is required to change api_base (from %s to %s): "+
-			"the stored key is only ever sent to the API it was entered for", prev.APIBase, st.APIBase))
-	}
-	st, err = billing.SaveSettings(ctx, s.cfg.Store, s.cfg.Sealer, st, s.cfg.Now())
+	st, err := s.billing.ChangeSettings(c.Request().Context(), ch, actor(c))
 	if err != nil {
-		return s.writeError(err)
+		return s.billingError(err)
 	}
 	return c.JSON(http.StatusOK, renderSettings(st))
 }
 
-func actorOr(a string) string {
-	if a == "" {
-		return "admin"
-	}
-	return a
-}
-
-func (s *Server) loadStripeSettings(c echo.Context) (*billing.Settings, error) {
-	st, err := billing.LoadSettings(c.Request().Context(), s.cfg.Store, s.cfg.Sealer)
-	if err != nil {
-		return nil, s.billingError(err)
-	}
-	if st == nil {
-		return nil, apiError(http.StatusNotFound, "not_configured", "Stripe is not configured yet: PUT /v1/billing/stripe with api_key and webhook_secret")
-	}
-	return st, nil
-}
-
 func (s *Server) getStripeSettings(c echo.Context) error {
-	st, err := s.loadStripeSettings(c)
+	st, err := s.billing.Settings(c.Request().Context())
 	if err != nil {
-		return err
+		return s.billingError(err)
 	}
-	return c.JSON(http.StatusOK, renderSettings(*st))
+	return c.JSON(http.StatusOK, renderSettings(st))
 }
 
 // checkStripe verifies the key with a harmless read (the balance).
 func (s *Server) checkStripe(c echo.Context) error {
-	st, err := s.loadStripeSettings(c)
+	st, livemode, err := s.billing.CheckKey(c.Request().Context())
 	if err != nil {
-		return err
+		return s.billingError(err)
 	}
-	bal, err := billing.NewObservedAPI(*st, 15*time.Second, s.metrics).Balance.Get(nil)
-	if err != nil {
-		return apiError(http.StatusBadGateway, "stripe_error", "Stripe refused the check (GET /v1/balance): "+err.Error())
-	}
-	return c.JSON(http.StatusOK, map[string]any{"ok": true, "livemode": bal.Livemode, "api_base": st.APIBase, "mode": st.Mode})
+	return c.JSON(http.StatusOK, map[string]any{"ok": true, "livemode": livemode, "api_base": st.APIBase, "mode": st.Mode})
 }
 
-// stripeWebhook verifies Stripe-Signature and stores the event append-only,
-// once per event id. Events of any API version are accepted: only the few
-// fields stripestate decodes are read (docs/billing.md). Each delivery is
-// counted by type and result (GET /metrics).
+// stripeWebhook takes Stripe's deliveries (billing.Service.ReceiveWebhook).
+// Each delivery is counted by type and result (GET /metrics).
 func (s *Server) stripeWebhook(c echo.Context) error {
 	typ, duplicate, err := s.receiveWebhook(c)
 	switch {
@@ -165,25 +82,15 @@ func (s *Server) stripeWebhook(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"received": true, "duplicate": duplicate})
 }
 
-// receiveWebhook stores a verified delivery; typ is its event's type once
-// the signature verified.
+// receiveWebhook stores a delivery; typ is its event's type once the
+// signature verified.
 func (s *Server) receiveWebhook(c echo.Context) (typ string, duplicate bool, err error) {
 	payload, done, err := s.smallBody(c, 1<<20)
 	if err != nil {
 		return "", false, err
 	}
 	defer done()
-	st, err := billing.LoadSettings(c.Request().Context(), s.cfg.Store, s.cfg.Sealer)
-	if err != nil {
-		return "", false, s.billingError(err)
-	}
-	if st == nil || st.WebhookSecret == "" {
-		return "", false, apiError(http.StatusServiceUnavailable, "not_configured", "no webhook signing secret is configured: PUT /v1/billing/stripe with webhook_secret")
-	}
-	if err := checkStripeSignature(payload, c.Request().Header.Get("Stripe-Signature"), st.WebhookSecret, time.Now()); err != nil {
-		return "", false, err
-	}
-	ev, err := stripestate.Decode(payload)
+	d, err := s.billing.ReceiveWebhook(c.Request().Context(), payload, c.Request().Header.Get("Stripe-Signature"))
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &se):
@@ -193,85 +100,51 @@ func (s *Server) receiveWebhook(c echo.Context) (typ string, duplicate bool, err
 		}
 		return "", false, wire.MalformedJSON(payload, off, "a Stripe event is a JSON object: "+se.Error())
 	case err != nil:
-		return "", false, fieldError("invalid_event", "", err.Error())
+		return d.Type, false, s.billingError(err)
 	}
-	err = s.cfg.Store.AppendJournal(c.Request().Context(), storage.JournalEntry{Stream: storage.StreamStripeEvents,
-		Key: ev.ID, At: s.cfg.Now().UTC(), Body: string(payload)})
-	switch {
-	case errors.Is(err, storage.ErrConflict):
-		return ev.Type, true, nil
-	case err != nil:
-		return ev.Type, false, s.writeError(err)
+	if !d.Duplicate {
+		// Invoice and subscription changes move governance: the agents
+		// get the new membership with the next ingestion answer's ETag.
+		s.kick(c.Request().Context())
 	}
-	// Invoice and subscription changes move governance: the agents get
-	// the new membership with the next ingestion answer's ETag.
-	s.kick(c.Request().Context())
-	return ev.Type, false, nil
-}
-
-// checkStripeSignature verifies a delivery's Stripe-Signature: a v1 HMAC
-// of the body with the signing secret, under a timestamp within 5 minutes
-// of now either way. stripe-go refuses only timestamps too old; one from
-// the future would keep a captured delivery replayable until then. Only
-// the signature is checked here: the body is decoded after, so that a
-// signed body that is not JSON gets invalid_json, not invalid_signature.
-// now is the wall clock (the signer's, Stripe's), as stripe-go uses.
-func checkStripeSignature(payload []byte, header, secret string, now time.Time) error {
-	tolerance := webhook.DefaultTolerance
-	var why string
-	switch err := webhook.ValidatePayloadWithTolerance(payload, header, secret, tolerance); {
-	case errors.Is(err, webhook.ErrNotSigned):
-		why = "the Stripe-Signature header is missing"
-	case errors.Is(err, webhook.ErrInvalidHeader):
-		why = "the Stripe-Signature header is not t=TIMESTAMP,v1=SIGNATURE"
-	case errors.Is(err, webhook.ErrTooOld):
-		why = fmt.Sprintf("its timestamp is more than %v old (a replayed delivery, or this server's clock is ahead)", tolerance)
-	case err != nil:
-		why = "no v1 signature matches (wrong signing secret, or the body was altered)"
-	default:
-		if ahead := signedAt(header).Sub(now); ahead > tolerance {
-			why = fmt.Sprintf("its timestamp is %v ahead of this server's clock, more than %v (a forged delivery, or this server's clock is behind)", ahead.Round(time.Second), tolerance)
-		}
-	}
-	if why == "" {
-		return nil
-	}
-	return fieldError("invalid_signature", "Stripe-Signature", "the Stripe-Signature header does not verify: "+why)
-}
-
-// signedAt is the t= timestamp of a Stripe-Signature header that verified.
-func signedAt(header string) time.Time {
-	for _, pair := range strings.Split(header, ",") {
-		if v, ok := strings.CutPrefix(pair, "t="); ok {
-			if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
-				return time.Unix(sec, 0)
-			}
-		}
-	}
-	return time.Time{}
+	return d.Type, d.Duplicate, nil
 }
 
 // billingState is the folded Stripe state: customers, subscriptions and
 // invoices, and the customers' unpaid invoices now.
 func (s *Server) billingState(c echo.Context) error {
-	evs, err := s.cfg.Store.JournalEntries(c.Request().Context(), storage.JournalQuery{Stream: storage.StreamStripeEvents})
+	st, err := s.billing.State(c.Request().Context())
 	if err != nil {
-		return s.readError(err)
+		return s.billingError(err)
 	}
-	st := stripestate.Fold(evs)
-	return c.JSON(http.StatusOK, struct {
-		*stripestate.State
-		UnpaidInvoices map[string]stripestate.InvoiceSummary `json:"unpaid_invoices"`
-	}{st, st.UnpaidInvoices(s.cfg.Now())})
+	return c.JSON(http.StatusOK, st)
 }
 
-// billingError maps a failed settings read: sealed secrets this process
-// cannot open are a configuration fault (500 secret_key), the rest as
-// readError.
+// billingError answers the billing service's errors: sealed secrets this
+// process cannot open are a configuration fault (500 secret_key), a
+// failed write is writeError's, any other store failure readError's.
 func (s *Server) billingError(err error) error {
-	if errors.Is(err, billing.ErrSecretKey) {
+	var fe *billing.FieldError
+	switch {
+	case errors.Is(err, billing.ErrNotSaved):
+		return s.writeError(err)
+	case errors.Is(err, billing.ErrSecretKey):
 		return apiError(http.StatusInternalServerError, "secret_key", err.Error()+
 			"; or PUT /v1/billing/stripe with both api_key and webhook_secret to replace them")
+	case errors.Is(err, billing.ErrNotConfigured):
+		return apiError(http.StatusNotFound, "not_configured", "Stripe is not configured yet: PUT /v1/billing/stripe with api_key and webhook_secret")
+	case errors.Is(err, billing.ErrNoWebhookSecret):
+		return apiError(http.StatusServiceUnavailable, "not_configured", err.Error())
+	case errors.Is(err, billing.ErrBadSignature):
+		return fieldError("invalid_signature", "Stripe-Signature", err.Error())
+	case errors.Is(err, billing.ErrInvalidEvent):
+		return fieldError("invalid_event", "", err.Error())
+	case errors.Is(err, billing.ErrKeyStaysWithHost):
+		return fieldError(wire.CodeMissingField, "api_key", err.Error())
+	case errors.Is(err, billing.ErrStripeRefused):
+		return apiError(http.StatusBadGateway, "stripe_error", "Stripe refused the check (GET /v1/balance): "+err.Error())
+	case errors.As(err, &fe):
+		return fieldError("invalid_value", fe.Field, fe.Message)
 	}
 	return s.readError(err)
 }
@@ -279,23 +152,14 @@ func (s *Server) billingError(err error) error {
 // billingWorkers lists the billing workers live on this store, the one
 // that runs the cycles first; none means nothing reports to Stripe.
 func (s *Server) billingWorkers(c echo.Context) error {
-	live, err := billing.LiveWorkers(c.Request().Context(), s.cfg.Store, s.cfg.Now(), s.cfg.BillingInterval)
+	live, err := s.billing.Workers(c.Request().Context())
 	if err != nil {
-		return s.readError(err)
+		return s.billingError(err)
 	}
-	type workerJSON struct {
-		Worker   string    `json:"worker"`
-		LastSeen time.Time `json:"last_seen"`
-		Leader   bool      `json:"leader"`
-	}
-	out := struct {
-		IntervalSeconds float64      `json:"interval_seconds"`
-		Workers         []workerJSON `json:"workers"`
-	}{IntervalSeconds: s.cfg.BillingInterval.Seconds(), Workers: []workerJSON{}}
-	for i, w := range live {
-		out.Workers = append(out.Workers, workerJSON{Worker: w.Worker, LastSeen: w.At, Leader: i == 0})
-	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, struct {
+		IntervalSeconds float64              `json:"interval_seconds"`
+		Workers         []billing.LiveWorker `json:"workers"`
+	}{s.cfg.BillingInterval.Seconds(), live})
 }
 
 // billingReports lists the ledger, newest first, filtered by customer,
@@ -307,7 +171,7 @@ func (s *Server) billingReports(c echo.Context) error {
 	if id := c.Param("id"); id != "" {
 		customer = id
 	}
-	limit := 1000
+	limit := 0 // the service's default
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 10000 {
@@ -334,36 +198,17 @@ func (s *Server) billingReports(c echo.Context) error {
 		}
 		from = t
 	}
-	rs, err := billing.LoadReports(c.Request().Context(), s.cfg.Store, from)
-	if err != nil {
-		return s.readError(err)
-	}
-	keep := func(r billing.Report) bool {
-		return (customer == "" || r.Customer == customer) && (q.Get("meter") == "" || r.MeterID == q.Get("meter")) &&
-			(q.Get("status") == "" || r.Status == q.Get("status"))
-	}
-	counts := map[string]int{}
+	f := billing.ReportFilter{Customer: customer, Meter: q.Get("meter"), Status: q.Get("status"), From: from, Limit: limit}
+	var out any
+	var counts map[string]int
+	var err error
 	if latest {
-		out := []billing.ReportState{}
-		for _, r := range billing.Latest(rs) {
-			if keep(r.Report) {
-				counts[r.Status]++
-				if len(out) < limit {
-					out = append(out, r)
-				}
-			}
-		}
-		return c.JSON(http.StatusOK, map[string]any{"reports": out, "counts": counts})
+		out, counts, err = s.billing.LatestReports(c.Request().Context(), f)
+	} else {
+		out, counts, err = s.billing.Reports(c.Request().Context(), f)
 	}
-	out := []billing.Report{}
-	for i := len(rs) - 1; i >= 0; i-- {
-		if r := rs[i]; keep(r) {
-			counts[r.Status]++
-			if len(out) < limit {
-				out = append(out, r)
-			}
-		}
+	if err != nil {
+		return s.billingError(err)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].AttemptAt.After(out[j].AttemptAt) })
 	return c.JSON(http.StatusOK, map[string]any{"reports": out, "counts": counts})
 }

@@ -111,6 +111,7 @@ type Server struct {
 	budget   *ingest.Budget
 	refused  refusals
 	metrics  *metrics.Set
+	billing  *billing.Service
 }
 
 // New builds the server and loads the profile cache from the store.
@@ -131,6 +132,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.profiles = newProfileCache(ps)
+	s.billing = &billing.Service{Store: cfg.Store, Now: cfg.Now, Interval: cfg.BillingInterval, Metrics: s.metrics, Sealer: cfg.Sealer}
 	s.meters = registry.New(cfg.Store, cfg.Now)
 	s.rules = gov.NewRegistry(cfg.Store, s.meterGroup, cfg.Now)
 	s.startGovernance(ctx)

@@ -1,7 +1,8 @@
 // Package billing reports meter usage to Stripe: the settings, a
-// rate-limited, retrying Stripe client, the append-only report ledger and
+// rate-limited, retrying Stripe client, the append-only report ledger,
 // the worker that computes each customer's usage with the backtest engine
-// and reports it exactly once (docs/billing.md).
+// and reports it exactly once (docs/billing.md), and the Service the
+// API's billing handlers call (docs/architecture.md, "Billing").
 package billing
 
 import (

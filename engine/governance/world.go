@@ -52,11 +52,10 @@ type world struct {
 // and Stripe state.
 func (e *Evaluator) readWorld(ctx context.Context, kinds []string) (*world, error) {
 	w := &world{now: e.now(), customers: map[string]map[string]*customer{}}
-	evs, err := e.Store.JournalEntries(ctx, storage.JournalQuery{Stream: storage.StreamStripeEvents})
+	state, err := stripestate.Load(ctx, e.Store)
 	if err != nil {
 		return nil, err
 	}
-	state := stripestate.Fold(evs)
 	source := stripestate.DefaultSource
 	// Only the customer id source is read: no key is needed, settings
 	// with sealed secrets come back with them cleared (and ErrSecretKey).

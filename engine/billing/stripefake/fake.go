@@ -73,6 +73,11 @@ type idem struct {
 // idemFor is how long Stripe replays a saved answer.
 const idemFor = 24 * time.Hour
 
+// meterEventMaxAge is how old a meter event's timestamp may be: Stripe
+// refuses older ones. The fake states Stripe's rule itself, apart from
+// the worker's look-backs that follow from it (engine/billing/cycle.go).
+const meterEventMaxAge = 35 * 24 * time.Hour
+
 // Fake is the server. Create it with New; Close it at the end.
 type Fake struct {
 	URL string
@@ -419,7 +424,7 @@ func (f *Fake) meterEvent(form url.Values) (int, []byte) {
 		return 400, errBody("invalid_request_error", "event_name, payload[stripe_customer_id] and a positive whole payload[value] are required", "payload")
 	}
 	ts, err := strconv.ParseInt(form.Get("timestamp"), 10, 64)
-	if err != nil || ts < f.now().Add(-35*24*time.Hour).Unix() || ts > f.now().Add(5*time.Minute).Unix() {
+	if err != nil || ts < f.now().Add(-meterEventMaxAge).Unix() || ts > f.now().Add(5*time.Minute).Unix() {
 		return 400, errBody("invalid_request_error", "timestamp must be within the past 35 days and at most 5 minutes in the future", "timestamp")
 	}
 	if ident == "" {

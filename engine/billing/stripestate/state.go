@@ -2,6 +2,7 @@ package stripestate
 
 import (
 	"cmp"
+	"context"
 	"sort"
 	"strings"
 	"time"
@@ -79,6 +80,15 @@ type State struct {
 // New is an empty state.
 func New() *State {
 	return &State{Customers: map[string]*Customer{}, Subscriptions: map[string]*Subscription{}, Invoices: map[string]*Invoice{}}
+}
+
+// Load folds the Stripe event stream stored in j.
+func Load(ctx context.Context, j storage.Journal) (*State, error) {
+	evs, err := j.JournalEntries(ctx, storage.JournalQuery{Stream: storage.StreamStripeEvents})
+	if err != nil {
+		return nil, err
+	}
+	return Fold(evs), nil
 }
 
 // Fold replays journal entries of the Stripe event stream, in order.
