@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/billing/stripestate"
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/server/wire"
 	"github.com/meterd/meterd/storage"
 )
@@ -69,7 +71,7 @@ func (s *Server) putStripeSettings(c echo.Context) error {
 	// Secrets sealed with a lost key can be replaced by entering both.
 	recovering := errors.Is(err, billing.ErrSecretKey) && b.APIKey != nil && b.WebhookSecret != nil
 	if err != nil && !recovering {
-		return s.billingError(err)
+		return readFailed(err)
 	}
 	var st billing.Settings
 	if prev != nil {
@@ -88,21 +90,17 @@ func (s *Server) putStripeSettings(c echo.Context) error {
 	}
 	st.UpdatedBy = actorOr(actor(c))
 	if err := st.Normalize(); err != nil {
-		var fe *billing.FieldError
-		if errors.As(err, &fe) {
-			return fieldError("invalid_value", fe.Field, fe.Message)
-		}
 		return err
 	}
 	// The stored key goes only to the host it was entered for: whoever
 	// may change the settings must not be able to have it sent elsewhere.
 	if prev != nil && b.APIKey == nil && st.APIBase != prev.APIBase {
-		return fieldError(wire.CodeMissingField, "api_key", fmt.Sprintf("api_key is required to change api_base (from %s to %s): "+
+		return fault.Invalid(wire.CodeMissingField, "api_key", fmt.Sprintf("api_key is required to change api_base (from %s to %s): "+
 			"the stored key is only ever sent to the API it was entered for", prev.APIBase, st.APIBase))
 	}
 	st, err = billing.SaveSettings(ctx, s.cfg.Store, st, s.cfg.Now())
 	if err != nil {
-		return s.writeError(err)
+		return writeFailed(err)
 	}
 	return c.JSON(http.StatusOK, renderSettings(st))
 }
@@ -117,10 +115,10 @@ func actorOr(a string) string {
 func (s *Server) loadStripeSettings(c echo.Context) (*billing.Settings, error) {
 	st, err := billing.LoadSettings(c.Request().Context(), s.cfg.Store)
 	if err != nil {
-		return nil, s.billingError(err)
+		return nil, readFailed(err)
 	}
 	if st == nil {
-		return nil, apiError(http.StatusNotFound, "not_configured", "Stripe is not configured yet: PUT /v1/billing/stripe with api_key and webhook_secret")
+		return nil, fault.New(http.StatusNotFound, "not_configured", "Stripe is not configured yet: PUT /v1/billing/stripe with api_key and webhook_secret")
 	}
 	return st, nil
 }
@@ -141,9 +139,26 @@ func (s *Server) checkStripe(c echo.Context) error {
 	}
 	bal, err := billing.NewObservedAPI(*st, 15*time.Second, s.metrics).Balance.Get(nil)
 	if err != nil {
-		return apiError(http.StatusBadGateway, "stripe_error", "Stripe refused the check (GET /v1/balance): "+err.Error())
+		return stripeCheckFailed(err)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"ok": true, "livemode": bal.Livemode, "api_base": st.APIBase, "mode": st.Mode})
+}
+
+// stripeCheckFailed answers a failed key check: Stripe's refusal in its
+// own words (what the check is for: "Invalid API Key provided: ..."), or,
+// when Stripe did not answer, that it could not be reached (what the
+// library says is logged, not answered).
+func stripeCheckFailed(err error) error {
+	var se *stripe.Error
+	if !errors.As(err, &se) {
+		return &fault.Error{Status: http.StatusBadGateway, Code: "stripe_error", Cause: err,
+			Message: "Stripe could not be reached for the check (GET /v1/balance); the log has why, under this answer's request id"}
+	}
+	msg := fmt.Sprintf("Stripe refused the check (GET /v1/balance): HTTP %d", se.HTTPStatusCode)
+	if se.Msg != "" {
+		msg += ": " + se.Msg
+	}
+	return fault.New(http.StatusBadGateway, "stripe_error", msg)
 }
 
 // stripeWebhook verifies Stripe-Signature and stores the event append-only,
@@ -154,8 +169,8 @@ func (s *Server) stripeWebhook(c echo.Context) error {
 	typ, duplicate, err := s.receiveWebhook(c)
 	switch {
 	case err != nil:
-		we, _, _ := answerOf(err)
-		s.metrics.Webhook(typ, we.Code)
+		fe, _ := answerOf(err, "")
+		s.metrics.Webhook(typ, fe.Code)
 		return err
 	case duplicate:
 		s.metrics.Webhook(typ, "duplicate")
@@ -175,10 +190,10 @@ func (s *Server) receiveWebhook(c echo.Context) (typ string, duplicate bool, err
 	defer done()
 	st, err := billing.LoadSettings(c.Request().Context(), s.cfg.Store)
 	if err != nil {
-		return "", false, s.billingError(err)
+		return "", false, readFailed(err)
 	}
 	if st == nil || st.WebhookSecret == "" {
-		return "", false, apiError(http.StatusServiceUnavailable, "not_configured", "no webhook signing secret is configured: PUT /v1/billing/stripe with webhook_secret")
+		return "", false, fault.New(http.StatusServiceUnavailable, "not_configured", "no webhook signing secret is configured: PUT /v1/billing/stripe with webhook_secret")
 	}
 	if err := checkStripeSignature(payload, c.Request().Header.Get("Stripe-Signature"), st.WebhookSecret, time.Now()); err != nil {
 		return "", false, err
@@ -193,7 +208,7 @@ func (s *Server) receiveWebhook(c echo.Context) (typ string, duplicate bool, err
 		}
 		return "", false, wire.MalformedJSON(payload, off, "a Stripe event is a JSON object: "+se.Error())
 	case err != nil:
-		return "", false, fieldError("invalid_event", "", err.Error())
+		return "", false, fault.Invalid("invalid_event", "", err.Error())
 	}
 	err = s.cfg.Store.AppendJournal(c.Request().Context(), storage.JournalEntry{Stream: storage.StreamStripeEvents,
 		Key: ev.ID, At: s.cfg.Now().UTC(), Body: string(payload)})
@@ -201,7 +216,7 @@ func (s *Server) receiveWebhook(c echo.Context) (typ string, duplicate bool, err
 	case errors.Is(err, storage.ErrConflict):
 		return ev.Type, true, nil
 	case err != nil:
-		return ev.Type, false, s.writeError(err)
+		return ev.Type, false, writeFailed(err)
 	}
 	// Invoice and subscription changes move governance: the agents get
 	// the new membership with the next ingestion answer's ETag.
@@ -236,7 +251,7 @@ func checkStripeSignature(payload []byte, header, secret string, now time.Time) 
 	if why == "" {
 		return nil
 	}
-	return fieldError("invalid_signature", "Stripe-Signature", "the Stripe-Signature header does not verify: "+why)
+	return fault.Invalid("invalid_signature", "Stripe-Signature", "the Stripe-Signature header does not verify: "+why)
 }
 
 // signedAt is the t= timestamp of a Stripe-Signature header that verified.
@@ -256,7 +271,7 @@ func signedAt(header string) time.Time {
 func (s *Server) billingState(c echo.Context) error {
 	evs, err := s.cfg.Store.JournalEntries(c.Request().Context(), storage.JournalQuery{Stream: storage.StreamStripeEvents})
 	if err != nil {
-		return s.readError(err)
+		return readFailed(err)
 	}
 	st := stripestate.Fold(evs)
 	return c.JSON(http.StatusOK, struct {
@@ -265,23 +280,12 @@ func (s *Server) billingState(c echo.Context) error {
 	}{st, st.UnpaidInvoices(s.cfg.Now())})
 }
 
-// billingError maps a failed settings read: sealed secrets this process
-// cannot open are a configuration fault (500 secret_key), the rest as
-// readError.
-func (s *Server) billingError(err error) error {
-	if errors.Is(err, billing.ErrSecretKey) {
-		return apiError(http.StatusInternalServerError, "secret_key", err.Error()+
-			"; or PUT /v1/billing/stripe with both api_key and webhook_secret to replace them")
-	}
-	return s.readError(err)
-}
-
 // billingWorkers lists the billing workers live on this store, the one
 // that runs the cycles first; none means nothing reports to Stripe.
 func (s *Server) billingWorkers(c echo.Context) error {
 	live, err := billing.LiveWorkers(c.Request().Context(), s.cfg.Store, s.cfg.Now(), s.cfg.BillingInterval)
 	if err != nil {
-		return s.readError(err)
+		return readFailed(err)
 	}
 	type workerJSON struct {
 		Worker   string    `json:"worker"`
@@ -311,18 +315,18 @@ func (s *Server) billingReports(c echo.Context) error {
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 10000 {
-			return fieldError("invalid_value", "limit", "limit must be between 1 and 10000")
+			return fault.Invalid("invalid_value", "limit", "limit must be between 1 and 10000")
 		}
 		limit = n
 	}
 	if st := q.Get("status"); st != "" && !billing.ValidStatus(st) {
-		return fieldError("invalid_value", "status", "status must be one of "+strings.Join(billing.Statuses, ", "))
+		return fault.Invalid("invalid_value", "status", "status must be one of "+strings.Join(billing.Statuses, ", "))
 	}
 	latest := false
 	if l := q.Get("latest"); l != "" {
 		b, err := strconv.ParseBool(l)
 		if err != nil {
-			return fieldError("invalid_value", "latest", "latest must be true or false")
+			return fault.Invalid("invalid_value", "latest", "latest must be true or false")
 		}
 		latest = b
 	}
@@ -330,13 +334,13 @@ func (s *Server) billingReports(c echo.Context) error {
 	if f := q.Get("from"); f != "" {
 		t, err := time.Parse(time.RFC3339, f)
 		if err != nil {
-			return fieldError("invalid_value", "from", "from must be an RFC 3339 time, e.g. 2026-11-01T00:00:00Z")
+			return fault.Invalid("invalid_value", "from", "from must be an RFC 3339 time, e.g. 2026-11-01T00:00:00Z")
 		}
 		from = t
 	}
 	rs, err := billing.LoadReports(c.Request().Context(), s.cfg.Store, from)
 	if err != nil {
-		return s.readError(err)
+		return readFailed(err)
 	}
 	keep := func(r billing.Report) bool {
 		return (customer == "" || r.Customer == customer) && (q.Get("meter") == "" || r.MeterID == q.Get("meter")) &&
