@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -76,6 +77,31 @@ func TestStoreWriteFailureIsLoggedNotAnswered(t *testing.T) {
 		t.Fatalf("answer: %s", a.body)
 	}
 	if line := logLine(log.String(), a.header.Get("X-Request-Id")); !strings.Contains(line, `msg="store write failed"`) || !strings.Contains(line, "disk full at /var/lib/meterd") {
+		t.Fatalf("the log line of the request: %q\nlog:\n%s", line, log.String())
+	}
+}
+
+// A key check that cannot reach Stripe answers 502 stripe_error without
+// what the library said (a host and port); the log line of the request
+// id has it.
+func TestStripeUnreachableIsLoggedNotAnswered(t *testing.T) {
+	var log syncBuffer
+	h := newHarness(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String() // nothing listens once closed
+	ln.Close()
+	if a := h.putStripe(`{"api_key":"` + testStripeKey + `","api_base":"` + closed + `"}`); a.status != 200 {
+		t.Fatalf("put: %d %s", a.status, a.body)
+	}
+	a := h.adminDo("POST", "/v1/billing/stripe/check", "")
+	wantError(t, a, 502, "stripe_error", "", -1)
+	if strings.Contains(string(a.body), ln.Addr().String()) {
+		t.Fatalf("answer: %s", a.body)
+	}
+	if line := logLine(log.String(), a.header.Get("X-Request-Id")); !strings.Contains(line, ln.Addr().String()) {
 		t.Fatalf("the log line of the request: %q\nlog:\n%s", line, log.String())
 	}
 }
