@@ -171,8 +171,8 @@ func (s *Server) readMeterQuery(c echo.Context) (*meterQuery, error) {
 		}
 	}
 	if err := w.Validate(); err != nil {
-		if fe, ok := fault.As(err); ok && fe.Field == "bucket" {
-			fe.Field = "windowSize"
+		if fe, ok := fault.As(err); ok && fe.Code == backtest.CodeInvalidWindow && fe.Field == "bucket" {
+			fe.Field = "windowSize" // OpenMeter's name for it
 		}
 		return nil, err
 	}
