@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"net/http"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -14,6 +15,8 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/meterd/meterd/engine/fault"
 )
 
 // result is what an expression must produce.
@@ -31,14 +34,14 @@ const (
 // compiled from that same tree, without expr's optimiser, so the VM runs
 // exactly what the SQL translator reads. saved skips the checks that only
 // protect the stores (see CompileSaved).
-func compileExpr(field, src string, want result, saved bool) (*parser.Tree, *vm.Program, *Error) {
+func compileExpr(field, src string, want result, saved bool) (*parser.Tree, *vm.Program, *fault.Error) {
 	tree, program, _, err := compileIn(meterLanguage, field, src, want, saved)
 	return tree, program, err
 }
 
 // compileIn is compileExpr for an expression of language l; it also
 // returns what the walk found (the fields read, usage calls).
-func compileIn(l *language, field, src string, want result, saved bool) (*parser.Tree, *vm.Program, *walker, *Error) {
+func compileIn(l *language, field, src string, want result, saved bool) (*parser.Tree, *vm.Program, *walker, *fault.Error) {
 	s := exprSource{field: field, src: file.NewSource(src)}
 	if strings.TrimSpace(src) == "" {
 		return nil, nil, nil, fieldError(field, CodeInvalidValue, "%s is required", field)
@@ -92,10 +95,10 @@ func (l *language) config() *conf.Config {
 
 // fromExprError converts an error of expr's parser (tree nil) or checker
 // into ours, its message in plain words (plainMessage).
-func (s exprSource) fromExprError(err error, code string, tree *parser.Tree) *Error {
+func (s exprSource) fromExprError(err error, code string, tree *parser.Tree) *fault.Error {
 	var fe *file.Error
 	if !errors.As(err, &fe) {
-		return &Error{Field: s.field, Line: 1, Column: 1, Code: code, Message: err.Error()}
+		return &fault.Error{Status: http.StatusBadRequest, Field: s.field, Line: 1, Column: 1, Code: code, Message: err.Error()}
 	}
 	if strings.Contains(fe.Message, "exceeds maximum allowed nodes") {
 		code = CodeTooLarge
@@ -108,7 +111,7 @@ func (s exprSource) fromExprError(err error, code string, tree *parser.Tree) *Er
 
 // checkResult checks the expression's static type. Unknown types (a
 // metadata field) pass: the evaluator handles what they turn out to be.
-func checkResult(s exprSource, n ast.Node, t reflect.Type, want result) *Error {
+func checkResult(s exprSource, n ast.Node, t reflect.Type, want result) *fault.Error {
 	_, isNil := n.(*ast.NilNode)
 	k := reflect.Interface
 	if t != nil {

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/expr-lang/expr/builtin"
+
+	"github.com/meterd/meterd/engine/fault"
 )
 
 func exprBuiltinNames() []string {
@@ -16,10 +18,10 @@ func exprBuiltinNames() []string {
 }
 
 // compileErr compiles and returns the single error, failing otherwise.
-func compileErr(t *testing.T, d Definition) *Error {
+func compileErr(t *testing.T, d Definition) *fault.Error {
 	t.Helper()
 	_, err := Compile(d)
-	es, ok := AsErrors(err)
+	es, ok := fault.AsList(err)
 	if !ok || len(es) != 1 {
 		t.Fatalf("Compile(%+v): want exactly one error, got %v", d, err)
 	}
@@ -199,9 +201,9 @@ func TestDefinitionErrors(t *testing.T) {
 
 func TestAllErrorsAtOnce(t *testing.T) {
 	_, err := Compile(Definition{Filter: "request.rout == 1", Value: "request.verb", Aggregation: "avg"})
-	es, ok := AsErrors(err)
+	es, ok := fault.AsList(err)
 	if !ok {
-		t.Fatalf("not Errors: %v", err)
+		t.Fatalf("not a fault.List: %v", err)
 	}
 	var fields []string
 	for _, e := range es {

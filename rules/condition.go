@@ -7,6 +7,8 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/meterd/meterd/engine/fault"
 )
 
 // CustomerEnv is what a governance condition sees: one customer (a
@@ -92,7 +94,7 @@ type Condition struct {
 // field it came from, for errors): a bool expression over CustomerEnv,
 // with the meter language's operators and functions, and usage("METER_ID")
 // whose argument must be a constant string.
-func CompileCondition(field, src string) (*Condition, *Error) {
+func CompileCondition(field, src string) (*Condition, *fault.Error) {
 	tree, program, w, err := compileIn(conditionLanguage, field, src, wantBool, false)
 	if err != nil {
 		return nil, err
@@ -102,7 +104,7 @@ func CompileCondition(field, src string) (*Condition, *Error) {
 
 // Position is the line and column (1-based, in runes) of a rune offset of
 // the condition, for errors about what a call names.
-func (c *Condition) Position(field string, offset int, code, message string) *Error {
+func (c *Condition) Position(field string, offset int, code, message string) *fault.Error {
 	return exprSource{field: field, src: file.NewSource(c.Source)}.at(offset, code, "%s", message)
 }
 

@@ -1,12 +1,14 @@
 package rules
 
 import (
-	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 
 	"github.com/expr-lang/expr/file"
+
+	"github.com/meterd/meterd/engine/fault"
 )
 
 // Error codes of compile errors.
@@ -23,49 +25,16 @@ const (
 	CodeInvalidValue    = "invalid_value"
 )
 
-// Error is one problem in a meter definition. Field is the definition's
-// JSON field ("name", "filter", "value", "aggregation", ...). For
-// expressions Line and Column are 1-based and count characters (Unicode
-// code points); they are 0 for other fields.
-type Error struct {
-	Field   string `json:"field"`
-	Line    int    `json:"line,omitempty"`
-	Column  int    `json:"column,omitempty"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	// Snippet shows the expression's line with a caret under Column:
-	// "response.stauts == 200\n         ^".
-	Snippet string `json:"snippet,omitempty"`
-}
-
-func (e *Error) Error() string {
-	if e.Line == 0 {
-		return fmt.Sprintf("%s: %s", e.Field, e.Message)
-	}
-	return fmt.Sprintf("%s:%d:%d: %s", e.Field, e.Line, e.Column, e.Message)
-}
-
-// Errors is what Compile returns on failure: every problem found, at most
-// one per expression (the first), in field order.
-type Errors []*Error
-
-func (es Errors) Error() string {
-	msgs := make([]string, len(es))
-	for i, e := range es {
-		msgs[i] = e.Error()
-	}
-	return strings.Join(msgs, "; ")
-}
-
-// AsErrors extracts the Errors from an error returned by Compile.
-func AsErrors(err error) (Errors, bool) {
-	var es Errors
-	ok := errors.As(err, &es)
-	return es, ok
-}
-
-func fieldError(field, code, format string, args ...any) *Error {
-	return &Error{Field: field, Code: code, Message: fmt.Sprintf(format, args...)}
+// fieldError is a problem at one field of a definition. A definition's
+// problems are fault.Errors (engine/fault): Field is its JSON field ("name", "filter", "value",
+// "aggregation", ...); for expressions Line and Column are 1-based and
+// count characters (Unicode code points), and Snippet shows the
+// expression's line with a caret under Column:
+// "response.stauts == 200\n         ^". Compile fails with a fault.List:
+// every problem found, at most one per expression (the first), in field
+// order.
+func fieldError(field, code, format string, args ...any) *fault.Error {
+	return fault.Invalid(code, field, fmt.Sprintf(format, args...))
 }
 
 // exprSource is one expression being compiled, for positioning errors.
@@ -75,18 +44,19 @@ type exprSource struct {
 }
 
 // at positions an error at a rune offset of the expression.
-func (s exprSource) at(from int, code, format string, args ...any) *Error {
+func (s exprSource) at(from int, code, format string, args ...any) *fault.Error {
 	fe := (&file.Error{Location: file.Location{From: from, To: from}, Message: fmt.Sprintf(format, args...)}).Bind(s.src)
 	return s.fromFile(fe, code)
 }
 
 // fromFile converts an expr error (0-based column) into ours.
-func (s exprSource) fromFile(fe *file.Error, code string) *Error {
+func (s exprSource) fromFile(fe *file.Error, code string) *fault.Error {
 	line := fe.Line
 	if line == 0 {
 		line = 1
 	}
-	return &Error{
+	return &fault.Error{
+		Status:  http.StatusBadRequest,
 		Field:   s.field,
 		Line:    line,
 		Column:  fe.Column + 1,

@@ -2,6 +2,8 @@ package rules
 
 import (
 	"testing"
+
+	"github.com/meterd/meterd/engine/fault"
 )
 
 // FuzzCompile: compiling any text never panics, every error is
@@ -25,9 +27,9 @@ func FuzzCompile(f *testing.F) {
 		for _, agg := range []string{AggSum, AggUnique} {
 			m, err := Compile(Definition{Name: "f", Filter: filter, Value: value, Aggregation: agg})
 			if err != nil {
-				es, ok := AsErrors(err)
+				es, ok := fault.AsList(err)
 				if !ok || len(es) == 0 {
-					t.Fatalf("error is not Errors: %v", err)
+					t.Fatalf("error is not a fault.List: %v", err)
 				}
 				for _, e := range es {
 					if e.Code == "" || e.Message == "" {

@@ -8,6 +8,8 @@ import (
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/meterd/meterd/engine/fault"
 )
 
 // Aggregations.
@@ -91,7 +93,7 @@ type Meter struct {
 }
 
 // Compile validates a definition and compiles its expressions. On failure
-// the error is an Errors listing every problem found.
+// the error is a fault.List listing every problem found.
 func Compile(d Definition) (*Meter, error) { return compile(d, false) }
 
 // CompileSaved compiles a version that is already saved. It skips the
@@ -101,8 +103,8 @@ func Compile(d Definition) (*Meter, error) { return compile(d, false) }
 func CompileSaved(d Definition) (*Meter, error) { return compile(d, true) }
 
 func compile(d Definition, saved bool) (*Meter, error) {
-	var errs Errors
-	add := func(e *Error) {
+	var errs fault.List
+	add := func(e *fault.Error) {
 		if e != nil {
 			errs = append(errs, e)
 		}
@@ -127,7 +129,7 @@ func compile(d Definition, saved bool) (*Meter, error) {
 	}
 
 	m := &Meter{Def: d}
-	var e *Error
+	var e *fault.Error
 	m.FilterTree, m.filter, e = compileExpr("filter", d.Filter, wantBool, saved)
 	add(e)
 
@@ -169,7 +171,7 @@ func readsField(tree *parser.Tree, name string) bool {
 	}) != nil
 }
 
-func checkName(name string) *Error {
+func checkName(name string) *fault.Error {
 	switch {
 	case strings.TrimSpace(name) == "":
 		return fieldError("name", CodeInvalidValue, "name is required")
@@ -183,7 +185,7 @@ func checkName(name string) *Error {
 	return nil
 }
 
-func oneOf(field, v string, allowed ...string) *Error {
+func oneOf(field, v string, allowed ...string) *fault.Error {
 	for _, a := range allowed {
 		if v == a {
 			return nil
@@ -197,7 +199,7 @@ func oneOf(field, v string, allowed ...string) *Error {
 
 // checkPriceID accepts Stripe's id shape (price_…, or a legacy plan's
 // custom id): printable ASCII without spaces, at most 255 bytes.
-func checkPriceID(id string) *Error {
+func checkPriceID(id string) *fault.Error {
 	if len(id) > 255 {
 		return fieldError("stripe_price_id", CodeTooLarge, "stripe_price_id is longer than 255 characters")
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/expr-lang/expr/ast"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/rules/re2"
 )
 
@@ -18,7 +19,7 @@ type walker struct {
 	s     exprSource
 	saved bool // skip the checks that only protect the stores
 	lang  *language
-	err   *Error
+	err   *fault.Error
 	// reads are the field paths the expression reads, in order, once
 	// each; calls the environment functions it calls (usage("m")).
 	reads []string

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/server/ingest"
 	"github.com/meterd/meterd/server/wire"
 )
@@ -46,7 +47,7 @@ func (s *Server) admit(c echo.Context, queue bool) (*ingest.Hold, error) {
 	if queue {
 		if err := s.writer.Admit(); err != nil {
 			s.refused.admission.Add(1)
-			return nil, s.refuse(c, s.writeError(err))
+			return nil, s.refuse(c, err)
 		}
 	}
 	r := c.Request()
@@ -71,8 +72,8 @@ func (s *Server) admit(c echo.Context, queue bool) (*ingest.Hold, error) {
 
 // errNoMemory is the answer when the ingest memory is full.
 func errNoMemory() error {
-	return retryAfter{apiError(http.StatusTooManyRequests, "overloaded",
-		"meterd holds as many request bodies and queued events as its memory bound allows; retry after the delay in Retry-After"), 1}
+	return &fault.Error{Status: http.StatusTooManyRequests, Code: "overloaded", RetryAfter: 1,
+		Message: "meterd holds as many request bodies and queued events as its memory bound allows; retry after the delay in Retry-After"}
 }
 
 // refusals counts the requests refused for overload, by when: at
@@ -85,7 +86,7 @@ type refusals struct{ admission, reading, decoding atomic.Int64 }
 // needs more than all of it (a retry would never fit).
 func (s *Server) noMemory(hold *ingest.Hold, n int64, when *atomic.Int64) error {
 	if need := hold.Held() + n; need > s.budget.Limit() {
-		return apiError(http.StatusRequestEntityTooLarge, wire.CodeBodyTooLarge, fmt.Sprintf(
+		return fault.New(http.StatusRequestEntityTooLarge, wire.CodeBodyTooLarge, fmt.Sprintf(
 			"this request needs more than %d bytes of memory once decoded (its events, their headers, metadata and profile traits), more than --ingest-memory allows (%d); send smaller batches",
 			need, s.budget.Limit()))
 	}
@@ -115,6 +116,6 @@ func (s *Server) decodeSlot(c echo.Context) (release func(), err error) {
 	case s.decoding <- struct{}{}:
 		return func() { <-s.decoding }, nil
 	case <-ctx.Done():
-		return nil, s.writeError(ctx.Err())
+		return nil, writeFailed(ctx.Err())
 	}
 }

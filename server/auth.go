@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/meterd/meterd/engine/fault"
 )
 
 // ingestAuth accepts the ingest key (or the admin token) in
@@ -48,7 +50,7 @@ func equal(got, want string) bool {
 
 func unauthorized(missing bool, what string) error {
 	if missing {
-		return apiError(http.StatusUnauthorized, "unauthorized", "missing credentials: send "+what)
+		return fault.New(http.StatusUnauthorized, "unauthorized", "missing credentials: send "+what)
 	}
-	return apiError(http.StatusUnauthorized, "unauthorized", "wrong credentials: send "+what)
+	return fault.New(http.StatusUnauthorized, "unauthorized", "wrong credentials: send "+what)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/meterd/meterd/engine/backtest"
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/engine/metrics"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/rules/registry"
@@ -43,7 +44,7 @@ func (r *backtestRequest) meter() (*rules.Meter, error) {
 	d := r.Definition
 	if r.Meter != nil {
 		if d != (rules.Definition{}) {
-			return nil, fieldError("ambiguous_meter", "meter", "give the meter's fields either at the top level or under \"meter\", not both")
+			return nil, fault.Invalid("ambiguous_meter", "meter", "give the meter's fields either at the top level or under \"meter\", not both")
 		}
 		d = *r.Meter
 	}
@@ -53,11 +54,7 @@ func (r *backtestRequest) meter() (*rules.Meter, error) {
 	if d.Name == "" { // a backtest needs no name
 		d.Name = "backtest"
 	}
-	m, err := rules.Compile(d)
-	if es, ok := rules.AsErrors(err); ok {
-		return nil, ruleErrors(es)
-	}
-	return m, err
+	return rules.Compile(d)
 }
 
 // window reads from, to, bucket and top, filling the documented defaults.
@@ -108,7 +105,7 @@ func jsonTime(field string, raw json.RawMessage) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, fieldError(wire.CodeInvalidValue, field, field+" must be an RFC 3339 time (2026-11-25T10:00:00Z) or unix milliseconds, got "+string(raw))
+	return time.Time{}, fault.Invalid(wire.CodeInvalidValue, field, field+" must be an RFC 3339 time (2026-11-25T10:00:00Z) or unix milliseconds, got "+string(raw))
 }
 
 func engineOf(name string) (backtest.Engine, error) {
@@ -120,7 +117,7 @@ func engineOf(name string) (backtest.Engine, error) {
 	case backtest.EngineVM:
 		return backtest.VM, nil
 	}
-	return "", fieldError(wire.CodeInvalidValue, "engine", "engine must be auto, sql or vm, got "+strconvQuote(name))
+	return "", fault.Invalid(wire.CodeInvalidValue, "engine", "engine must be auto, sql or vm, got "+strconvQuote(name))
 }
 
 // readBacktest decodes a backtest request: its meter, compiled, and its
@@ -139,7 +136,7 @@ func (s *Server) readBacktest(c echo.Context) (*backtestRequest, *rules.Meter, b
 		return nil, nil, backtest.Window{}, err
 	}
 	if err := w.Validate(); err != nil {
-		return nil, nil, backtest.Window{}, s.backtestError(err)
+		return nil, nil, backtest.Window{}, err
 	}
 	return &req, m, w, nil
 }
@@ -155,11 +152,11 @@ func (s *Server) postBacktest(c echo.Context) error {
 		return err
 	}
 	if req.Limit != 0 {
-		return fieldError("unknown_field", "limit", "limit belongs to POST /v1/backtest/samples")
+		return fault.Invalid("unknown_field", "limit", "limit belongs to POST /v1/backtest/samples")
 	}
 	res, err := s.run(c.Request().Context(), metrics.SourceBacktest, []backtest.Version{{Meter: m}}, w, e)
 	if err != nil {
-		return s.backtestError(err)
+		return readFailed(err)
 	}
 	return c.JSON(http.StatusOK, res)
 }
@@ -192,18 +189,18 @@ func (s *Server) meterUsage(c echo.Context) error {
 	top := 0
 	if v := c.QueryParam("top"); v != "" {
 		if top, err = strconv.Atoi(v); err != nil {
-			return fieldError(wire.CodeInvalidValue, "top", "top must be a whole number from 1 to "+strconv.Itoa(backtest.MaxTop))
+			return fault.Invalid(wire.CodeInvalidValue, "top", "top must be a whole number from 1 to "+strconv.Itoa(backtest.MaxTop))
 		}
 	}
 	w := defaultWindowOf(from, to, c.QueryParam("bucket"), top, s.cfg.Now())
 	if err := w.Validate(); err != nil {
-		return s.backtestError(err)
+		return err
 	}
 	w.Group = c.QueryParam("customer") // one customer's buckets, to audit a bill
 	ctx := c.Request().Context()
 	m, err := s.meters.Get(ctx, c.Param("id"))
 	if err != nil {
-		return s.meterReadError(err)
+		return readFailed(err)
 	}
 	out, err := s.usage(ctx, m, w)
 	if err != nil {
@@ -238,7 +235,7 @@ func (s *Server) usage(ctx context.Context, m *registry.Meter, w backtest.Window
 		out.Result, err = s.fromHours(ctx, m, w)
 	}
 	if err != nil {
-		return nil, s.backtestError(err)
+		return nil, readFailed(err)
 	}
 	return out, nil
 }
@@ -266,20 +263,6 @@ func (s *Server) run(ctx context.Context, source string, versions []backtest.Ver
 	}
 	s.metrics.Backtest(source, res.Engine, res.Fallback != "", time.Since(start), nil)
 	return res, nil
-}
-
-// backtestError maps engine errors to API errors; the rest are store
-// reads that failed.
-func (s *Server) backtestError(err error) error {
-	var we *backtest.WindowError
-	switch {
-	case errors.As(err, &we):
-		return fieldError("invalid_window", we.Field, we.Message)
-	case backtest.NotExact(err):
-		return &wire.Error{Status: http.StatusUnprocessableEntity, Code: "not_translatable", Field: "engine",
-			Message: "engine sql cannot answer this exactly: " + err.Error() + " (use engine auto or vm)"}
-	}
-	return s.readError(err)
 }
 
 // Samples: how many of each kind at most, and how many events are read
@@ -315,10 +298,10 @@ func (s *Server) postSamples(c echo.Context) error {
 		limit = defaultSamples
 	}
 	if limit < 1 || limit > maxSamples {
-		return fieldError(wire.CodeInvalidValue, "limit", "limit must be a whole number from 1 to "+strconv.Itoa(maxSamples))
+		return fault.Invalid(wire.CodeInvalidValue, "limit", "limit must be a whole number from 1 to "+strconv.Itoa(maxSamples))
 	}
 	if req.Engine != "" {
-		return fieldError("unknown_field", "engine", "samples are always evaluated by the VM")
+		return fault.Invalid("unknown_field", "engine", "samples are always evaluated by the VM")
 	}
 	out := samplesJSON{Matched: []sampleJSON{}, Unmatched: []sampleJSON{}}
 	ctx := c.Request().Context()
@@ -326,7 +309,7 @@ func (s *Server) postSamples(c echo.Context) error {
 	for out.Scanned < sampleScan && (len(out.Matched) < limit || len(out.Unmatched) < limit) {
 		events, err := s.cfg.Store.ListEvents(ctx, f)
 		if err != nil {
-			return s.readError(err)
+			return readFailed(err)
 		}
 		for i := range events {
 			e := &events[i]

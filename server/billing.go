@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/meterd/meterd/engine/billing"
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/server/wire"
 )
 
@@ -43,7 +44,7 @@ func (s *Server) putStripeSettings(c echo.Context) error {
 	}
 	st, err := s.billing.ChangeSettings(c.Request().Context(), ch, actor(c))
 	if err != nil {
-		return s.billingError(err)
+		return billingFailed(err)
 	}
 	return c.JSON(http.StatusOK, renderSettings(st))
 }
@@ -51,7 +52,7 @@ func (s *Server) putStripeSettings(c echo.Context) error {
 func (s *Server) getStripeSettings(c echo.Context) error {
 	st, err := s.billing.Settings(c.Request().Context())
 	if err != nil {
-		return s.billingError(err)
+		return billingFailed(err)
 	}
 	return c.JSON(http.StatusOK, renderSettings(st))
 }
@@ -60,7 +61,7 @@ func (s *Server) getStripeSettings(c echo.Context) error {
 func (s *Server) checkStripe(c echo.Context) error {
 	st, livemode, err := s.billing.CheckKey(c.Request().Context())
 	if err != nil {
-		return s.billingError(err)
+		return billingFailed(err)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"ok": true, "livemode": livemode, "api_base": st.APIBase, "mode": st.Mode})
 }
@@ -71,8 +72,8 @@ func (s *Server) stripeWebhook(c echo.Context) error {
 	typ, duplicate, err := s.receiveWebhook(c)
 	switch {
 	case err != nil:
-		we, _, _ := answerOf(err)
-		s.metrics.Webhook(typ, we.Code)
+		fe, _ := answerOf(err, "")
+		s.metrics.Webhook(typ, fe.Code)
 		return err
 	case duplicate:
 		s.metrics.Webhook(typ, "duplicate")
@@ -100,7 +101,7 @@ func (s *Server) receiveWebhook(c echo.Context) (typ string, duplicate bool, err
 		}
 		return "", false, wire.MalformedJSON(payload, off, "a Stripe event is a JSON object: "+se.Error())
 	case err != nil:
-		return d.Type, false, s.billingError(err)
+		return d.Type, false, billingFailed(err)
 	}
 	if !d.Duplicate {
 		// Invoice and subscription changes move governance: the agents
@@ -115,38 +116,19 @@ func (s *Server) receiveWebhook(c echo.Context) (typ string, duplicate bool, err
 func (s *Server) billingState(c echo.Context) error {
 	st, err := s.billing.State(c.Request().Context())
 	if err != nil {
-		return s.billingError(err)
+		return billingFailed(err)
 	}
 	return c.JSON(http.StatusOK, st)
 }
 
-// billingError answers the billing service's errors: sealed secrets this
-// process cannot open are a configuration fault (500 secret_key), a
-// failed write is writeError's, any other store failure readError's.
-func (s *Server) billingError(err error) error {
-	var fe *billing.FieldError
-	switch {
-	case errors.Is(err, billing.ErrNotSaved):
-		return s.writeError(err)
-	case errors.Is(err, billing.ErrSecretKey):
-		return apiError(http.StatusInternalServerError, "secret_key", err.Error()+
-			"; or PUT /v1/billing/stripe with both api_key and webhook_secret to replace them")
-	case errors.Is(err, billing.ErrNotConfigured):
-		return apiError(http.StatusNotFound, "not_configured", "Stripe is not configured yet: PUT /v1/billing/stripe with api_key and webhook_secret")
-	case errors.Is(err, billing.ErrNoWebhookSecret):
-		return apiError(http.StatusServiceUnavailable, "not_configured", err.Error())
-	case errors.Is(err, billing.ErrBadSignature):
-		return fieldError("invalid_signature", "Stripe-Signature", err.Error())
-	case errors.Is(err, billing.ErrInvalidEvent):
-		return fieldError("invalid_event", "", err.Error())
-	case errors.Is(err, billing.ErrKeyStaysWithHost):
-		return fieldError(wire.CodeMissingField, "api_key", err.Error())
-	case errors.Is(err, billing.ErrStripeRefused):
-		return apiError(http.StatusBadGateway, "stripe_error", "Stripe refused the check (GET /v1/balance): "+err.Error())
-	case errors.As(err, &fe):
-		return fieldError("invalid_value", fe.Field, fe.Message)
+// billingFailed marks the billing service's store failures: a failed
+// write (billing.ErrNotSaved: nothing was saved) or read. The service's
+// refusals are fault errors and answer as themselves.
+func billingFailed(err error) error {
+	if errors.Is(err, billing.ErrNotSaved) {
+		return writeFailed(err)
 	}
-	return s.readError(err)
+	return readFailed(err)
 }
 
 // billingWorkers lists the billing workers live on this store, the one
@@ -154,7 +136,7 @@ func (s *Server) billingError(err error) error {
 func (s *Server) billingWorkers(c echo.Context) error {
 	live, err := s.billing.Workers(c.Request().Context())
 	if err != nil {
-		return s.billingError(err)
+		return billingFailed(err)
 	}
 	return c.JSON(http.StatusOK, struct {
 		IntervalSeconds float64              `json:"interval_seconds"`
@@ -175,18 +157,18 @@ func (s *Server) billingReports(c echo.Context) error {
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 10000 {
-			return fieldError("invalid_value", "limit", "limit must be between 1 and 10000")
+			return fault.Invalid("invalid_value", "limit", "limit must be between 1 and 10000")
 		}
 		limit = n
 	}
 	if st := q.Get("status"); st != "" && !billing.ValidStatus(st) {
-		return fieldError("invalid_value", "status", "status must be one of "+strings.Join(billing.Statuses, ", "))
+		return fault.Invalid("invalid_value", "status", "status must be one of "+strings.Join(billing.Statuses, ", "))
 	}
 	latest := false
 	if l := q.Get("latest"); l != "" {
 		b, err := strconv.ParseBool(l)
 		if err != nil {
-			return fieldError("invalid_value", "latest", "latest must be true or false")
+			return fault.Invalid("invalid_value", "latest", "latest must be true or false")
 		}
 		latest = b
 	}
@@ -194,7 +176,7 @@ func (s *Server) billingReports(c echo.Context) error {
 	if f := q.Get("from"); f != "" {
 		t, err := time.Parse(time.RFC3339, f)
 		if err != nil {
-			return fieldError("invalid_value", "from", "from must be an RFC 3339 time, e.g. 2026-11-01T00:00:00Z")
+			return fault.Invalid("invalid_value", "from", "from must be an RFC 3339 time, e.g. 2026-11-01T00:00:00Z")
 		}
 		from = t
 	}
@@ -208,7 +190,7 @@ func (s *Server) billingReports(c echo.Context) error {
 		out, counts, err = s.billing.Reports(c.Request().Context(), f)
 	}
 	if err != nil {
-		return s.billingError(err)
+		return billingFailed(err)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"reports": out, "counts": counts})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/server/ingest"
 	"github.com/meterd/meterd/server/wire"
 )
@@ -37,12 +38,12 @@ func (s *Server) readBody(c echo.Context, max int64, hold *ingest.Hold) ([]byte,
 			return nil, s.refuse(c, s.bodyTimeout())
 		}
 		if err != nil {
-			return nil, fieldError(wire.CodeInvalidJSON, "", "Content-Encoding is gzip but the body is not gzip data: "+err.Error())
+			return nil, fault.Invalid(wire.CodeInvalidJSON, "", "Content-Encoding is gzip but the body is not gzip data: "+err.Error())
 		}
 		defer zr.Close()
 		src = zr
 	default:
-		return nil, s.refuse(c, apiError(http.StatusUnsupportedMediaType, wire.CodeUnsupportedEncoding,
+		return nil, s.refuse(c, fault.New(http.StatusUnsupportedMediaType, wire.CodeUnsupportedEncoding,
 			"Content-Encoding "+strconv.Quote(enc)+" is not supported: send gzip or no encoding"))
 	}
 	size := int64(firstChunk)
@@ -67,7 +68,7 @@ func (s *Server) readBody(c echo.Context, max int64, hold *ingest.Hold) ([]byte,
 		case isTimeout(err):
 			return nil, s.refuse(c, s.bodyTimeout())
 		case err != nil:
-			return nil, fieldError(wire.CodeInvalidJSON, "", "could not read the request body: "+err.Error())
+			return nil, fault.Invalid(wire.CodeInvalidJSON, "", "could not read the request body: "+err.Error())
 		}
 		if eof {
 			break
@@ -103,7 +104,7 @@ func fill(r io.Reader, buf []byte) (n int, eof bool, err error) {
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
 func (s *Server) bodyTimeout() error {
-	return apiError(http.StatusRequestTimeout, "request_timeout",
+	return fault.New(http.StatusRequestTimeout, "request_timeout",
 		"the request body did not arrive within "+s.cfg.BodyReadTimeout.String()+"; send it faster or in smaller batches")
 }
 

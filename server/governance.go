@@ -2,18 +2,16 @@ package server
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/engine/governance"
 	"github.com/meterd/meterd/engine/metrics"
-	"github.com/meterd/meterd/rules"
 	gov "github.com/meterd/meterd/rules/governance"
-	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/server/wire"
 	"github.com/meterd/meterd/storage"
 )
@@ -189,23 +187,6 @@ func (s *Server) governanceRoutes(e *echo.Echo) {
 	e.GET("/v1/governance/customers/:kind/:id", s.governedCustomer, adm)
 }
 
-// ruleError maps the errors of a rule change.
-func (s *Server) ruleError(err error) error {
-	var ce *registry.ChangeError
-	switch {
-	case errors.Is(err, gov.ErrNotFound):
-		return apiError(http.StatusNotFound, "not_found", "no such governance rule")
-	case errors.Is(err, gov.ErrArchived):
-		return apiError(http.StatusConflict, "archived", "the rule is archived: it cannot change any more (its history stays readable)")
-	case errors.As(err, &ce):
-		return fieldError(ce.Code, ce.Field, ce.Message)
-	}
-	if es, ok := rules.AsErrors(err); ok {
-		return ruleErrors(es)
-	}
-	return s.writeError(err)
-}
-
 func (s *Server) createRule(c echo.Context) error {
 	var d gov.Definition
 	if err := s.decodeJSON(c, &d); err != nil {
@@ -213,7 +194,7 @@ func (s *Server) createRule(c echo.Context) error {
 	}
 	r, err := s.rules.Create(c.Request().Context(), d, actor(c))
 	if err != nil {
-		return s.ruleError(err)
+		return writeFailed(err)
 	}
 	s.kick(c.Request().Context())
 	return c.JSON(http.StatusCreated, s.renderRule(r))
@@ -222,7 +203,7 @@ func (s *Server) createRule(c echo.Context) error {
 func (s *Server) listRules(c echo.Context) error {
 	rs, err := s.rules.List(c.Request().Context())
 	if err != nil {
-		return s.readError(err)
+		return readFailed(err)
 	}
 	out := make([]ruleJSON, len(rs))
 	for i, r := range rs {
@@ -234,22 +215,15 @@ func (s *Server) listRules(c echo.Context) error {
 func (s *Server) getRule(c echo.Context) error {
 	r, err := s.rules.Get(c.Request().Context(), c.Param("id"))
 	if err != nil {
-		return s.ruleReadError(err)
+		return readFailed(err)
 	}
 	return c.JSON(http.StatusOK, s.renderRule(r))
-}
-
-func (s *Server) ruleReadError(err error) error {
-	if errors.Is(err, gov.ErrNotFound) {
-		return s.ruleError(err)
-	}
-	return s.readError(err)
 }
 
 func (s *Server) ruleHistory(c echo.Context) error {
 	r, err := s.rules.Get(c.Request().Context(), c.Param("id"))
 	if err != nil {
-		return s.ruleReadError(err)
+		return readFailed(err)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"id": r.ID, "versions": r.Versions, "changes": r.Changes})
 }
@@ -261,7 +235,7 @@ func (s *Server) addRuleVersion(c echo.Context) error {
 	}
 	r, err := s.rules.AddVersion(c.Request().Context(), c.Param("id"), d, actor(c))
 	if err != nil {
-		return s.ruleError(err)
+		return writeFailed(err)
 	}
 	s.kick(c.Request().Context())
 	return c.JSON(http.StatusCreated, s.renderRule(r))
@@ -275,7 +249,7 @@ func (s *Server) patchRule(c echo.Context) error {
 	}
 	r, err := s.rules.Patch(c.Request().Context(), c.Param("id"), p.name, p.active, actor(c))
 	if err != nil {
-		return s.ruleError(err)
+		return writeFailed(err)
 	}
 	s.kick(c.Request().Context())
 	return c.JSON(http.StatusOK, s.renderRule(r))
@@ -284,7 +258,7 @@ func (s *Server) patchRule(c echo.Context) error {
 func (s *Server) archiveRule(c echo.Context) error {
 	r, err := s.rules.Archive(c.Request().Context(), c.Param("id"), actor(c))
 	if err != nil {
-		return s.ruleError(err)
+		return writeFailed(err)
 	}
 	s.kick(c.Request().Context())
 	return c.JSON(http.StatusOK, s.renderRule(r))
@@ -292,7 +266,7 @@ func (s *Server) archiveRule(c echo.Context) error {
 
 func (s *Server) deleteRule(c echo.Context) error {
 	c.Response().Header().Set("Allow", "GET, PATCH")
-	return apiError(http.StatusMethodNotAllowed, "rules_are_not_deleted",
+	return fault.New(http.StatusMethodNotAllowed, "rules_are_not_deleted",
 		"governance rules are never deleted, so that every block stays explainable: archive it with POST /v1/governance/rules/{id}/archive")
 }
 
@@ -307,10 +281,10 @@ func (s *Server) validateRule(c echo.Context) error {
 	if err == nil {
 		return c.JSON(http.StatusOK, map[string]any{"valid": true, "errors": []any{}})
 	}
-	if es, ok := rules.AsErrors(err); ok {
+	if es, ok := fault.AsList(err); ok {
 		return c.JSON(http.StatusOK, map[string]any{"valid": false, "errors": es})
 	}
-	return s.readError(err)
+	return readFailed(err)
 }
 
 // previewRule runs an unsaved rule over today's customers.
@@ -321,10 +295,7 @@ func (s *Server) previewRule(c echo.Context) error {
 	}
 	p, err := s.gov.eval.Preview(c.Request().Context(), d)
 	if err != nil {
-		if es, ok := rules.AsErrors(err); ok {
-			return ruleErrors(es)
-		}
-		return s.readError(err)
+		return readFailed(err)
 	}
 	return c.JSON(http.StatusOK, p)
 }
@@ -367,7 +338,7 @@ func (s *Server) governedCustomer(c echo.Context) error {
 	case "users", gov.AppliesToUser:
 		kind = gov.AppliesToUser
 	default:
-		return fieldError(wire.CodeInvalidValue, "kind", `the path is /v1/governance/customers/company/{id} or /user/{id}, got "`+kind+`"`)
+		return fault.Invalid(wire.CodeInvalidValue, "kind", `the path is /v1/governance/customers/company/{id} or /user/{id}, got "`+kind+`"`)
 	}
 	snap := s.gov.current()
 	out := map[string]any{"customer": c.Param("id"), "applies_to": kind, "rules": snap.Governing(kind, c.Param("id"))}

@@ -147,8 +147,9 @@ func (h *harness) count() int64 {
 	return st.Count
 }
 
-// wantError asserts an error answer's status and body fields; index < 0
-// means the body must have no index.
+// wantError asserts an error answer's status and body fields, and its
+// request id (body and header); index < 0 means the body must have no
+// index.
 func wantError(t *testing.T, a answer, status int, code, field string, index int) {
 	t.Helper()
 	if a.status != status {
@@ -170,6 +171,9 @@ func wantError(t *testing.T, a answer, status int, code, field string, index int
 		t.Fatalf("unexpected index %v; body %s", idx, a.body)
 	case index >= 0 && (!has || idx != float64(index)):
 		t.Fatalf("index %v, want %d; body %s", idx, index, a.body)
+	}
+	if id, _ := m["request_id"].(string); id == "" || id != a.header.Get("X-Request-Id") {
+		t.Fatalf("request_id %q, X-Request-Id %q: every error answer carries its request's id in both; body %s", id, a.header.Get("X-Request-Id"), a.body)
 	}
 }
 

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"context"
-	"errors"
 	"mime"
 	"net/http"
 	"time"
@@ -10,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/engine/metrics"
 	"github.com/meterd/meterd/server/ingest"
 	"github.com/meterd/meterd/server/wire"
@@ -28,7 +27,7 @@ func (s *Server) limits() wire.Limits {
 }
 
 func (s *Server) postMoesifEvents(c echo.Context) error {
-	return s.ingestEvents(c, metrics.FormatMoesif, func(body []byte, l wire.Limits) ([]storage.Event, *wire.Error) {
+	return s.ingestEvents(c, metrics.FormatMoesif, func(body []byte, l wire.Limits) ([]storage.Event, *fault.Error) {
 		return wire.DecodeMoesifEvents(body, l)
 	})
 }
@@ -44,17 +43,17 @@ func (s *Server) postCloudEvents(c echo.Context) error {
 	case "application/json": // OpenMeter's: one event or an array
 		b = wire.EventOrBatch
 	default:
-		return apiError(http.StatusUnsupportedMediaType, wire.CodeUnsupportedMediaType,
+		return fault.New(http.StatusUnsupportedMediaType, wire.CodeUnsupportedMediaType,
 			"Content-Type must be application/cloudevents+json, application/cloudevents-batch+json (structured mode) or application/json, got "+strconvQuote(ct))
 	}
-	return s.ingestEvents(c, metrics.FormatCloudEvents, func(body []byte, l wire.Limits) ([]storage.Event, *wire.Error) {
+	return s.ingestEvents(c, metrics.FormatCloudEvents, func(body []byte, l wire.Limits) ([]storage.Event, *fault.Error) {
 		return wire.DecodeCloudEvents(body, b, l)
 	})
 }
 
 // errMemoryFull stops a decode whose events do not fit in the ingest
 // memory; it is answered as errNoMemory.
-var errMemoryFull = &wire.Error{Code: "memory_full"}
+var errMemoryFull = &fault.Error{Code: "memory_full"}
 
 // eventSize is an event's struct, for the unused room of a decoded batch.
 var eventSize = int64(unsafe.Sizeof(storage.Event{}))
@@ -64,7 +63,7 @@ var eventSize = int64(unsafe.Sizeof(storage.Event{}))
 // company's current traits, and answers only after the group commit
 // holding the events returned. The ingest memory holds the body from its
 // first byte and the events until they leave the queue.
-func (s *Server) ingestEvents(c echo.Context, format string, decode func([]byte, wire.Limits) ([]storage.Event, *wire.Error)) error {
+func (s *Server) ingestEvents(c echo.Context, format string, decode func([]byte, wire.Limits) ([]storage.Event, *fault.Error)) error {
 	hold, err := s.admit(c, true)
 	if err != nil {
 		return err
@@ -83,7 +82,7 @@ func (s *Server) ingestEvents(c echo.Context, format string, decode func([]byte,
 	// then whatever more they need must fit.
 	credit := (readCost - keepCost) * int64(len(body))
 	var short int64 // what did not fit
-	l.OnEvent = func(e *storage.Event) *wire.Error {
+	l.OnEvent = func(e *storage.Event) *fault.Error {
 		n := ingest.EventBytes(e)
 		if n <= credit {
 			credit -= n
@@ -120,7 +119,7 @@ func (s *Server) ingestEvents(c echo.Context, format string, decode func([]byte,
 	hold = nil
 	res, err := s.writer.Submit(c.Request().Context(), events, held)
 	if err != nil {
-		return s.writeError(err)
+		return writeFailed(err)
 	}
 	// Moesif agents re-fetch /v1/config when this differs from theirs: a
 	// change of governance reaches them with their next batch.
@@ -138,29 +137,12 @@ func (s *Server) ingestMetrics(next echo.HandlerFunc) echo.HandlerFunc {
 		err := next(c)
 		status, code := c.Response().Status, ""
 		if err != nil {
-			we, _, _ := answerOf(err)
-			status, code = we.Status, we.Code
+			fe, _ := answerOf(err, "")
+			status, code = fe.Status, fe.Code
 		}
 		s.metrics.IngestRequest(c.Path(), status, code, time.Since(start))
 		return err
 	}
-}
-
-// writeError maps a failed write: overload and store trouble are worth a
-// retry (Retry-After); nothing was acknowledged either way.
-func (s *Server) writeError(err error) error {
-	switch {
-	case errors.Is(err, ingest.ErrOverloaded):
-		return retryAfter{apiError(http.StatusServiceUnavailable, "overloaded",
-			"the ingest queue is full; retry after the delay in Retry-After"), 1}
-	case errors.Is(err, ingest.ErrClosed):
-		return retryAfter{apiError(http.StatusServiceUnavailable, "shutting_down", "meterd is shutting down; retry"), 5}
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return apiError(499, "canceled", "the request was canceled before its events were committed; retry (duplicates are dropped)")
-	}
-	s.cfg.Logger.Error("store write failed", "err", err)
-	return retryAfter{apiError(http.StatusServiceUnavailable, "store_unavailable",
-		"the event store failed; nothing of this request was stored: "+err.Error()), 5}
 }
 
 func (s *Server) postProfiles(kind string) echo.HandlerFunc {
@@ -188,7 +170,7 @@ func (s *Server) postProfiles(kind string) echo.HandlerFunc {
 		// Stored first, cached after: the cache never holds what the store
 		// lost.
 		if err := s.cfg.Store.PutProfiles(c.Request().Context(), ps); err != nil {
-			return s.writeError(err)
+			return writeFailed(err)
 		}
 		s.profiles.add(ps)
 		return c.JSON(http.StatusOK, ingestResult{Accepted: len(ps)})

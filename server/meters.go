@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/server/wire"
@@ -54,12 +55,12 @@ func (s *Server) decodeJSON(c echo.Context, v any) error {
 		switch {
 		case errors.As(err, &te):
 			f := jsonPath(te.Field)
-			return fieldError(wire.CodeInvalidType, f, f+" must be "+te.Type.String()+", got "+te.Value)
+			return fault.Invalid(wire.CodeInvalidType, f, f+" must be "+te.Type.String()+", got "+te.Value)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return fieldError("unknown_field", f, "unknown field "+strconvQuote(f))
+			return fault.Invalid("unknown_field", f, "unknown field "+strconvQuote(f))
 		}
-		return fieldError(wire.CodeInvalidJSON, "", "malformed JSON: "+err.Error())
+		return fault.Invalid(wire.CodeInvalidJSON, "", "malformed JSON: "+err.Error())
 	}
 	return nil
 }
@@ -78,54 +79,6 @@ func jsonPath(field string) string {
 	return strings.Join(out, ".")
 }
 
-// meterError maps the errors of a meter change: registry and language
-// errors, the rest as a failed write.
-func (s *Server) meterError(err error) error {
-	var ce *registry.ChangeError
-	switch {
-	case errors.Is(err, registry.ErrNotFound):
-		return errNoMeter()
-	case errors.Is(err, registry.ErrArchived):
-		return apiError(http.StatusConflict, "archived", "the meter is archived: it cannot change any more (its history stays readable)")
-	case errors.As(err, &ce) && ce.Code == registry.CodeSlugTaken:
-		return &wire.Error{Status: http.StatusConflict, Code: ce.Code, Field: ce.Field, Message: ce.Message}
-	case errors.As(err, &ce):
-		return fieldError(ce.Code, ce.Field, ce.Message)
-	}
-	if es, ok := rules.AsErrors(err); ok {
-		return ruleErrors(es)
-	}
-	return s.writeError(err)
-}
-
-// meterReadError maps the errors of reading meters.
-func (s *Server) meterReadError(err error) error {
-	if errors.Is(err, registry.ErrNotFound) {
-		return errNoMeter()
-	}
-	return s.readError(err)
-}
-
-func errNoMeter() error { return apiError(http.StatusNotFound, "not_found", "no such meter") }
-
-// ruleErrors is a 400 naming the first problem, with all of them listed.
-type ruleErrorsBody struct {
-	Code    string         `json:"code"`
-	Message string         `json:"message"`
-	Field   string         `json:"field"`
-	Line    int            `json:"line,omitempty"`
-	Column  int            `json:"column,omitempty"`
-	Errors  []*rules.Error `json:"errors"`
-}
-
-func (r ruleErrorsBody) Error() string { return r.Code + ": " + r.Message }
-
-func ruleErrors(es rules.Errors) error {
-	first := es[0]
-	return ruleErrorsBody{Code: first.Code, Message: first.Message, Field: first.Field,
-		Line: first.Line, Column: first.Column, Errors: es}
-}
-
 // meterRequest is POST /v1/meters' body: a definition and an optional
 // slug (a meter's key on the OpenMeter API).
 type meterRequest struct {
@@ -140,7 +93,7 @@ func (s *Server) createMeter(c echo.Context) error {
 	}
 	m, err := s.meters.Create(c.Request().Context(), req.Definition, req.Slug, actor(c))
 	if err != nil {
-		return s.meterError(err)
+		return writeFailed(err)
 	}
 	return c.JSON(http.StatusCreated, renderMeter(m))
 }
@@ -148,7 +101,7 @@ func (s *Server) createMeter(c echo.Context) error {
 func (s *Server) listMeters(c echo.Context) error {
 	ms, err := s.meters.List(c.Request().Context())
 	if err != nil {
-		return s.meterReadError(err)
+		return readFailed(err)
 	}
 	out := make([]meterJSON, len(ms))
 	for i, m := range ms {
@@ -160,7 +113,7 @@ func (s *Server) listMeters(c echo.Context) error {
 func (s *Server) getMeter(c echo.Context) error {
 	m, err := s.meters.Get(c.Request().Context(), c.Param("id"))
 	if err != nil {
-		return s.meterReadError(err)
+		return readFailed(err)
 	}
 	return c.JSON(http.StatusOK, renderMeter(m))
 }
@@ -169,7 +122,7 @@ func (s *Server) getMeter(c echo.Context) error {
 func (s *Server) meterHistory(c echo.Context) error {
 	m, err := s.meters.Get(c.Request().Context(), c.Param("id"))
 	if err != nil {
-		return s.meterReadError(err)
+		return readFailed(err)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"id": m.ID, "versions": m.Versions, "changes": m.Changes})
 }
@@ -190,7 +143,7 @@ func (s *Server) addVersion(c echo.Context) error {
 	}
 	m, err := s.meters.AddVersion(c.Request().Context(), c.Param("id"), req.Spec, eff, actor(c))
 	if err != nil {
-		return s.meterError(err)
+		return writeFailed(err)
 	}
 	return c.JSON(http.StatusCreated, renderMeter(m))
 }
@@ -205,12 +158,12 @@ func (s *Server) patchMeter(c echo.Context) error {
 	}
 	if p.slug != nil {
 		if _, err := s.meters.SetSlug(c.Request().Context(), c.Param("id"), *p.slug, actor(c)); err != nil {
-			return s.meterError(err)
+			return writeFailed(err)
 		}
 	}
 	m, err := s.meters.Patch(c.Request().Context(), c.Param("id"), p.name, p.active, actor(c))
 	if err != nil {
-		return s.meterError(err)
+		return writeFailed(err)
 	}
 	return c.JSON(http.StatusOK, renderMeter(m))
 }
@@ -242,14 +195,14 @@ func (s *Server) decodePatch(c echo.Context, slug bool, elsewhere string) (patch
 			field = &p.slug
 		case k == "active":
 			if err := json.Unmarshal(v, &p.active); err != nil || p.active == nil {
-				return p, fieldError(wire.CodeInvalidType, "active", "active must be true or false")
+				return p, fault.Invalid(wire.CodeInvalidType, "active", "active must be true or false")
 			}
 			continue
 		default:
-			return p, fieldError("immutable_field", k, k+" cannot be changed by PATCH: "+only+". "+elsewhere)
+			return p, fault.Invalid("immutable_field", k, k+" cannot be changed by PATCH: "+only+". "+elsewhere)
 		}
 		if err := json.Unmarshal(v, field); err != nil || *field == nil {
-			return p, fieldError(wire.CodeInvalidType, k, k+" must be a string")
+			return p, fault.Invalid(wire.CodeInvalidType, k, k+" must be a string")
 		}
 	}
 	return p, nil
@@ -258,14 +211,14 @@ func (s *Server) decodePatch(c echo.Context, slug bool, elsewhere string) (patch
 func (s *Server) archiveMeter(c echo.Context) error {
 	m, err := s.meters.Archive(c.Request().Context(), c.Param("id"), actor(c))
 	if err != nil {
-		return s.meterError(err)
+		return writeFailed(err)
 	}
 	return c.JSON(http.StatusOK, renderMeter(m))
 }
 
 func (s *Server) deleteMeter(c echo.Context) error {
 	c.Response().Header().Set("Allow", "GET, PATCH")
-	return apiError(http.StatusMethodNotAllowed, "meters_are_not_deleted",
+	return fault.New(http.StatusMethodNotAllowed, "meters_are_not_deleted",
 		"meters are never deleted, so that every bill stays auditable: archive it with POST /v1/meters/{id}/archive")
 }
 
@@ -283,7 +236,7 @@ func (s *Server) validateMeter(c echo.Context) error {
 	if err == nil {
 		return c.JSON(http.StatusOK, map[string]any{"valid": true, "errors": []any{}})
 	}
-	es, ok := rules.AsErrors(err)
+	es, ok := fault.AsList(err)
 	if !ok {
 		return err
 	}

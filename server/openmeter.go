@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/server/wire"
 	"github.com/meterd/meterd/storage"
 )
@@ -31,37 +32,37 @@ func (s *Server) openMeterRoutes(e *echo.Echo) {
 }
 
 // problemJSON is an error on the OpenMeter API: RFC 7807's members, with
-// meterd's code, message, field and index as extension members, so that
-// a client of either API finds what it reads.
+// meterd's as extension members, so that a client of either API finds
+// what it reads.
 type problemJSON struct {
 	Type     string `json:"type"`
 	Title    string `json:"title"`
 	Status   int    `json:"status"`
 	Detail   string `json:"detail"`
 	Instance string `json:"instance"`
-	*wire.Error
+	errorBody
 }
 
 // answerError writes an error in the API's shape: a problem under
-// /api/, else meterd's {code, message, field, index}.
-func answerError(c echo.Context, we *wire.Error) {
+// /api/ (openMeterPrefix), else meterd's.
+func answerError(c echo.Context, status int, body errorBody) {
 	path := c.Request().URL.Path
 	if !strings.HasPrefix(path, openMeterPrefix) {
-		_ = c.JSON(we.Status, we)
+		_ = c.JSON(status, body)
 		return
 	}
-	title := http.StatusText(we.Status)
+	title := http.StatusText(status)
 	if title == "" {
-		title = we.Code
+		title = body.Code
 	}
-	b, _ := json.Marshal(problemJSON{Type: "about:blank", Title: title, Status: we.Status, Detail: we.Message, Instance: path, Error: we})
-	_ = c.Blob(we.Status, "application/problem+json", b)
+	b, _ := json.Marshal(problemJSON{Type: "about:blank", Title: title, Status: status, Detail: body.Message, Instance: path, errorBody: body})
+	_ = c.Blob(status, "application/problem+json", b)
 }
 
 // unsupportedParam refuses an OpenMeter parameter meterd cannot honour,
 // rather than answering as if it had.
 func unsupportedParam(name, why string) error {
-	return fieldError("unsupported_parameter", name, name+" is not supported by meterd: "+why)
+	return fault.Invalid("unsupported_parameter", name, name+" is not supported by meterd: "+why)
 }
 
 // List-events defaults, as OpenMeter's.
@@ -111,18 +112,18 @@ func (s *Server) listOpenMeterEvents(c echo.Context) error {
 		f.From = s.cfg.Now().Add(-openMeterEventsFrom).UTC()
 	}
 	if !f.To.IsZero() && !f.To.After(f.From) {
-		return fieldError(wire.CodeInvalidValue, "to", "to must be after from")
+		return fault.Invalid(wire.CodeInvalidValue, "to", "to must be after from")
 	}
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > openMeterEventsLimit {
-			return fieldError(wire.CodeInvalidValue, "limit", "limit must be a whole number from 1 to "+strconv.Itoa(openMeterEventsLimit))
+			return fault.Invalid(wire.CodeInvalidValue, "limit", "limit must be a whole number from 1 to "+strconv.Itoa(openMeterEventsLimit))
 		}
 		f.Limit = n
 	}
 	events, err := s.cfg.Store.ListEvents(c.Request().Context(), f)
 	if err != nil {
-		return s.readError(err)
+		return readFailed(err)
 	}
 	out := make([]ingestedEventJSON, len(events))
 	for i := range events {

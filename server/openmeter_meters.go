@@ -2,7 +2,6 @@ package server
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/meterd/meterd/engine/backtest"
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/server/wire"
@@ -65,7 +65,7 @@ func (s *Server) listOpenMeterMeters(c echo.Context) error {
 	case "true":
 		all = true
 	default:
-		return fieldError(wire.CodeInvalidValue, "includeDeleted", "includeDeleted must be true or false, got "+strconvQuote(v))
+		return fault.Invalid(wire.CodeInvalidValue, "includeDeleted", "includeDeleted must be true or false, got "+strconvQuote(v))
 	}
 	keys := map[string]func(m openMeterMeterJSON) string{
 		"key": func(m openMeterMeterJSON) string { return m.Slug }, "name": func(m openMeterMeterJSON) string { return m.Name },
@@ -75,7 +75,7 @@ func (s *Server) listOpenMeterMeters(c echo.Context) error {
 	}
 	key, ok := keys[cmp.Or(c.QueryParam("orderBy"), "key")]
 	if !ok {
-		return fieldError(wire.CodeInvalidValue, "orderBy", "orderBy must be key, name, aggregation, createdAt or updatedAt, got "+strconvQuote(c.QueryParam("orderBy")))
+		return fault.Invalid(wire.CodeInvalidValue, "orderBy", "orderBy must be key, name, aggregation, createdAt or updatedAt, got "+strconvQuote(c.QueryParam("orderBy")))
 	}
 	dir := 1
 	switch v := c.QueryParam("order"); v {
@@ -83,11 +83,11 @@ func (s *Server) listOpenMeterMeters(c echo.Context) error {
 	case "DESC":
 		dir = -1
 	default:
-		return fieldError(wire.CodeInvalidValue, "order", "order must be ASC or DESC, got "+strconvQuote(v))
+		return fault.Invalid(wire.CodeInvalidValue, "order", "order must be ASC or DESC, got "+strconvQuote(v))
 	}
 	ms, err := s.meters.List(c.Request().Context())
 	if err != nil {
-		return s.meterReadError(err)
+		return readFailed(err)
 	}
 	out := []openMeterMeterJSON{}
 	for _, m := range ms {
@@ -104,7 +104,7 @@ func (s *Server) listOpenMeterMeters(c echo.Context) error {
 func (s *Server) getOpenMeterMeter(c echo.Context) error {
 	m, err := s.meters.GetByIDOrSlug(c.Request().Context(), c.Param("idOrSlug"))
 	if err != nil {
-		return s.meterReadError(err)
+		return readFailed(err)
 	}
 	return c.JSON(http.StatusOK, renderOpenMeterMeter(m))
 }
@@ -131,7 +131,7 @@ func (s *Server) readMeterQuery(c echo.Context) (*meterQuery, error) {
 		}
 	}
 	if slices.Contains(q.subjects, "") {
-		return nil, fieldError(wire.CodeInvalidValue, "subject", "subject must not be empty")
+		return nil, fault.Invalid(wire.CodeInvalidValue, "subject", "subject must not be empty")
 	}
 	for _, g := range c.QueryParams()["groupBy"] {
 		if g != "subject" {
@@ -144,7 +144,7 @@ func (s *Server) readMeterQuery(c echo.Context) (*meterQuery, error) {
 	if q.windowSize = c.QueryParam("windowSize"); q.windowSize != "" {
 		b, ok := windowBuckets[q.windowSize]
 		if !ok {
-			return nil, fieldError(wire.CodeInvalidValue, "windowSize", "windowSize must be MINUTE, HOUR or DAY (meterd has no MONTH windows), got "+strconvQuote(q.windowSize))
+			return nil, fault.Invalid(wire.CodeInvalidValue, "windowSize", "windowSize must be MINUTE, HOUR or DAY (meterd has no MONTH windows), got "+strconvQuote(q.windowSize))
 		}
 		w.Bucket = b
 	}
@@ -171,11 +171,10 @@ func (s *Server) readMeterQuery(c echo.Context) (*meterQuery, error) {
 		}
 	}
 	if err := w.Validate(); err != nil {
-		var we *backtest.WindowError
-		if errors.As(err, &we) && we.Field == "bucket" {
-			we.Field = "windowSize"
+		if fe, ok := fault.As(err); ok && fe.Code == backtest.CodeInvalidWindow && fe.Field == "bucket" {
+			fe.Field = "windowSize" // OpenMeter's name for it
 		}
-		return nil, s.backtestError(err)
+		return nil, err
 	}
 	if err := checkWindowZone(c.QueryParam("windowTimeZone"), q.windowSize, w.From, w.To); err != nil {
 		return nil, err
@@ -199,7 +198,7 @@ func checkWindowZone(name, windowSize string, from, to time.Time) error {
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
-		return fieldError(wire.CodeInvalidValue, "windowTimeZone", "windowTimeZone must name an IANA time zone (UTC, Europe/Berlin), got "+strconvQuote(name))
+		return fault.Invalid(wire.CodeInvalidValue, "windowTimeZone", "windowTimeZone must name an IANA time zone (UTC, Europe/Berlin), got "+strconvQuote(name))
 	}
 	unit := map[string]int{"MINUTE": 60, "HOUR": 3600, "DAY": 86400}[windowSize]
 	if unit == 0 { // the whole window: no boundaries to cut
@@ -208,7 +207,7 @@ func checkWindowZone(name, windowSize string, from, to time.Time) error {
 	for t := from; t.Before(to); {
 		_, off := t.In(loc).Zone()
 		if off%unit != 0 {
-			return fieldError(wire.CodeInvalidValue, "windowTimeZone", fmt.Sprintf(
+			return fault.Invalid(wire.CodeInvalidValue, "windowTimeZone", fmt.Sprintf(
 				"meterd cuts %s windows at UTC boundaries, and %s is UTC%+.2g h at %s: its windows would start elsewhere. "+
 					"Query in UTC, or with a smaller windowSize and add the windows up", windowSize, name, float64(off)/3600, t.Format(time.RFC3339)))
 		}
@@ -247,7 +246,7 @@ func (s *Server) queryOpenMeterMeter(c echo.Context) error {
 	ctx := c.Request().Context()
 	m, err := s.meters.GetByIDOrSlug(ctx, c.Param("idOrSlug"))
 	if err != nil {
-		return s.meterReadError(err)
+		return readFailed(err)
 	}
 	q, err := s.readMeterQuery(c)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/server/ingest"
 	"github.com/meterd/meterd/storage"
 )
@@ -164,7 +165,7 @@ func (s *Server) getProfile(kind string) echo.HandlerFunc {
 		id := c.Param("id")
 		m, n, ok := s.profiles.get(kind, id)
 		if !ok {
-			return apiError(http.StatusNotFound, "not_found", "no "+kind+" profile "+strconvQuote(id))
+			return fault.New(http.StatusNotFound, "not_found", "no "+kind+" profile "+strconvQuote(id))
 		}
 		out := map[string]any{"kind": kind, "id": id, "metadata": m.Metadata, "updates": n}
 		if kind == storage.KindUser {

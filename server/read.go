@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/server/wire"
 	"github.com/meterd/meterd/storage"
 )
@@ -31,7 +32,7 @@ func eventFilter(c echo.Context) (storage.EventFilter, error) {
 		return f, err
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && !f.To.After(f.From) {
-		return f, fieldError(wire.CodeInvalidValue, "to", "to must be after from")
+		return f, fault.Invalid(wire.CodeInvalidValue, "to", "to must be after from")
 	}
 	f.UserID, f.CompanyID = c.QueryParam("user_id"), c.QueryParam("company_id")
 	f.Route, f.Verb, f.Type = c.QueryParam("route"), strings.ToUpper(c.QueryParam("verb")), c.QueryParam("type")
@@ -53,11 +54,11 @@ func blockedFilter(c echo.Context, f *storage.EventFilter) error {
 		return nil
 	}
 	if v != "true" && v != "false" {
-		return fieldError(wire.CodeInvalidValue, "blocked", "blocked must be true or false, got "+strconvQuote(v))
+		return fault.Invalid(wire.CodeInvalidValue, "blocked", "blocked must be true or false, got "+strconvQuote(v))
 	}
 	b := v == "true"
 	if !b && f.BlockedBy != "" {
-		return fieldError(wire.CodeInvalidValue, "blocked", "blocked=false keeps the calls no rule blocked: it cannot go with blocked_by")
+		return fault.Invalid(wire.CodeInvalidValue, "blocked", "blocked=false keeps the calls no rule blocked: it cannot go with blocked_by")
 	}
 	f.ByBlocked, f.Blocked = true, b
 	return nil
@@ -73,7 +74,7 @@ func statusRange(v string) (int32, int32, error) {
 	if n, err := strconv.Atoi(v); err == nil && (n == 0 || n >= 100 && n <= 599) {
 		return int32(n), int32(n), nil
 	}
-	return 0, 0, fieldError(wire.CodeInvalidValue, "status",
+	return 0, 0, fault.Invalid(wire.CodeInvalidValue, "status",
 		"status must be a code (404), a class (4xx) or 0 for calls without a response, got "+strconvQuote(v))
 }
 
@@ -88,7 +89,7 @@ func queryTime(c echo.Context, name string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return t, fieldError(wire.CodeInvalidValue, name, name+" must be an RFC 3339 time (2026-11-25T10:00:00Z) or unix milliseconds, got "+strconvQuote(v))
+		return t, fault.Invalid(wire.CodeInvalidValue, name, name+" must be an RFC 3339 time (2026-11-25T10:00:00Z) or unix milliseconds, got "+strconvQuote(v))
 	}
 	return t.UTC(), nil
 }
@@ -102,18 +103,18 @@ func (s *Server) listEvents(c echo.Context) error {
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxLimit {
-			return fieldError(wire.CodeInvalidValue, "limit", "limit must be a whole number from 1 to "+strconv.Itoa(maxLimit))
+			return fault.Invalid(wire.CodeInvalidValue, "limit", "limit must be a whole number from 1 to "+strconv.Itoa(maxLimit))
 		}
 		f.Limit = n
 	}
 	if v := c.QueryParam("cursor"); v != "" {
 		if f.BeforeTime, f.BeforeID, err = decodeCursor(v); err != nil {
-			return fieldError(wire.CodeInvalidValue, "cursor", "cursor is not one this API returned")
+			return fault.Invalid(wire.CodeInvalidValue, "cursor", "cursor is not one this API returned")
 		}
 	}
 	events, err := s.cfg.Store.ListEvents(c.Request().Context(), f)
 	if err != nil {
-		return s.readError(err)
+		return readFailed(err)
 	}
 	out := struct {
 		Events     []eventJSON `json:"events"`
@@ -154,7 +155,7 @@ func (s *Server) eventStats(c echo.Context) error {
 	}
 	st, err := s.cfg.Store.Stats(c.Request().Context(), f)
 	if err != nil {
-		return s.readError(err)
+		return readFailed(err)
 	}
 	return c.JSON(http.StatusOK, statsJSON{Count: st.Count, FirstTime: timeOrNil(st.First), LastTime: timeOrNil(st.Last),
 		DistinctUsers: st.DistinctUsers, DistinctCompanies: st.DistinctCompanies,

@@ -188,6 +188,7 @@ func (s *Server) routes() (*echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	e.Pre(withRequestID)
 
 	ing := s.ingestAuth
 	post := []echo.MiddlewareFunc{s.ingestMetrics, ing} // ingestion: timed, refusals counted (401 too)
@@ -238,7 +239,7 @@ func (s *Server) healthz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 	defer cancel()
 	if _, err := s.cfg.Store.SchemaVersion(ctx); err != nil {
-		return apiError(http.StatusServiceUnavailable, "store_unavailable", "the store does not answer: "+err.Error())
+		return readFailed(err)
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "store": s.cfg.Store.Backend()})
 }

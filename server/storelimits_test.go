@@ -140,7 +140,9 @@ func (s *syncBuffer) String() string {
 }
 
 // A failed read is logged and answered as a read, not as a failed insert
-// ("nothing of this request was stored").
+// ("nothing of this request was stored"). The store's own words are in
+// the log line, under the request id the answer gives, never in the
+// answer.
 func TestStoreReadFailureIsNotAnInsert(t *testing.T) {
 	var log syncBuffer
 	h := newHarness(t, func(c *Config) {
@@ -154,11 +156,29 @@ func TestStoreReadFailureIsNotAnInsert(t *testing.T) {
 	} {
 		a := h.adminDo(c.method, c.path, c.body)
 		wantError(t, a, 503, "store_unavailable", "", -1)
-		if msg := a.json(t)["message"].(string); strings.Contains(msg, "stored") || !strings.Contains(msg, "disk on fire") || a.header.Get("Retry-After") == "" {
+		if strings.Contains(string(a.body), "stored") || strings.Contains(string(a.body), "disk on fire") || a.header.Get("Retry-After") == "" {
 			t.Errorf("%s %s: %s (Retry-After %q)", c.method, c.path, a.body, a.header.Get("Retry-After"))
+		}
+		if line := logLine(log.String(), a.json(t)["request_id"].(string)); !strings.Contains(line, `msg="store read failed"`) || !strings.Contains(line, "disk on fire") {
+			t.Errorf("%s %s: the log line of its request id: %q\nlog:\n%s", c.method, c.path, line, log.String())
 		}
 	}
 	if got := log.String(); strings.Contains(got, "insert") || strings.Count(got, `msg="store read failed"`) != 3 {
 		t.Errorf("log:\n%s", got)
 	}
+}
+
+// logLine is the one line of a text log that names the request id ("" if
+// none does, or several).
+func logLine(log, requestID string) string {
+	var found []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "request_id="+requestID+" ") {
+			found = append(found, l)
+		}
+	}
+	if len(found) != 1 {
+		return ""
+	}
+	return found[0]
 }

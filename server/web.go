@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/web"
 )
 
@@ -61,7 +62,7 @@ func (s *Server) mountUI(e *echo.Echo) error {
 			}
 			f := files[name]
 			if f == nil {
-				return apiError(http.StatusNotFound, "not_found", "no such file: /"+name)
+				return fault.New(http.StatusNotFound, "not_found", "no such file: /"+name)
 			}
 			h := c.Response().Header()
 			h.Set("ETag", f.etag)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/storage"
 	"github.com/meterd/meterd/storage/duckdb"
@@ -96,8 +97,8 @@ func TestWindowValidate(t *testing.T) {
 	}
 	for _, c := range cases {
 		err := c.w.Validate()
-		we, ok := err.(*WindowError)
-		if !ok || we.Field != c.field {
+		we, ok := err.(*fault.Error)
+		if !ok || we.Code != CodeInvalidWindow || we.Field != c.field {
 			t.Errorf("%+v: got %v, want an error on %s", c.w, err, c.field)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/storage"
 )
@@ -68,7 +69,7 @@ func TestMinuteWindowSpan(t *testing.T) {
 		t.Fatalf("buckets = %d, want 44640", n)
 	}
 	w.To = w.To.Add(time.Millisecond)
-	if we, ok := w.Validate().(*WindowError); !ok || we.Field != "bucket" {
+	if we, ok := w.Validate().(*fault.Error); !ok || we.Code != CodeInvalidWindow || we.Field != "bucket" {
 		t.Fatalf("a longer minute window: got %v, want an error on bucket", w.Validate())
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/meterd/meterd/engine/fault"
 )
 
 // Bucket widths.
@@ -98,12 +100,13 @@ func (w Window) rowLimit() int {
 	return max(w.Top, w.buckets())
 }
 
-// WindowError is an invalid window, naming the field at fault.
-type WindowError struct {
-	Field, Message string
-}
+// CodeInvalidWindow is the code of an invalid window's error, which names
+// the field at fault.
+const CodeInvalidWindow = "invalid_window"
 
-func (e *WindowError) Error() string { return e.Field + ": " + e.Message }
+func windowError(field, message string) error {
+	return fault.Invalid(CodeInvalidWindow, field, message)
+}
 
 // Validate checks the window and fills defaults (Top).
 func (w *Window) Validate() error {
@@ -111,32 +114,32 @@ func (w *Window) Validate() error {
 	w.From, w.To = w.From.Truncate(time.Millisecond), w.To.Truncate(time.Millisecond)
 	switch {
 	case w.From.IsZero():
-		return &WindowError{"from", "from is required (RFC 3339, e.g. 2025-01-01T00:00:00Z)"}
+		return windowError("from", "from is required (RFC 3339, e.g. 2025-01-01T00:00:00Z)")
 	case w.To.IsZero():
-		return &WindowError{"to", "to is required (RFC 3339, e.g. 2025-02-01T00:00:00Z)"}
+		return windowError("to", "to is required (RFC 3339, e.g. 2025-02-01T00:00:00Z)")
 	case w.From.Before(time.Unix(0, 0)):
-		return &WindowError{"from", "from must not be before 1970-01-01"}
+		return windowError("from", "from must not be before 1970-01-01")
 	case !w.To.After(w.From):
-		return &WindowError{"to", "to must be after from"}
+		return windowError("to", "to must be after from")
 	case w.To.Sub(w.From) > MaxSpan: // to defaults to now: from is what reaches too far
-		return &WindowError{"from", fmt.Sprintf("from is more than %d days before to: a window spans at most %[1]d days", int(MaxSpan/(24*time.Hour)))}
+		return windowError("from", fmt.Sprintf("from is more than %d days before to: a window spans at most %[1]d days", int(MaxSpan/(24*time.Hour))))
 	}
 	switch w.Bucket {
 	case BucketMinute:
 		if w.To.Sub(w.From) > MaxMinuteSpan {
-			return &WindowError{"bucket", fmt.Sprintf("minute buckets cover at most %d days: narrow the window or use hour buckets", int(MaxMinuteSpan/(24*time.Hour)))}
+			return windowError("bucket", fmt.Sprintf("minute buckets cover at most %d days: narrow the window or use hour buckets", int(MaxMinuteSpan/(24*time.Hour))))
 		}
 	case BucketHour, BucketDay:
 	case "":
-		return &WindowError{"bucket", "bucket is required: minute, hour or day"}
+		return windowError("bucket", "bucket is required: minute, hour or day")
 	default:
-		return &WindowError{"bucket", fmt.Sprintf("bucket must be minute, hour or day, got %q", w.Bucket)}
+		return windowError("bucket", fmt.Sprintf("bucket must be minute, hour or day, got %q", w.Bucket))
 	}
 	if w.Top == 0 {
 		w.Top = DefaultTop
 	}
 	if w.Top < 1 || w.Top > MaxTop {
-		return &WindowError{"top", fmt.Sprintf("top must be between 1 and %d, got %d", MaxTop, w.Top)}
+		return windowError("top", fmt.Sprintf("top must be between 1 and %d, got %d", MaxTop, w.Top))
 	}
 	return nil
 }

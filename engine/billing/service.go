@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/stripe/stripe-go/v76"
+
 	"github.com/meterd/meterd/engine/billing/stripestate"
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/engine/metrics"
 	"github.com/meterd/meterd/storage"
 )
@@ -28,12 +32,12 @@ type Service struct {
 	saving sync.Mutex // serialises settings changes (each is a new journal version)
 }
 
-// The Service's errors, besides *FieldError, ErrNotConfigured,
-// ErrSecretKey and the store's: each is answered in its own way (test
-// with errors.Is). An error of one of these kinds has its own message.
+// The Service's refusals are fault errors (engine/fault), answered as
+// they are; those below are their kinds, for errors.Is. A failed store
+// read is the store's error, a failed write ErrNotSaved's.
 var (
 	// ErrNoWebhookSecret refuses a delivery while no signing secret is set.
-	ErrNoWebhookSecret = errors.New("no webhook signing secret is configured: PUT /v1/billing/stripe with webhook_secret")
+	ErrNoWebhookSecret = fault.New(http.StatusServiceUnavailable, "not_configured", "no webhook signing secret is configured: PUT /v1/billing/stripe with webhook_secret")
 	// ErrBadSignature refuses a delivery whose Stripe-Signature does not verify.
 	ErrBadSignature = errors.New("the Stripe-Signature header does not verify")
 	// ErrInvalidEvent refuses a signed delivery that is not a Stripe
@@ -42,7 +46,8 @@ var (
 	// ErrKeyStaysWithHost refuses a change of api_base that does not
 	// enter the key again.
 	ErrKeyStaysWithHost = errors.New("api_key is required to change api_base")
-	// ErrStripeRefused is Stripe's refusal of the key check.
+	// ErrStripeRefused is Stripe's refusal of the key check, or its
+	// silence.
 	ErrStripeRefused = errors.New("billing: Stripe refused the key check")
 	// ErrNotSaved is a store failure while writing (the reads before it
 	// succeeded): nothing was saved.
@@ -54,6 +59,16 @@ type kinded struct{ kind, err error }
 
 func (e kinded) Error() string   { return e.err.Error() }
 func (e kinded) Unwrap() []error { return []error{e.kind, e.err} }
+
+// refusal is a fault error of kind (errors.Is finds it), with what
+// failed inside when there is one (errors.As finds it).
+func refusal(kind error, status int, code, field, message string, cause error) error {
+	var c error = kind
+	if cause != nil {
+		c = kinded{kind, cause}
+	}
+	return &fault.Error{Status: status, Code: code, Field: field, Message: message, Cause: c}
+}
 
 // checkTimeout bounds the key check: a person waits for its answer.
 const checkTimeout = 15 * time.Second
@@ -79,7 +94,8 @@ func (s *Service) Settings(ctx context.Context) (Settings, error) {
 	case err != nil:
 		return Settings{}, err
 	case st == nil:
-		return Settings{}, ErrNotConfigured
+		return Settings{}, refusal(ErrNotConfigured, http.StatusNotFound, "not_configured", "",
+			"Stripe is not configured yet: PUT /v1/billing/stripe with api_key and webhook_secret", nil)
 	}
 	return *st, nil
 }
@@ -129,8 +145,8 @@ func (s *Service) ChangeSettings(ctx context.Context, ch SettingsChange, by stri
 	// The stored key goes only to the host it was entered for: whoever
 	// may change the settings must not be able to have it sent elsewhere.
 	if prev != nil && ch.APIKey == nil && st.APIBase != prev.APIBase {
-		return Settings{}, fmt.Errorf("%w (from %s to %s): the stored key is only ever sent to the API it was entered for",
-			ErrKeyStaysWithHost, prev.APIBase, st.APIBase)
+		return Settings{}, refusal(ErrKeyStaysWithHost, http.StatusBadRequest, "missing_field", "api_key", fmt.Sprintf("%v (from %s to %s): the stored key is only ever sent to the API it was entered for",
+			ErrKeyStaysWithHost, prev.APIBase, st.APIBase), nil)
 	}
 	if st, err = SaveSettings(ctx, s.Store, s.Sealer, st, s.now()); err != nil {
 		return st, kinded{ErrNotSaved, err}
@@ -153,9 +169,26 @@ func (s *Service) CheckKey(ctx context.Context) (st Settings, livemode bool, err
 	}
 	bal, err := NewObservedAPI(st, checkTimeout, s.Metrics).Balance.Get(nil)
 	if err != nil {
-		return st, false, kinded{ErrStripeRefused, err}
+		return st, false, checkFailed(err)
 	}
 	return st, bal.Livemode, nil
+}
+
+// checkFailed is a failed key check: Stripe's refusal in its own words
+// (what the check is for: "Invalid API Key provided: ..."), or, when
+// Stripe did not answer, that it could not be reached (what the library
+// says is logged, not answered: it names hosts and ports).
+func checkFailed(err error) error {
+	var se *stripe.Error
+	if !errors.As(err, &se) {
+		return refusal(ErrStripeRefused, http.StatusBadGateway, "stripe_error", "",
+			"Stripe could not be reached for the check (GET /v1/balance); the log has why, under this answer's request id", err)
+	}
+	msg := fmt.Sprintf("Stripe refused the check (GET /v1/balance): HTTP %d", se.HTTPStatusCode)
+	if se.Msg != "" {
+		msg += ": " + se.Msg
+	}
+	return refusal(ErrStripeRefused, http.StatusBadGateway, "stripe_error", "", msg, err)
 }
 
 // State is the folded Stripe state: customers, subscriptions and

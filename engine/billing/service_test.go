@@ -13,6 +13,7 @@ import (
 
 	"github.com/meterd/meterd/engine/billing"
 	"github.com/meterd/meterd/engine/billing/stripefake"
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -157,8 +158,7 @@ func TestServiceChangesSettings(t *testing.T) {
 		if err != nil || s.Version != 2 || s.APIKey != "sk_test_1" || s.WebhookSecret != secret || s.UpdatedBy != "ops@example.com" {
 			t.Fatalf("a change of the mode: %+v %v", s, err)
 		}
-		var fe *billing.FieldError
-		if _, err := svc.ChangeSettings(ctx, billing.SettingsChange{RateLimit: ptr(101.0)}, ""); !errors.As(err, &fe) || fe.Field != "rate_limit" {
+		if _, err := svc.ChangeSettings(ctx, billing.SettingsChange{RateLimit: ptr(101.0)}, ""); !isField(err, "rate_limit") {
 			t.Fatalf("a bad rate limit: %v", err)
 		}
 		_, err = svc.ChangeSettings(ctx, billing.SettingsChange{APIBase: ptr("https://elsewhere.example")}, "")
@@ -228,4 +228,10 @@ func TestServiceListsLiveWorkers(t *testing.T) {
 			t.Fatalf("workers %+v %v", ws, err)
 		}
 	})
+}
+
+// isField says whether err is a refusal of field (a fault error).
+func isField(err error, field string) bool {
+	fe, ok := fault.As(err)
+	return ok && fe.Field == field && fe.Status == 400
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/meterd/meterd/engine/billing/stripestate"
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -50,12 +51,8 @@ type Settings struct {
 	UpdatedBy        string    `json:"updated_by"`
 }
 
-// FieldError is an invalid setting.
-type FieldError struct{ Field, Message string }
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
-
-// Normalize fills defaults and validates.
+// Normalize fills defaults and validates: an invalid setting is a
+// fault.Error naming it.
 func (s *Settings) Normalize() error {
 	if s.Mode == "" {
 		s.Mode = ModeMeterEvents
@@ -72,21 +69,21 @@ func (s *Settings) Normalize() error {
 	}
 	switch {
 	case s.APIKey == "":
-		return &FieldError{"api_key", "api_key is required: a Stripe secret key (sk_test_..., sk_live_...) or restricted key (rk_...)"}
+		return fault.Invalid("invalid_value", "api_key", "api_key is required: a Stripe secret key (sk_test_..., sk_live_...) or restricted key (rk_...)")
 	case !strings.HasPrefix(s.APIKey, "sk_") && !strings.HasPrefix(s.APIKey, "rk_"):
-		return &FieldError{"api_key", "api_key must be a Stripe secret key (sk_...) or restricted key (rk_...), not a publishable key"}
+		return fault.Invalid("invalid_value", "api_key", "api_key must be a Stripe secret key (sk_...) or restricted key (rk_...), not a publishable key")
 	case s.WebhookSecret != "" && !strings.HasPrefix(s.WebhookSecret, "whsec_"):
-		return &FieldError{"webhook_secret", "webhook_secret must be the endpoint's signing secret (whsec_...)"}
+		return fault.Invalid("invalid_value", "webhook_secret", "webhook_secret must be the endpoint's signing secret (whsec_...)")
 	case s.Mode != ModeMeterEvents && s.Mode != ModeUsageRecords:
-		return &FieldError{"mode", fmt.Sprintf("mode must be %s or %s, got %q", ModeMeterEvents, ModeUsageRecords, s.Mode)}
+		return fault.Invalid("invalid_value", "mode", fmt.Sprintf("mode must be %s or %s, got %q", ModeMeterEvents, ModeUsageRecords, s.Mode))
 	case !stripestate.ValidSource(s.CustomerIDSource):
-		return &FieldError{"customer_id_source", "customer_id_source must be metadata.KEY (the customer's metadata, default metadata.company_id), customer_id, or subscription.metadata.KEY"}
+		return fault.Invalid("invalid_value", "customer_id_source", "customer_id_source must be metadata.KEY (the customer's metadata, default metadata.company_id), customer_id, or subscription.metadata.KEY")
 	case s.RateLimit < 0 || s.RateLimit > 100:
-		return &FieldError{"rate_limit", "rate_limit must be between 0 and 100 requests per second (Stripe allows 25/s in test mode, 100/s live)"}
+		return fault.Invalid("invalid_value", "rate_limit", "rate_limit must be between 0 and 100 requests per second (Stripe allows 25/s in test mode, 100/s live)")
 	}
 	u, err := url.Parse(s.APIBase)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-		return &FieldError{"api_base", "api_base must be an http(s) URL without a path, e.g. https://api.stripe.com or http://127.0.0.1:12111 (stripe-mock)"}
+		return fault.Invalid("invalid_value", "api_base", "api_base must be an http(s) URL without a path, e.g. https://api.stripe.com or http://127.0.0.1:12111 (stripe-mock)")
 	}
 	return nil
 }

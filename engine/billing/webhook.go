@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -38,7 +39,7 @@ func (s *Service) ReceiveWebhook(ctx context.Context, payload []byte, signature 
 	}
 	ev, err := stripestate.Decode(payload)
 	if err != nil {
-		return Delivery{}, kinded{ErrInvalidEvent, err}
+		return Delivery{}, refusal(ErrInvalidEvent, http.StatusBadRequest, "invalid_event", "", err.Error(), err)
 	}
 	d := Delivery{Type: ev.Type}
 	err = s.Store.AppendJournal(ctx, storage.JournalEntry{Stream: storage.StreamStripeEvents,
@@ -79,7 +80,7 @@ func checkSignature(payload []byte, header, secret string, now time.Time) error 
 	if why == "" {
 		return nil
 	}
-	return fmt.Errorf("%w: %s", ErrBadSignature, why)
+	return refusal(ErrBadSignature, http.StatusBadRequest, "invalid_signature", "Stripe-Signature", ErrBadSignature.Error()+": "+why, nil)
 }
 
 // signedAt is the t= timestamp of a Stripe-Signature header that verified.

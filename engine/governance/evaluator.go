@@ -182,7 +182,7 @@ type Preview struct {
 }
 
 // Preview runs a rule definition over today's customers without saving
-// it; errors are the definition's (rules.Errors) or the store's.
+// it; errors are the definition's (a fault.List) or the store's.
 func (e *Evaluator) Preview(ctx context.Context, d gov.Definition) (*Preview, error) {
 	if _, err := e.Rules.Check(ctx, d); err != nil {
 		return nil, err

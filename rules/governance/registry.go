@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -13,15 +12,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/rules"
-	"github.com/meterd/meterd/rules/registry"
 	"github.com/meterd/meterd/storage"
 )
 
-// Errors the API maps to statuses.
+// Errors of reads and changes; a refused change is a fault.Error naming
+// the field at fault.
 var (
-	ErrNotFound = errors.New("governance rule not found")
-	ErrArchived = errors.New("governance rule is archived")
+	ErrNotFound = fault.NotFound("not_found", "no such governance rule")
+	ErrArchived = fault.Conflict("archived", "", "the rule is archived: it cannot change any more (its history stays readable)")
 )
 
 // Change kinds, as meters have.
@@ -143,11 +143,11 @@ func (g *Registry) AddVersion(ctx context.Context, id string, d Definition, acto
 	}
 	switch {
 	case d.AppliesTo != "" && d.AppliesTo != r.AppliesTo:
-		return nil, &registry.ChangeError{Code: "immutable_field", Field: "applies_to",
-			Message: "applies_to is fixed when a rule is created; create a new rule to govern the other kind of customer"}
+		return nil, fault.Invalid("immutable_field", "applies_to",
+			"applies_to is fixed when a rule is created; create a new rule to govern the other kind of customer")
 	case d.Name != "" || d.Active:
-		return nil, &registry.ChangeError{Code: "immutable_field", Field: map[bool]string{true: "name", false: "active"}[d.Name != ""],
-			Message: "a version holds condition, response, block and routes; change name and active with PATCH"}
+		return nil, fault.Invalid("immutable_field", map[bool]string{true: "name", false: "active"}[d.Name != ""],
+			"a version holds condition, response, block and routes; change name and active with PATCH")
 	}
 	spec := d.Spec()
 	if _, err := CheckSpec(spec, r.AppliesTo, g.meterGroups(ctx)); err != nil {
@@ -167,7 +167,7 @@ func (g *Registry) Patch(ctx context.Context, id string, name *string, active *b
 	}
 	if name != nil && strings.TrimSpace(*name) != r.Name {
 		if n := len([]rune(strings.TrimSpace(*name))); n == 0 || n > maxNameRunes {
-			return nil, rules.Errors{fieldError("name", rules.CodeInvalidValue, "name is required, at most %d characters", maxNameRunes)}
+			return nil, fault.List{fieldError("name", rules.CodeInvalidValue, "name is required, at most %d characters", maxNameRunes)}
 		}
 		if r, err = g.append(ctx, id, entries, record{Kind: KindRenamed, Actor: actorOr(actor), Name: strings.TrimSpace(*name), Previous: r.Name}); err != nil {
 			return nil, err

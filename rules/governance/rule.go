@@ -15,6 +15,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/rules"
 )
 
@@ -115,7 +116,7 @@ type MeterGroups func(id string) (groupBy string, ok bool)
 // Check validates a definition. It returns every problem found, one per
 // field.
 func Check(d Definition, meters MeterGroups) (*rules.Condition, error) {
-	var errs rules.Errors
+	var errs fault.List
 	if n := utf8.RuneCountInString(strings.TrimSpace(d.Name)); n == 0 || n > maxNameRunes {
 		errs = append(errs, fieldError("name", rules.CodeInvalidValue, "name is required, at most %d characters", maxNameRunes))
 	}
@@ -123,7 +124,7 @@ func Check(d Definition, meters MeterGroups) (*rules.Condition, error) {
 		errs = append(errs, fieldError("applies_to", rules.CodeInvalidValue, `applies_to must be "company" or "user", got %q`, d.AppliesTo))
 	}
 	c, err := CheckSpec(d.Spec(), d.AppliesTo, meters)
-	if es, ok := rules.AsErrors(err); ok {
+	if es, ok := fault.AsList(err); ok {
 		errs = append(errs, es...)
 	} else if err != nil {
 		return nil, err
@@ -138,7 +139,7 @@ func Check(d Definition, meters MeterGroups) (*rules.Condition, error) {
 // condition (with what usage() names), the response and its placeholders,
 // and the routes.
 func CheckSpec(s Spec, appliesTo string, meters MeterGroups) (*rules.Condition, error) {
-	var errs rules.Errors
+	var errs fault.List
 	c, cerr := rules.CompileCondition("condition", s.Condition)
 	if cerr != nil {
 		errs = append(errs, cerr)
@@ -159,7 +160,7 @@ func CheckSpec(s Spec, appliesTo string, meters MeterGroups) (*rules.Condition, 
 
 // checkUsage checks what each usage() names: a meter that groups by the
 // rule's kind of customer, so that its usage is looked up by the same id.
-func checkUsage(c *rules.Condition, appliesTo string, meters MeterGroups) *rules.Error {
+func checkUsage(c *rules.Condition, appliesTo string, meters MeterGroups) *fault.Error {
 	want := map[string]string{AppliesToCompany: rules.GroupByCompany, AppliesToUser: rules.GroupByUser}[appliesTo]
 	for _, call := range c.Usage {
 		group, ok := meters(call.Arg)
@@ -181,8 +182,8 @@ const (
 	CodePlaceholder  = "invalid_placeholder"
 )
 
-func fieldError(field, code, format string, args ...any) *rules.Error {
-	return &rules.Error{Field: field, Code: code, Message: fmt.Sprintf(format, args...)}
+func fieldError(field, code, format string, args ...any) *fault.Error {
+	return fault.Invalid(code, field, fmt.Sprintf(format, args...))
 }
 
 // unportable finds regular-expression syntax that Go accepts but that
@@ -192,8 +193,8 @@ var unportable = regexp.MustCompile(`\(\?[^:]|\\[pPAzQC]`)
 
 var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
-func checkResponse(r Response) rules.Errors {
-	var errs rules.Errors
+func checkResponse(r Response) fault.List {
+	var errs fault.List
 	if r.Status < 100 || r.Status > 599 {
 		errs = append(errs, fieldError("response.status", rules.CodeInvalidValue,
 			"response.status must be an HTTP status from 100 to 599 (402 for unpaid invoices, 429 for a quota), got %d", r.Status))
@@ -222,7 +223,7 @@ func checkResponse(r Response) rules.Errors {
 // checkBody checks the placeholders of every string in a body. Python's
 // agents cannot serialise a body that holds an array together with
 // placeholders (the app answers 500): such a body is refused.
-func checkBody(field string, v any, inArray bool) *rules.Error {
+func checkBody(field string, v any, inArray bool) *fault.Error {
 	switch x := v.(type) {
 	case string:
 		if e := checkPlaceholders(field, x); e != nil {
@@ -262,7 +263,7 @@ func Placeholders(s string) []string {
 // checkPlaceholders accepts only {{NAME}} with NAME a value of the
 // condition's environment: the Python agents replace nothing else (no
 // spaces, no {{NAME|default}}), and an unknown name would show UNKNOWN.
-func checkPlaceholders(field, s string) *rules.Error {
+func checkPlaceholders(field, s string) *fault.Error {
 	for _, name := range Placeholders(s) {
 		switch {
 		case strings.Contains(name, "|"):
@@ -276,8 +277,8 @@ func checkPlaceholders(field, s string) *rules.Error {
 	return nil
 }
 
-func checkRoutes(rs []Route) rules.Errors {
-	var errs rules.Errors
+func checkRoutes(rs []Route) fault.List {
+	var errs fault.List
 	for i, r := range rs {
 		for _, f := range []struct{ name, pattern string }{{"route", r.Route}, {"verb", r.Verb}} {
 			if f.pattern == "" {

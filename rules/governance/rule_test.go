@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/storage/duckdb"
 )
@@ -48,7 +49,7 @@ func TestCheck(t *testing.T) {
 		d := valid()
 		tc.mod(&d)
 		_, err := Check(d, meters)
-		es, ok := rules.AsErrors(err)
+		es, ok := fault.AsList(err)
 		if !ok || es[0].Field != tc.field || es[0].Code != tc.code || es[0].Message == "" {
 			t.Errorf("%s: %v, want %s on %s", name, err, tc.code, tc.field)
 		}
@@ -56,7 +57,7 @@ func TestCheck(t *testing.T) {
 	// usage() errors are positioned at the meter id.
 	d := valid()
 	d.Condition = "invoices.unpaid > 0 or\n  usage(\"mtr_9\") > 5"
-	es, _ := rules.AsErrors(func() error { _, err := Check(d, meters); return err }())
+	es, _ := fault.AsList(func() error { _, err := Check(d, meters); return err }())
 	if len(es) != 1 || es[0].Line != 2 || es[0].Column != 9 {
 		t.Fatalf("unknown meter position: %+v", es)
 	}

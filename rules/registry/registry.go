@@ -9,28 +9,22 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/storage"
 )
 
-// Errors the API maps to statuses.
+// Errors of reads and changes; a refused change is a fault.Error naming
+// the field at fault.
 var (
-	ErrNotFound = errors.New("meter not found")
-	ErrArchived = errors.New("meter is archived")
+	ErrNotFound = fault.NotFound("not_found", "no such meter")
+	ErrArchived = fault.Conflict("archived", "", "the meter is archived: it cannot change any more (its history stays readable)")
 )
-
-// ChangeError is a refused change, naming the field at fault.
-type ChangeError struct {
-	Code, Field, Message string
-}
-
-func (e *ChangeError) Error() string { return e.Field + ": " + e.Message }
 
 // Spec is what a version fixes: the expressions and the billing binding.
 // Aggregation and group_by are fixed at creation (they are the meter's
@@ -115,7 +109,7 @@ func (r *Registry) Create(ctx context.Context, d rules.Definition, slug, actor s
 		d.Status = rules.StatusInactive
 	}
 	if d.Status == rules.StatusArchived {
-		return nil, &ChangeError{"invalid_value", "status", "a meter cannot be created archived"}
+		return nil, fault.Invalid("invalid_value", "status", "a meter cannot be created archived")
 	}
 	if slug != "" {
 		if err := checkSlug(slug); err != nil {
@@ -165,13 +159,13 @@ func (r *Registry) AddVersion(ctx context.Context, id string, s Spec, effectiveF
 	}
 	effectiveFrom = effectiveFrom.UTC().Truncate(time.Millisecond)
 	if effectiveFrom.Before(now.Add(-clockTolerance)) {
-		return nil, &ChangeError{"effective_from_in_past", "effective_from", fmt.Sprintf(
+		return nil, fault.Invalid("effective_from_in_past", "effective_from", fmt.Sprintf(
 			"effective_from %s is in the past: usage before now may already be billed, so a version can only take effect from now on",
-			effectiveFrom.Format(time.RFC3339))}
+			effectiveFrom.Format(time.RFC3339)))
 	}
 	if last := m.Latest(); last.EffectiveFrom != nil && !effectiveFrom.After(*last.EffectiveFrom) {
-		return nil, &ChangeError{"effective_from_in_past", "effective_from", fmt.Sprintf(
-			"effective_from must be after version %d's (%s)", last.Version, last.EffectiveFrom.Format(time.RFC3339))}
+		return nil, fault.Invalid("effective_from_in_past", "effective_from", fmt.Sprintf(
+			"effective_from must be after version %d's (%s)", last.Version, last.EffectiveFrom.Format(time.RFC3339)))
 	}
 	cur := m.Latest()
 	if s.Aggregation == "" {
@@ -181,8 +175,8 @@ func (r *Registry) AddVersion(ctx context.Context, id string, s Spec, effectiveF
 		s.GroupBy = cur.GroupBy
 	}
 	if s.Aggregation != cur.Aggregation || s.GroupBy != cur.GroupBy {
-		return nil, &ChangeError{"immutable_field", map[bool]string{true: "aggregation", false: "group_by"}[s.Aggregation != cur.Aggregation],
-			"aggregation and group_by are fixed when a meter is created (they are its unit and its billed customer); create a new meter to change them"}
+		return nil, fault.Invalid("immutable_field", map[bool]string{true: "aggregation", false: "group_by"}[s.Aggregation != cur.Aggregation],
+			"aggregation and group_by are fixed when a meter is created (they are its unit and its billed customer); create a new meter to change them")
 	}
 	d := rules.Definition{Name: m.Name, Filter: s.Filter, Value: s.Value, Aggregation: s.Aggregation,
 		GroupBy: s.GroupBy, Status: m.Status, StripePriceID: s.StripePriceID, Rounding: s.Rounding}

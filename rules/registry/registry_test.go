@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/storage"
 	"github.com/meterd/meterd/storage/duckdb"
@@ -127,13 +128,13 @@ func TestCreateValidatesAndDefaults(t *testing.T) {
 	bad := searchCalls
 	bad.Filter = "response.stauts == 200"
 	_, err = r.Create(ctx, bad, "", "")
-	es, ok := rules.AsErrors(err)
+	es, ok := fault.AsList(err)
 	if !ok || es[0].Field != "filter" || es[0].Code != "unknown_field" || !strings.Contains(es[0].Message, "response.status") {
 		t.Fatalf("bad filter: %v", err)
 	}
 	arch := searchCalls
 	arch.Status = rules.StatusArchived
-	var ce *ChangeError
+	var ce *fault.Error
 	if _, err := r.Create(ctx, arch, "", ""); !errors.As(err, &ce) || ce.Field != "status" {
 		t.Fatalf("archived at creation: %v", err)
 	}
@@ -146,7 +147,7 @@ func TestCreateValidatesAndDefaults(t *testing.T) {
 func TestVersionRules(t *testing.T) {
 	r, _, c := setup(t)
 	m, _ := r.Create(ctx, searchCalls, "", "")
-	var ce *ChangeError
+	var ce *fault.Error
 	if _, err := r.AddVersion(ctx, m.ID, Spec{Filter: "true"}, c.t.Add(-time.Hour), ""); !errors.As(err, &ce) || ce.Code != "effective_from_in_past" {
 		t.Fatalf("past effective_from: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -21,16 +22,16 @@ var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 // never read alike.
 const idPrefix = "mtr_"
 
-// CodeSlugTaken is the ChangeError code of a slug another meter holds or
+// CodeSlugTaken is the code of a slug another meter holds or
 // held: a conflict, not a bad value.
 const CodeSlugTaken = "slug_taken"
 
 func checkSlug(slug string) error {
 	switch {
 	case !slugPattern.MatchString(slug):
-		return &ChangeError{"invalid_value", "slug", "slug must be 1 to 64 characters of a-z, 0-9, _ and -, starting with a letter or digit, got " + quote(slug)}
+		return fault.Invalid("invalid_value", "slug", "slug must be 1 to 64 characters of a-z, 0-9, _ and -, starting with a letter or digit, got "+quote(slug))
 	case strings.HasPrefix(slug, idPrefix):
-		return &ChangeError{"invalid_value", "slug", "slug must not start with " + quote(idPrefix) + ": meter ids do"}
+		return fault.Invalid("invalid_value", "slug", "slug must not start with "+quote(idPrefix)+": meter ids do")
 	}
 	return nil
 }
@@ -84,8 +85,8 @@ func (r *Registry) claimable(ctx context.Context, slug, id string) error {
 	}
 	for _, m := range slugClaims(ms)[slug] {
 		if m.ID != id {
-			return &ChangeError{CodeSlugTaken, "slug", "slug " + quote(slug) + " is taken by meter " + m.ID +
-				" (a slug a meter ever had stays its own, so that a query by slug never reads another meter)"}
+			return fault.Conflict(CodeSlugTaken, "slug", "slug "+quote(slug)+" is taken by meter "+m.ID+
+				" (a slug a meter ever had stays its own, so that a query by slug never reads another meter)")
 		}
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meterd/meterd/engine/fault"
 )
 
 // Slugs: checked, unique among meters, and a slug a meter ever had is
@@ -16,7 +18,7 @@ func TestSlugs(t *testing.T) {
 		t.Fatalf("create with a slug: %+v, %v", a, err)
 	}
 	code := func(err error) string {
-		var ce *ChangeError
+		var ce *fault.Error
 		if !errors.As(err, &ce) || ce.Field != "slug" {
 			return "no slug error: " + errString(err)
 		}

@@ -5,18 +5,22 @@ package ingest
 
 import (
 	"context"
-	"errors"
+	"net/http"
 	"sync"
 	"time"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/engine/metrics"
 	"github.com/meterd/meterd/storage"
 )
 
-// Errors Admit and Submit return without storing anything.
+// Errors Admit and Submit return without storing anything: both are
+// worth a retry (Retry-After).
 var (
-	ErrOverloaded = errors.New("ingest queue is full")
-	ErrClosed     = errors.New("ingest writer is closed")
+	ErrOverloaded = &fault.Error{Status: http.StatusServiceUnavailable, Code: "overloaded",
+		Message: "the ingest queue is full; retry after the delay in Retry-After", RetryAfter: 1}
+	ErrClosed = &fault.Error{Status: http.StatusServiceUnavailable, Code: "shutting_down",
+		Message: "meterd is shutting down; retry", RetryAfter: 5}
 )
 
 // Writer serialises inserts: one goroutine takes everything pending, up to

@@ -3,6 +3,8 @@ package wire
 import (
 	"net/http"
 	"unicode/utf8"
+
+	"github.com/meterd/meterd/engine/fault"
 )
 
 // shape is what a body may hold: one object, an array of objects, or
@@ -22,7 +24,7 @@ const (
 // it is in, more than max elements as batch_too_large. A body that is not
 // JSON is invalid_json, with line, column and byte offset, whatever else
 // is wrong with it.
-func decodeElements(body []byte, sh shape, max int, fn func(s *scanner) *Error) *Error {
+func decodeElements(body []byte, sh shape, max int, fn func(s *scanner) *fault.Error) *fault.Error {
 	if !utf8.Valid(body) {
 		return invalidUTF8(body)
 	}
@@ -36,7 +38,7 @@ func decodeElements(body []byte, sh shape, max int, fn func(s *scanner) *Error) 
 	return err
 }
 
-func (s *scanner) elements(sh shape, max int, fn func(s *scanner) *Error) *Error {
+func (s *scanner) elements(sh shape, max int, fn func(s *scanner) *fault.Error) *fault.Error {
 	switch c := s.peek(); {
 	case s.i == len(s.b):
 		return badRequest(CodeInvalidJSON, "", nil, "request body is empty")
@@ -45,7 +47,7 @@ func (s *scanner) elements(sh shape, max int, fn func(s *scanner) *Error) *Error
 			return err
 		}
 	case c == '[' && sh&arrayOfObjects != 0:
-		err := s.array(func(i int) *Error {
+		err := s.array(func(i int) *fault.Error {
 			if i >= max {
 				return newError(http.StatusRequestEntityTooLarge, CodeBatchTooLarge, "", intp(i),
 					"a batch holds at most %d elements; split it", max)
@@ -73,7 +75,7 @@ func (s *scanner) elements(sh shape, max int, fn func(s *scanner) *Error) *Error
 
 // end checks that nothing but white space follows the value read (peek
 // cannot tell a NUL byte from the end).
-func (s *scanner) end() *Error {
+func (s *scanner) end() *fault.Error {
 	if s.ws(); s.i < len(s.b) {
 		return s.syntaxErr(s.i, "unexpected data after the JSON value")
 	}
@@ -83,11 +85,11 @@ func (s *scanner) end() *Error {
 // SyntaxError is the first JSON syntax error of body (with the index of
 // the top-level array element holding it, if any), or nil when body is
 // one JSON value.
-func SyntaxError(body []byte) *Error {
+func SyntaxError(body []byte) *fault.Error {
 	s := &scanner{b: body}
-	var err *Error
+	var err *fault.Error
 	if s.peek() == '[' {
-		err = s.array(func(i int) *Error {
+		err = s.array(func(i int) *fault.Error {
 			s.index = intp(i)
 			if err := s.skipValue(1); err != nil {
 				return err
@@ -137,7 +139,7 @@ func lineCol(b []byte, off int64) (line, col int) {
 }
 
 // invalidUTF8 names the batch element holding the first invalid byte.
-func invalidUTF8(body []byte) *Error {
+func invalidUTF8(body []byte) *fault.Error {
 	off := 0
 	for off < len(body) {
 		r, n := utf8.DecodeRune(body[off:])

@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -26,11 +27,11 @@ func FuzzInvalidJSONMeansNotJSON(f *testing.F) {
 		if !utf8.Valid(data) || len(bytes.TrimSpace(data)) == 0 {
 			return
 		}
-		decoders := map[string]func() *Error{
-			"moesif":           func() *Error { _, err := DecodeMoesifEvents(data, l); return err },
-			"profiles":         func() *Error { _, err := DecodeProfiles(data, storage.KindUser, l); return err },
-			"cloudevent":       func() *Error { _, err := DecodeCloudEvents(data, StructuredEvent, l); return err },
-			"cloudevent batch": func() *Error { _, err := DecodeCloudEvents(data, EventBatch, l); return err },
+		decoders := map[string]func() *fault.Error{
+			"moesif":           func() *fault.Error { _, err := DecodeMoesifEvents(data, l); return err },
+			"profiles":         func() *fault.Error { _, err := DecodeProfiles(data, storage.KindUser, l); return err },
+			"cloudevent":       func() *fault.Error { _, err := DecodeCloudEvents(data, StructuredEvent, l); return err },
+			"cloudevent batch": func() *fault.Error { _, err := DecodeCloudEvents(data, EventBatch, l); return err },
 		}
 		for name, decode := range decoders {
 			err := decode()

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/meterd/meterd/engine/fault"
 )
 
 // appendCanonical appends a canonical encoding of a JSON value already
@@ -27,7 +29,7 @@ func (s *scanner) canonical(dst []byte) []byte {
 		}
 		var arr [16]member
 		ms := arr[:0]
-		_ = s.object(func(key []byte) *Error {
+		_ = s.object(func(key []byte) *fault.Error {
 			start := len(dst)
 			k := s.text(key) // no copy unless escaped
 			dst = appendString(dst, k)
@@ -47,7 +49,7 @@ func (s *scanner) canonical(dst []byte) []byte {
 		return append(dst, '}')
 	case '[':
 		dst = append(dst, '[')
-		_ = s.array(func(int) *Error { dst = s.canonical(dst); return nil })
+		_ = s.array(func(int) *fault.Error { dst = s.canonical(dst); return nil })
 		return append(dst, ']')
 	case '"':
 		v, _ := s.strView()

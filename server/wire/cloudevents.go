@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -39,10 +40,10 @@ const (
 // the billed customer (as in OpenMeter): it becomes the event's
 // company_id; data becomes its metadata; a missing time is the time
 // meterd received the event.
-func DecodeCloudEvents(body []byte, b CloudEventsBody, l Limits) ([]storage.Event, *Error) {
+func DecodeCloudEvents(body []byte, b CloudEventsBody, l Limits) ([]storage.Event, *fault.Error) {
 	var out []storage.Event
 	sh := [...]shape{StructuredEvent: oneObject, EventBatch: arrayOfObjects, EventOrBatch: objectOrArray}[b]
-	err := decodeElements(body, sh, l.MaxBatch, func(s *scanner) *Error {
+	err := decodeElements(body, sh, l.MaxBatch, func(s *scanner) *fault.Error {
 		var c CloudEvent
 		if err := s.cloudEvent(&c); err != nil {
 			return err
@@ -62,9 +63,9 @@ func DecodeCloudEvents(body []byte, b CloudEventsBody, l Limits) ([]storage.Even
 
 // cloudEvent reads the attributes. Their names are case-sensitive (the
 // spec makes them lower-case).
-func (s *scanner) cloudEvent(c *CloudEvent) *Error {
-	return s.object(func(key []byte) *Error {
-		var err *Error
+func (s *scanner) cloudEvent(c *CloudEvent) *fault.Error {
+	return s.object(func(key []byte) *fault.Error {
+		var err *fault.Error
 		switch string(key) {
 		case "specversion":
 			err = s.strField(&c.SpecVersion, "specversion")
@@ -89,7 +90,7 @@ func (s *scanner) cloudEvent(c *CloudEvent) *Error {
 	})
 }
 
-func (c *CloudEvent) toEvent(l Limits, s *scanner) (storage.Event, *Error) {
+func (c *CloudEvent) toEvent(l Limits, s *scanner) (storage.Event, *fault.Error) {
 	var e storage.Event
 	index := s.index
 	for _, f := range []struct{ name, v string }{{"specversion", c.SpecVersion}, {"id", c.ID}, {"source", c.Source}, {"type", c.Type}} {
@@ -102,7 +103,7 @@ func (c *CloudEvent) toEvent(l Limits, s *scanner) (storage.Event, *Error) {
 	}
 	t := l.Now
 	if !isAbsent(c.Time) {
-		var err *Error
+		var err *fault.Error
 		if t, err = l.checkTime(c.Time, "time", index); err != nil {
 			return e, err
 		}

@@ -6,6 +6,8 @@ package wire
 import (
 	"fmt"
 	"net/http"
+
+	"github.com/meterd/meterd/engine/fault"
 )
 
 // Error codes (docs/api.md lists them).
@@ -23,43 +25,33 @@ const (
 	CodeUnsupportedEncoding  = "unsupported_encoding"
 )
 
-// Error is a rejected request: the body the API answers with, plus the
-// HTTP status. Index is the offending event's position in a batch (nil for
-// a single object); Field is its JSON path.
-type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-	Index   *int   `json:"index,omitempty"`
-}
-
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
-
-func newError(status int, code, field string, index *int, format string, args ...any) *Error {
+// A rejected request is a fault.Error (engine/fault): Index is the
+// offending event's position in a batch (nil for a single object), and
+// the message starts with it ("event 3: ..."); Field is its JSON path.
+func newError(status int, code, field string, index *int, format string, args ...any) *fault.Error {
 	msg := fmt.Sprintf(format, args...)
 	if index != nil {
 		msg = fmt.Sprintf("event %d: %s", *index, msg)
 	}
-	return &Error{Status: status, Code: code, Message: msg, Field: field, Index: index}
+	return &fault.Error{Status: status, Code: code, Message: msg, Field: field, Index: index}
 }
 
-func badRequest(code, field string, index *int, format string, args ...any) *Error {
+func badRequest(code, field string, index *int, format string, args ...any) *fault.Error {
 	return newError(http.StatusBadRequest, code, field, index, format, args...)
 }
 
 // MalformedJSON is the error for a body that is not JSON, at byte off.
-func MalformedJSON(body []byte, off int64, reason string) *Error {
+func MalformedJSON(body []byte, off int64, reason string) *fault.Error {
 	return malformed(body, nil, off, reason)
 }
 
-func malformed(body []byte, index *int, off int64, reason string) *Error {
+func malformed(body []byte, index *int, off int64, reason string) *fault.Error {
 	line, col := lineCol(body, off)
 	return badRequest(CodeInvalidJSON, "", index, "malformed JSON at line %d, column %d (byte %d): %s", line, col, off, reason)
 }
 
 // TooLarge is the error for a body over the size cap.
-func TooLarge(limit int64) *Error {
+func TooLarge(limit int64) *fault.Error {
 	return newError(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "", nil,
 		"request body is larger than %d bytes (after decompression); send smaller batches", limit)
 }

@@ -4,17 +4,19 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+
+	"github.com/meterd/meterd/engine/fault"
 )
 
 // Typed field readers. null is accepted for every field and means absent
 // (as encoding/json leaves the zero value); any other type mismatch is an
 // invalid_type error naming the field's JSON path.
 
-func (s *scanner) typeErr(field, want string) *Error {
+func (s *scanner) typeErr(field, want string) *fault.Error {
 	return badRequest(CodeInvalidType, field, s.index, "%s must be %s, got %s", field, want, s.kind())
 }
 
-func (s *scanner) strField(dst *string, field string) *Error {
+func (s *scanner) strField(dst *string, field string) *fault.Error {
 	switch s.peek() {
 	case '"':
 		v, err := s.str()
@@ -27,7 +29,7 @@ func (s *scanner) strField(dst *string, field string) *Error {
 }
 
 // intField reads an integer of the given bit size; ok is false for null.
-func (s *scanner) intField(field string, bits int) (v int64, ok bool, err *Error) {
+func (s *scanner) intField(field string, bits int) (v int64, ok bool, err *fault.Error) {
 	switch c := s.peek(); {
 	case c == 'n':
 		return 0, false, s.literal("null")
@@ -46,7 +48,7 @@ func (s *scanner) intField(field string, bits int) (v int64, ok bool, err *Error
 }
 
 // objectStart checks that an object (or null: ok false) comes next.
-func (s *scanner) objectStart(field string) (ok bool, err *Error) {
+func (s *scanner) objectStart(field string) (ok bool, err *fault.Error) {
 	switch s.peek() {
 	case '{':
 		return true, nil
@@ -70,12 +72,12 @@ func fold(key []byte) []byte {
 // headers reads a header map: values may be strings, numbers or booleans
 // (kept as their JSON text), null (empty) or arrays of those (joined with
 // ", ", as HTTP folds repeated headers). Keys are lower-cased.
-func (s *scanner) headers(field string) (Headers, *Error) {
+func (s *scanner) headers(field string) (Headers, *fault.Error) {
 	if ok, err := s.objectStart(field); !ok {
 		return nil, err
 	}
 	h := make(Headers, 8)
-	err := s.object(func(key []byte) *Error {
+	err := s.object(func(key []byte) *fault.Error {
 		k := s.text(fold(key))
 		v, err := s.headerValue(field+"."+k, true)
 		h[k] = v
@@ -84,7 +86,7 @@ func (s *scanner) headers(field string) (Headers, *Error) {
 	return h, err
 }
 
-func (s *scanner) headerValue(field string, arrayOK bool) (string, *Error) {
+func (s *scanner) headerValue(field string, arrayOK bool) (string, *fault.Error) {
 	switch c := s.peek(); {
 	case c == '"':
 		return s.str()
@@ -99,7 +101,7 @@ func (s *scanner) headerValue(field string, arrayOK bool) (string, *Error) {
 		return string(raw), err
 	case c == '[' && arrayOK:
 		var parts []string
-		err := s.array(func(int) *Error {
+		err := s.array(func(int) *fault.Error {
 			v, err := s.headerValue(field, false)
 			parts = append(parts, v)
 			return err

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -67,7 +68,7 @@ type flatGroup struct {
 	start, end int
 }
 
-var errStop = &Error{Code: "stop"} // ends a scan whose failure is in flattener.err
+var errStop = &fault.Error{Code: "stop"} // ends a scan whose failure is in flattener.err
 
 // object flattens the object at s under prefix and returns its digest and
 // its number of keys.
@@ -79,7 +80,7 @@ func (f *flattener) object(s *scanner, prefix string, depth int) (string, int, e
 	base := len(f.a.Keys)
 	var arr [16]flatGroup
 	gs := arr[:0]
-	if err := s.object(func(key []byte) *Error {
+	if err := s.object(func(key []byte) *fault.Error {
 		k := s.text(key)
 		path := k
 		if prefix != "" {

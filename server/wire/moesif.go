@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -66,10 +67,10 @@ type Headers map[string]string
 // Any invalid event rejects the whole body: the caller stores all or none.
 // The events' strings share one copy of body (see scanner); body itself is
 // not retained.
-func DecodeMoesifEvents(body []byte, l Limits) ([]storage.Event, *Error) {
+func DecodeMoesifEvents(body []byte, l Limits) ([]storage.Event, *fault.Error) {
 	out := make([]storage.Event, 0, estimateEvents(body, l.MaxBatch))
 	var scratch []byte
-	err := decodeElements(body, objectOrArray, l.MaxBatch, func(s *scanner) *Error {
+	err := decodeElements(body, objectOrArray, l.MaxBatch, func(s *scanner) *fault.Error {
 		var w MoesifEvent
 		if err := s.moesifEvent(&w); err != nil {
 			return err
@@ -93,9 +94,9 @@ func estimateEvents(body []byte, max int) int {
 	return min(len(body)/300+1, max)
 }
 
-func (s *scanner) moesifEvent(w *MoesifEvent) *Error {
-	return s.object(func(key []byte) *Error {
-		var err *Error
+func (s *scanner) moesifEvent(w *MoesifEvent) *fault.Error {
+	return s.object(func(key []byte) *fault.Error {
+		var err *fault.Error
 		switch string(fold(key)) {
 		case "request":
 			var ok bool
@@ -142,9 +143,9 @@ func (s *scanner) moesifEvent(w *MoesifEvent) *Error {
 	})
 }
 
-func (s *scanner) moesifRequest(r *MoesifRequest) *Error {
-	return s.object(func(key []byte) *Error {
-		var err *Error
+func (s *scanner) moesifRequest(r *MoesifRequest) *fault.Error {
+	return s.object(func(key []byte) *fault.Error {
+		var err *fault.Error
 		switch string(fold(key)) {
 		case "time":
 			r.Time, err = s.skip()
@@ -171,9 +172,9 @@ func (s *scanner) moesifRequest(r *MoesifRequest) *Error {
 	})
 }
 
-func (s *scanner) moesifResponse(r *MoesifResponse) *Error {
-	return s.object(func(key []byte) *Error {
-		var err *Error
+func (s *scanner) moesifResponse(r *MoesifResponse) *fault.Error {
+	return s.object(func(key []byte) *fault.Error {
+		var err *fault.Error
 		switch string(fold(key)) {
 		case "time":
 			r.Time, err = s.skip()
@@ -196,7 +197,7 @@ func (s *scanner) moesifResponse(r *MoesifResponse) *Error {
 	})
 }
 
-func (s *scanner) optInt(field string) (*int64, *Error) {
+func (s *scanner) optInt(field string) (*int64, *fault.Error) {
 	v, ok, err := s.intField(field, 64)
 	if !ok {
 		return nil, err
@@ -204,7 +205,7 @@ func (s *scanner) optInt(field string) (*int64, *Error) {
 	return &v, err
 }
 
-func (w *MoesifEvent) toEvent(l Limits, s *scanner, scratch *[]byte) (storage.Event, *Error) {
+func (w *MoesifEvent) toEvent(l Limits, s *scanner, scratch *[]byte) (storage.Event, *fault.Error) {
 	var e storage.Event
 	index := s.index
 	if w.Request == nil {
@@ -279,7 +280,7 @@ func (w *MoesifEvent) toEvent(l Limits, s *scanner, scratch *[]byte) (storage.Ev
 }
 
 // parseResponseTime reads response.time; absent means the request time.
-func parseResponseTime(raw json.RawMessage, reqTime time.Time, index *int) (time.Time, *Error) {
+func parseResponseTime(raw json.RawMessage, reqTime time.Time, index *int) (time.Time, *fault.Error) {
 	if isAbsent(raw) {
 		return reqTime, nil
 	}
@@ -302,7 +303,7 @@ func routeOf(u *url.URL) string {
 
 // objectText checks that raw (validated JSON) is an object, or absent or
 // null, and returns its text ("{}" when absent) and its flattened form.
-func objectText(s *scanner, raw json.RawMessage, field string) (string, storage.Attrs, *Error) {
+func objectText(s *scanner, raw json.RawMessage, field string) (string, storage.Attrs, *fault.Error) {
 	index := s.index
 	if isAbsent(raw) {
 		return "{}", storage.Attrs{}, nil
@@ -328,7 +329,7 @@ func objectText(s *scanner, raw json.RawMessage, field string) (string, storage.
 // bodySize: the explicit content_length, else a numeric Content-Length
 // header, else the size of the body as sent (base64-decoded when
 // transfer_encoding is base64; a JSON body counts as its JSON text).
-func bodySize(sc *scanner, explicit *int64, h Headers, body json.RawMessage, enc, side string) (int64, *Error) {
+func bodySize(sc *scanner, explicit *int64, h Headers, body json.RawMessage, enc, side string) (int64, *fault.Error) {
 	index := sc.index
 	if explicit != nil {
 		if *explicit < 0 {

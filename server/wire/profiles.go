@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -22,13 +23,13 @@ type profileWire struct {
 // DecodeProfiles decodes one or an array of user or company profile
 // updates (kind is storage.KindUser or storage.KindCompany); each endpoint
 // and its /batch twin take either.
-func DecodeProfiles(body []byte, kind string, l Limits) ([]storage.Profile, *Error) {
+func DecodeProfiles(body []byte, kind string, l Limits) ([]storage.Profile, *fault.Error) {
 	idField := "user_id"
 	if kind == storage.KindCompany {
 		idField = "company_id"
 	}
 	var out []storage.Profile
-	err := decodeElements(body, objectOrArray, l.MaxBatch, func(s *scanner) *Error {
+	err := decodeElements(body, objectOrArray, l.MaxBatch, func(s *scanner) *fault.Error {
 		index := s.index
 		raw, serr := s.skip()
 		if serr != nil {
@@ -78,7 +79,7 @@ func DecodeProfiles(body []byte, kind string, l Limits) ([]storage.Profile, *Err
 }
 
 // typeError explains a json.Unmarshal failure on well-formed JSON.
-func typeError(err error, index *int) *Error {
+func typeError(err error, index *int) *fault.Error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		return badRequest(CodeInvalidType, te.Field, index, "%s must be %s, got %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)

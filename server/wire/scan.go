@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/meterd/meterd/engine/fault"
 )
 
 // scanner is a strict, single-pass JSON reader over a whole request body.
@@ -52,11 +54,11 @@ func (s *scanner) at(raw []byte) scanner {
 }
 
 // syntaxErr is a malformed-JSON error at byte off of the body.
-func (s *scanner) syntaxErr(off int, format string, args ...any) *Error {
+func (s *scanner) syntaxErr(off int, format string, args ...any) *fault.Error {
 	return malformed(s.b, s.index, int64(off), fmt.Sprintf(format, args...))
 }
 
-func (s *scanner) unexpected() *Error {
+func (s *scanner) unexpected() *fault.Error {
 	if s.i >= len(s.b) {
 		return s.syntaxErr(s.i, "the body ends before the JSON value does")
 	}
@@ -90,7 +92,7 @@ func (s *scanner) peek() byte {
 	return 0
 }
 
-func (s *scanner) literal(lit string) *Error {
+func (s *scanner) literal(lit string) *fault.Error {
 	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
 		return s.unexpected()
 	}
@@ -101,7 +103,7 @@ func (s *scanner) literal(lit string) *Error {
 // object reads an object, calling fn with each key; fn must consume the
 // value (s.skip when it does not care). The key's bytes are only valid
 // during the call (string(key) to keep it): reading a key costs nothing.
-func (s *scanner) object(fn func(key []byte) *Error) *Error {
+func (s *scanner) object(fn func(key []byte) *fault.Error) *fault.Error {
 	if s.peek() != '{' {
 		return s.unexpected()
 	}
@@ -139,7 +141,7 @@ func (s *scanner) object(fn func(key []byte) *Error) *Error {
 }
 
 // array reads an array, calling fn for each element; fn must consume it.
-func (s *scanner) array(fn func(i int) *Error) *Error {
+func (s *scanner) array(fn func(i int) *fault.Error) *fault.Error {
 	if s.peek() != '[' {
 		return s.unexpected()
 	}
@@ -166,7 +168,7 @@ func (s *scanner) array(fn func(i int) *Error) *Error {
 }
 
 // str reads a string.
-func (s *scanner) str() (string, *Error) {
+func (s *scanner) str() (string, *fault.Error) {
 	raw, esc, err := s.strBytes()
 	if err != nil {
 		return "", err
@@ -180,7 +182,7 @@ func (s *scanner) str() (string, *Error) {
 
 // strView reads a string and returns its decoded bytes, which are only
 // valid until the next read.
-func (s *scanner) strView() ([]byte, *Error) {
+func (s *scanner) strView() ([]byte, *fault.Error) {
 	raw, esc, err := s.strBytes()
 	if err != nil || !esc {
 		return raw, err
@@ -191,7 +193,7 @@ func (s *scanner) strView() ([]byte, *Error) {
 
 // strBytes reads a string and returns its raw content (between the
 // quotes) and whether it holds escapes.
-func (s *scanner) strBytes() (raw []byte, escaped bool, err *Error) {
+func (s *scanner) strBytes() (raw []byte, escaped bool, err *fault.Error) {
 	if s.peek() != '"' {
 		return nil, false, s.unexpected()
 	}
@@ -292,7 +294,7 @@ func hex4(b []byte) rune {
 }
 
 // number reads a number and returns its text.
-func (s *scanner) number() ([]byte, *Error) {
+func (s *scanner) number() ([]byte, *fault.Error) {
 	start := s.i
 	i := s.i
 	if i < len(s.b) && s.b[i] == '-' {
@@ -343,22 +345,22 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 const maxDepth = 10000
 
 // skip validates and consumes any value, returning its raw text.
-func (s *scanner) skip() ([]byte, *Error) {
+func (s *scanner) skip() ([]byte, *fault.Error) {
 	s.ws()
 	start := s.i
 	err := s.skipValue(0)
 	return s.b[start:s.i], err
 }
 
-func (s *scanner) skipValue(depth int) *Error {
+func (s *scanner) skipValue(depth int) *fault.Error {
 	if depth > maxDepth {
 		return s.syntaxErr(s.i, "nested more than %d levels deep", maxDepth)
 	}
 	switch s.peek() {
 	case '{':
-		return s.object(func([]byte) *Error { return s.skipValue(depth + 1) })
+		return s.object(func([]byte) *fault.Error { return s.skipValue(depth + 1) })
 	case '[':
-		return s.array(func(int) *Error { return s.skipValue(depth + 1) })
+		return s.array(func(int) *fault.Error { return s.skipValue(depth + 1) })
 	case '"':
 		_, _, err := s.strBytes()
 		return err

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -22,10 +23,10 @@ type Limits struct {
 	// OnEvent, when set, is called with each event as it is decoded; an
 	// error stops decoding and is returned (the server counts the events'
 	// memory against its budget as they are built).
-	OnEvent func(e *storage.Event) *Error
+	OnEvent func(e *storage.Event) *fault.Error
 }
 
-func (l *Limits) onEvent(e *storage.Event) *Error {
+func (l *Limits) onEvent(e *storage.Event) *fault.Error {
 	if l.OnEvent == nil {
 		return nil
 	}
@@ -66,7 +67,7 @@ func parseTime(raw json.RawMessage) (time.Time, bool) {
 }
 
 // checkTime validates a required event time against the limits.
-func (l Limits) checkTime(raw json.RawMessage, field string, index *int) (time.Time, *Error) {
+func (l Limits) checkTime(raw json.RawMessage, field string, index *int) (time.Time, *fault.Error) {
 	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
 		return time.Time{}, badRequest(CodeMissingField, field, index, "%s is required", field)
 	}
