@@ -202,6 +202,12 @@ func TestMeterUsageFollowsVersions(t *testing.T) {
 	if len(r.Versions) != 2 || r.Versions[0].Version != 1 || r.Versions[1].Version != 2 || !r.Versions[1].From.Equal(eff) {
 		t.Errorf("versions: %+v", r.Versions)
 	}
+	// Minute buckets are not made of the hours kept (engine/hours): the
+	// same figures, each at its call's minute.
+	r = decodeResult(t, h.admin("/v1/meters/"+id+"/usage"+strings.Replace(q, "bucket=hour", "bucket=minute", 1)))
+	if got := r.summary(); got != "total 16 matched 5 scanned 8 errors 2; 10:01=5/2 11:01=10/2 12:20=1/1; c2=10/1 c1=5/2 c3=1/2" {
+		t.Errorf("usage by minute: %s", got)
+	}
 	wantError(t, h.admin("/v1/meters/nope/usage"), 404, "not_found", "", -1)
 	wantError(t, h.admin("/v1/meters/"+id+"/usage?bucket=week"), 400, "invalid_window", "bucket", -1)
 	wantError(t, h.admin("/v1/meters/"+id+"/usage?bucket=minute&from="+testNow.Add(-32*24*time.Hour).Format(time.RFC3339)), 400, "invalid_window", "bucket", -1)
