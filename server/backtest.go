@@ -240,23 +240,21 @@ func (s *Server) usage(ctx context.Context, m *registry.Meter, w backtest.Window
 	return out, nil
 }
 
-// fromHours answers from the usage kept per closed hour and records the
-// run (GET /metrics).
+// fromHours answers from the usage kept per closed hour.
 func (s *Server) fromHours(ctx context.Context, m *registry.Meter, w backtest.Window) (*backtest.Result, error) {
-	start := time.Now()
-	res, err := s.cfg.Hours.Result(ctx, m, w, s.cfg.Now())
-	if err != nil {
-		s.metrics.Backtest(metrics.SourceUsage, "", false, time.Since(start), err)
-		return nil, err
-	}
-	s.metrics.Backtest(metrics.SourceUsage, res.Engine, res.Fallback != "", time.Since(start), nil)
-	return res, nil
+	return s.observed(metrics.SourceUsage, func() (*backtest.Result, error) { return s.cfg.Hours.Result(ctx, m, w, s.cfg.Now()) })
 }
 
-// run runs meter versions on the engine and records the run (GET /metrics).
+// run runs meter versions on the engine.
 func (s *Server) run(ctx context.Context, source string, versions []backtest.Version, w backtest.Window, e backtest.Engine) (*backtest.Result, error) {
+	return s.observed(source, func() (*backtest.Result, error) { return backtest.Run(ctx, s.cfg.Store, versions, w, e) })
+}
+
+// observed records a backtest's run: its duration, engine and outcome
+// (GET /metrics).
+func (s *Server) observed(source string, run func() (*backtest.Result, error)) (*backtest.Result, error) {
 	start := time.Now()
-	res, err := backtest.Run(ctx, s.cfg.Store, versions, w, e)
+	res, err := run()
 	if err != nil {
 		s.metrics.Backtest(source, "", false, time.Since(start), err)
 		return nil, err
