@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meterd/meterd/engine/billing"
+	"github.com/meterd/meterd/engine/billing/stripestate"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -102,4 +103,31 @@ func TestSealedSettingsBill(t *testing.T) {
 	if err != nil || len(es) == 0 || strings.Contains(es[len(es)-1].Body, "sk_test_fake0000key1234") {
 		t.Fatalf("settings stored as %v (%v)", es, err)
 	}
+}
+
+// Governance reads the customer id source of sealed settings without the
+// key; a store that fails to answer is an error, not the default source.
+func TestCustomerIDSourceWithoutTheKey(t *testing.T) {
+	ctx := context.Background()
+	st := open(t, "duckdb://"+t.TempDir()+"/m.duckdb")
+	if src, err := billing.CustomerIDSource(ctx, st); err != nil || src != stripestate.DefaultSource {
+		t.Fatalf("before any settings: %q %v", src, err)
+	}
+	s := billing.Settings{APIKey: "sk_test_sealed000key2222", WebhookSecret: "whsec_sealed", CustomerIDSource: "metadata.tenant"}
+	if _, err := billing.SaveSettings(ctx, st, sealer(t, sealKey), s, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if src, err := billing.CustomerIDSource(ctx, st); err != nil || src != "metadata.tenant" {
+		t.Fatalf("sealed settings, no key: %q %v", src, err)
+	}
+	if _, err := billing.CustomerIDSource(ctx, failingReads{st}); err == nil {
+		t.Fatal("a failed read gave a source")
+	}
+}
+
+// failingReads fails the journal's reads (fault injection).
+type failingReads struct{ storage.Journal }
+
+func (failingReads) JournalEntries(context.Context, storage.JournalQuery) ([]storage.JournalEntry, error) {
+	return nil, errors.New("disk on fire")
 }

@@ -135,6 +135,17 @@ func LoadSettings(ctx context.Context, j storage.Journal, sl *Sealer) (*Settings
 	return latest, errors.Join(errs...)
 }
 
+// CustomerIDSource is the stored settings' customer id source (the
+// default before any settings), read without opening the secrets:
+// governance needs only it, in processes that may lack the secret key.
+func CustomerIDSource(ctx context.Context, j storage.Journal) (string, error) {
+	latest, err := latestSettings(ctx, j)
+	if err != nil || latest == nil || latest.CustomerIDSource == "" {
+		return stripestate.DefaultSource, err
+	}
+	return latest.CustomerIDSource, nil
+}
+
 // latestSettings is the latest settings version as stored.
 func latestSettings(ctx context.Context, j storage.Journal) (*Settings, error) {
 	es, err := j.JournalEntries(ctx, storage.JournalQuery{Stream: storage.StreamBillingSettings})

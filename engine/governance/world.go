@@ -56,11 +56,10 @@ func (e *Evaluator) readWorld(ctx context.Context, kinds []string) (*world, erro
 	if err != nil {
 		return nil, err
 	}
-	source := stripestate.DefaultSource
-	// Only the customer id source is read: no key is needed, settings
-	// with sealed secrets come back with them cleared (and ErrSecretKey).
-	if s, _ := billing.LoadSettings(ctx, e.Store, nil); s != nil {
-		source = s.CustomerIDSource
+	// Only the customer id source is read: no secret key is needed.
+	source, err := billing.CustomerIDSource(ctx, e.Store)
+	if err != nil {
+		return nil, err
 	}
 	stripe := mapStripe(state, source, w.now)
 	for _, kind := range kinds {
