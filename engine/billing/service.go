@@ -15,6 +15,7 @@ import (
 	"github.com/meterd/meterd/engine/billing/stripestate"
 	"github.com/meterd/meterd/engine/fault"
 	"github.com/meterd/meterd/engine/metrics"
+	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -138,7 +139,7 @@ func (s *Service) ChangeSettings(ctx context.Context, ch SettingsChange, by stri
 	if ch.RateLimit != nil {
 		st.RateLimit = *ch.RateLimit
 	}
-	st.UpdatedBy = cmpOr(by, "admin")
+	st.UpdatedBy = rules.Actor(by)
 	if err := st.Normalize(); err != nil {
 		return Settings{}, err
 	}
@@ -152,13 +153,6 @@ func (s *Service) ChangeSettings(ctx context.Context, ch SettingsChange, by stri
 		return st, kinded{ErrNotSaved, err}
 	}
 	return st, nil
-}
-
-func cmpOr(s, otherwise string) string {
-	if s == "" {
-		return otherwise
-	}
-	return s
 }
 
 // CheckKey verifies the stored key with a harmless read (the balance),

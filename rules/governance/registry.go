@@ -127,7 +127,7 @@ func (g *Registry) Create(ctx context.Context, d Definition, actor string) (*Rul
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	id := newID()
-	rec := record{Kind: KindCreated, Actor: actorOr(actor), Version: 1, Name: strings.TrimSpace(d.Name),
+	rec := record{Kind: KindCreated, Actor: rules.Actor(actor), Version: 1, Name: strings.TrimSpace(d.Name),
 		AppliesTo: d.AppliesTo, Status: status, Spec: &spec}
 	return g.append(ctx, id, nil, rec)
 }
@@ -153,7 +153,7 @@ func (g *Registry) AddVersion(ctx context.Context, id string, d Definition, acto
 	if _, err := CheckSpec(spec, r.AppliesTo, g.meterGroups(ctx)); err != nil {
 		return nil, err
 	}
-	return g.append(ctx, id, entries, record{Kind: KindVersion, Actor: actorOr(actor), Version: r.CurrentVersion + 1, Spec: &spec})
+	return g.append(ctx, id, entries, record{Kind: KindVersion, Actor: rules.Actor(actor), Version: r.CurrentVersion + 1, Spec: &spec})
 }
 
 // Patch changes the name and/or turns the rule on or off (nil leaves
@@ -169,7 +169,7 @@ func (g *Registry) Patch(ctx context.Context, id string, name *string, active *b
 		if n := len([]rune(strings.TrimSpace(*name))); n == 0 || n > maxNameRunes {
 			return nil, fault.List{fieldError("name", rules.CodeInvalidValue, "name is required, at most %d characters", maxNameRunes)}
 		}
-		if r, err = g.append(ctx, id, entries, record{Kind: KindRenamed, Actor: actorOr(actor), Name: strings.TrimSpace(*name), Previous: r.Name}); err != nil {
+		if r, err = g.append(ctx, id, entries, record{Kind: KindRenamed, Actor: rules.Actor(actor), Name: strings.TrimSpace(*name), Previous: r.Name}); err != nil {
 			return nil, err
 		}
 		if _, entries, err = g.load(ctx, id); err != nil {
@@ -179,7 +179,7 @@ func (g *Registry) Patch(ctx context.Context, id string, name *string, active *b
 	if active != nil {
 		status := map[bool]string{true: StatusActive, false: StatusInactive}[*active]
 		if status != r.Status {
-			return g.append(ctx, id, entries, record{Kind: KindStatus, Actor: actorOr(actor), Status: status, Previous: r.Status})
+			return g.append(ctx, id, entries, record{Kind: KindStatus, Actor: rules.Actor(actor), Status: status, Previous: r.Status})
 		}
 	}
 	return r, nil
@@ -194,7 +194,7 @@ func (g *Registry) Archive(ctx context.Context, id, actor string) (*Rule, error)
 	if err != nil {
 		return nil, err
 	}
-	return g.append(ctx, id, entries, record{Kind: KindArchived, Actor: actorOr(actor), Previous: r.Status})
+	return g.append(ctx, id, entries, record{Kind: KindArchived, Actor: rules.Actor(actor), Previous: r.Status})
 }
 
 // Get returns one rule with its audit trail (Rule.Changes).
@@ -346,11 +346,4 @@ func validID(id string) bool {
 	}
 	_, err := hex.DecodeString(id)
 	return err == nil
-}
-
-func actorOr(a string) string {
-	if a == "" {
-		return "admin"
-	}
-	return a
 }

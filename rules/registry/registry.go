@@ -136,7 +136,7 @@ func (r *Registry) Create(ctx context.Context, d rules.Definition, slug, actor s
 	}
 	id := idPrefix + randomHex(8)
 	rec := storage.MeterRecord{MeterID: id, Seq: 1, Kind: storage.MeterCreated, At: r.now().UTC(),
-		Actor: actorOr(actor), Version: 1, Body: string(body)}
+		Actor: rules.Actor(actor), Version: 1, Body: string(body)}
 	if err := r.log.AppendMeterRecord(ctx, rec); err != nil {
 		return nil, err
 	}
@@ -186,7 +186,7 @@ func (r *Registry) AddVersion(ctx context.Context, id string, s Spec, effectiveF
 	}
 	body, _ := json.Marshal(specOf(cm.Def))
 	rec := storage.MeterRecord{MeterID: id, Seq: len(recs) + 1, Kind: storage.MeterVersion, At: now,
-		Actor: actorOr(actor), Version: cur.Version + 1, EffectiveFrom: effectiveFrom, Body: string(body)}
+		Actor: rules.Actor(actor), Version: cur.Version + 1, EffectiveFrom: effectiveFrom, Body: string(body)}
 	return r.append(ctx, recs, rec)
 }
 
@@ -212,7 +212,7 @@ func (r *Registry) Patch(ctx context.Context, id string, name *string, active *b
 		}
 		body, _ := json.Marshal(map[string]string{"name": *name, "previous": m.Name})
 		if _, err = r.append(ctx, recs, storage.MeterRecord{MeterID: id, Seq: len(recs) + 1, Kind: storage.MeterRenamed,
-			At: now, Actor: actorOr(actor), Body: string(body)}); err != nil {
+			At: now, Actor: rules.Actor(actor), Body: string(body)}); err != nil {
 			return nil, err
 		}
 		if m, recs, err = r.load(ctx, id); err != nil {
@@ -227,7 +227,7 @@ func (r *Registry) Patch(ctx context.Context, id string, name *string, active *b
 		if status != m.Status {
 			body, _ := json.Marshal(map[string]string{"status": status, "previous": m.Status})
 			return r.append(ctx, recs, storage.MeterRecord{MeterID: id, Seq: len(recs) + 1, Kind: storage.MeterStatus,
-				At: now, Actor: actorOr(actor), Body: string(body)})
+				At: now, Actor: rules.Actor(actor), Body: string(body)})
 		}
 	}
 	return m, nil
@@ -244,7 +244,7 @@ func (r *Registry) Archive(ctx context.Context, id, actor string) (*Meter, error
 	}
 	body, _ := json.Marshal(map[string]string{"previous": m.Status})
 	return r.append(ctx, recs, storage.MeterRecord{MeterID: id, Seq: len(recs) + 1, Kind: storage.MeterArchived,
-		At: r.now().UTC(), Actor: actorOr(actor), Body: string(body)})
+		At: r.now().UTC(), Actor: rules.Actor(actor), Body: string(body)})
 }
 
 // Get returns one meter with its audit trail (Meter.Changes).
@@ -308,13 +308,6 @@ func (r *Registry) append(ctx context.Context, recs []storage.MeterRecord, rec s
 func specOf(d rules.Definition) Spec {
 	return Spec{Filter: d.Filter, Value: d.Value, Aggregation: d.Aggregation, GroupBy: d.GroupBy,
 		StripePriceID: d.StripePriceID, Rounding: d.Rounding}
-}
-
-func actorOr(a string) string {
-	if a == "" {
-		return "admin"
-	}
-	return a
 }
 
 func randomHex(n int) string {

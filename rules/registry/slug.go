@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/meterd/meterd/engine/fault"
+	"github.com/meterd/meterd/rules"
 	"github.com/meterd/meterd/storage"
 )
 
@@ -112,7 +113,7 @@ func (r *Registry) SetSlug(ctx context.Context, id, slug, actor string) (*Meter,
 	}
 	body, _ := json.Marshal(map[string]string{"slug": slug, "previous": m.Slug})
 	return r.append(ctx, recs, storage.MeterRecord{MeterID: id, Seq: len(recs) + 1, Kind: storage.MeterSlug,
-		At: r.now().UTC(), Actor: actorOr(actor), Body: string(body)})
+		At: r.now().UTC(), Actor: rules.Actor(actor), Body: string(body)})
 }
 
 // GetByIDOrSlug returns the meter with this id, or else the one whose
