@@ -18,9 +18,17 @@ import (
 // never pass by leaving ClickHouse out.
 func ClickHouseDSN(tb testing.TB) string {
 	tb.Helper()
-	dsn := os.Getenv("METERD_TEST_CLICKHOUSE")
+	return testServer(tb, "METERD_TEST_CLICKHOUSE", "ClickHouse")
+}
+
+// testServer is the DSN in env: "" when unset, except in CI (CI=true),
+// where the test fails instead: CI must never pass by leaving a server
+// out.
+func testServer(tb testing.TB, env, what string) string {
+	tb.Helper()
+	dsn := os.Getenv(env)
 	if dsn == "" && os.Getenv("CI") == "true" {
-		tb.Fatal("METERD_TEST_CLICKHOUSE is not set, and CI=true: the ClickHouse tests must run in CI")
+		tb.Fatalf("%s is not set, and CI=true: the %s tests must run in CI", env, what)
 	}
 	return dsn
 }
@@ -41,11 +49,7 @@ func FreshClickHouseDSN(tb testing.TB, prefix string) string {
 // test fails instead.
 func ClickHouseClusterDSN(tb testing.TB) string {
 	tb.Helper()
-	dsn := os.Getenv("METERD_TEST_CLICKHOUSE_CLUSTER")
-	if dsn == "" && os.Getenv("CI") == "true" {
-		tb.Fatal("METERD_TEST_CLICKHOUSE_CLUSTER is not set, and CI=true: the cluster tests must run in CI")
-	}
-	return dsn
+	return testServer(tb, "METERD_TEST_CLICKHOUSE_CLUSTER", "cluster")
 }
 
 // FreshClusterDSN is ClickHouseClusterDSN with a new database, dropped at
@@ -62,11 +66,7 @@ func FreshClusterDSN(tb testing.TB, prefix string) string {
 // unset, except in CI, where the test fails instead.
 func FreshReplicatedDSN(tb testing.TB, prefix string) string {
 	tb.Helper()
-	dsn := os.Getenv("METERD_TEST_CLICKHOUSE_REPLICATED")
-	if dsn == "" && os.Getenv("CI") == "true" {
-		tb.Fatal("METERD_TEST_CLICKHOUSE_REPLICATED is not set, and CI=true: the replication tests must run in CI")
-	}
-	return fresh(tb, dsn, prefix)
+	return fresh(tb, testServer(tb, "METERD_TEST_CLICKHOUSE_REPLICATED", "replication"), prefix)
 }
 
 // fresh names a new database on dsn's server (and its cluster's hosts) and
