@@ -118,19 +118,25 @@ export function usageChart(el, { height = 240 } = {}) {
     };
     return new uPlot(opts, [d.xs, d.ys], el);
   };
-  // placeMarks puts each mark's line and label over the plot.
+  // placeMarks puts each mark's line and label over the plot. A bar is
+  // drawn centred on its bucket's start, so the bucket [s, s + step)
+  // spans [s - step/2, s + step/2] on the axis: a mark's time moves back
+  // half a bucket to land inside its own bar (a version taking effect at
+  // 15:00 today lands in today's bar, not past the chart's end).
   function placeMarks(u) {
     const box = el.getBoundingClientRect(), over = u.over.getBoundingClientRect();
     const [min, max] = [u.scales.x.min, u.scales.x.max];
+    const half = (data?.step ?? 0) / 2;
     Object.assign(el.dataset, { xMin: min, xMax: max });
     replace(
       marksHost,
       marks
-        .filter((m) => m.t >= min && m.t <= max)
+        .map((m) => ({ ...m, x: m.t - half }))
+        .filter((m) => m.x >= min && m.x <= max)
         .map((m) =>
           h(
             "div.chart-mark",
-            { "data-version": m.version ?? "", title: m.title, style: { left: over.left - box.left + u.valToPos(m.t, "x") + "px", top: over.top - box.top + "px", height: over.height + "px" } },
+            { "data-version": m.version ?? "", title: m.title, style: { left: over.left - box.left + u.valToPos(m.x, "x") + "px", top: over.top - box.top + "px", height: over.height + "px" } },
             h("span", m.label),
           ),
         ),
