@@ -12,8 +12,9 @@ import (
 type Beats interface {
 	// Beat records that worker is alive at at.
 	Beat(ctx context.Context, worker string, at time.Time) error
-	// Retire removes worker's marks, for a worker that stops: the next
-	// one need not wait for them to age.
+	// Retire marks worker as stopped for good, for a worker that stops:
+	// the next one need not wait for its marks to age, and a mark of it
+	// still in flight does not bring it back.
 	Retire(ctx context.Context, worker string) error
 	// LiveWorkers lists the workers whose newest mark is at or after
 	// since, sorted by Worker.

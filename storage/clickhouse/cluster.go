@@ -8,7 +8,6 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // A cluster store (DSN option cluster=NAME) keeps every table as a local
@@ -135,59 +134,33 @@ func shardHosts(ctx context.Context, opts ch.Options, cluster string) (hosts []s
 
 // createCluster creates the database and the cluster schema on every shard
 // host and on the entry host, and records the schema version on each. It
-// returns the shard hosts' options (each host, the database selected) and
-// the most replicas a shard has.
-func createCluster(ctx context.Context, opts ch.Options, cluster, db string) ([]ch.Options, int, error) {
+// returns the most replicas a shard has.
+func createCluster(ctx context.Context, opts ch.Options, cluster, db string) (int, error) {
 	hosts, replicas, err := shardHosts(ctx, opts, cluster)
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
-	var shards []ch.Options
-	nShards := len(hosts)
 	if !contains(hosts, opts.Addr) {
 		hosts = append(hosts, opts.Addr...) // an entry host that holds no shard still needs the Distributed tables
 	}
-	for i, h := range hosts {
+	for _, h := range hosts {
 		o := opts
 		o.Addr = []string{h}
 		if err := createDatabase(ctx, o, db); err != nil {
-			return nil, 0, err
+			return 0, err
 		}
 		o.Auth.Database = db
 		conn, err := ch.Open(&o)
 		if err != nil {
-			return nil, 0, fmt.Errorf("clickhouse %s: %w", h, err)
+			return 0, fmt.Errorf("clickhouse %s: %w", h, err)
 		}
 		err = createClusterSchema(ctx, &Store{conn: conn, database: db}, cluster, replicas > 1)
 		conn.Close()
 		if err != nil {
-			return nil, 0, fmt.Errorf("clickhouse %s: %w", h, err)
-		}
-		if i < nShards {
-			shards = append(shards, o)
+			return 0, fmt.Errorf("clickhouse %s: %w", h, err)
 		}
 	}
-	return shards, replicas, nil
-}
-
-// onEveryShard runs fn on each shard host's own connection: for what a
-// Distributed table cannot do (a mutation).
-func (s *Store) onEveryShard(ctx context.Context, fn func(conn driver.Conn) error) error {
-	if s.closed.Load() { // a closed store writes nothing, as its pool would refuse
-		return ch.ErrConnectionClosed
-	}
-	for _, o := range s.shards {
-		conn, err := ch.Open(&o)
-		if err != nil {
-			return fmt.Errorf("clickhouse %s: %w", o.Addr, err)
-		}
-		err = fn(conn)
-		conn.Close()
-		if err != nil {
-			return fmt.Errorf("clickhouse %s: %w", o.Addr, err)
-		}
-	}
-	return nil
+	return replicas, nil
 }
 
 // createClusterSchema brings one host to the latest schema. Clusters start

@@ -24,7 +24,6 @@ import (
 	"net"
 	"regexp"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,11 +39,9 @@ type Store struct {
 	conn     driver.Conn
 	reads    tables.DB // conn, for storage/tables
 	database string
-	cluster  string       // the cluster's name, "" for one server (cluster.go)
-	shards   []ch.Options // a cluster's shard hosts, for what a Distributed table cannot do
+	cluster  string // the cluster's name, "" for one server (cluster.go)
 	opts     storage.Options
-	appendMu sync.Mutex  // serialises appendUnique's check and insert
-	closed   atomic.Bool // Close was called (onEveryShard's connections are not the pool's)
+	appendMu sync.Mutex // serialises appendUnique's check and insert
 	// afterLookup and afterWrite, when set (tests), run between an
 	// insert's duplicate lookup and its write, and between its write and
 	// its settle: where two processes race.
@@ -76,7 +73,6 @@ func OpenWith(ctx context.Context, dsn string, o storage.Options) (*Store, error
 	if err != nil {
 		return nil, err
 	}
-	var shards []ch.Options
 	opts, err := ch.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse dsn: %w", err)
@@ -94,7 +90,7 @@ func OpenWith(ctx context.Context, dsn string, o storage.Options) (*Store, error
 		}
 		opts.Settings["insert_distributed_sync"] = 1 // acknowledged means on its shard
 		var replicas int
-		if shards, replicas, err = createCluster(ctx, *opts, cluster, db); err != nil {
+		if replicas, err = createCluster(ctx, *opts, cluster, db); err != nil {
 			return nil, err
 		}
 		if _, set := opts.Settings["insert_quorum"]; !set && replicas > 1 {
@@ -110,7 +106,7 @@ func OpenWith(ctx context.Context, dsn string, o storage.Options) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %s: %w", opts.Addr, err)
 	}
-	s := &Store{conn: conn, database: db, cluster: cluster, shards: shards, opts: o, margin: changeMargin}
+	s := &Store{conn: conn, database: db, cluster: cluster, opts: o, margin: changeMargin}
 	s.reads = tables.DB{Unavailable: unavailable, Query: func(ctx context.Context, query string, args ...any) (storage.Rows, error) {
 		rows, err := conn.Query(ctx, query, args...)
 		if err != nil {
@@ -157,7 +153,6 @@ func (s *Store) Database() string { return s.database }
 
 // Close implements storage.Store.
 func (s *Store) Close() error {
-	s.closed.Store(true)
 	s.stopSweep()
 	return s.conn.Close()
 }

@@ -2,6 +2,7 @@ package tables
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/meterd/meterd/storage"
@@ -83,6 +84,12 @@ func ScanJournalEntry(r Row) (storage.JournalEntry, error) {
 	e.At = time.UnixMilli(at).UTC()
 	return e, err
 }
+
+// RetiredMark is the mark a retired worker leaves in worker_beats:
+// above any real one, so that it is the worker's newest for good (a
+// worker id names one process run, which never beats again) and the
+// next worker sees the retirement at once, on both stores.
+const RetiredMark = math.MaxInt64
 
 // ScanWorkerBeat reads a row of (worker, at_ms).
 func ScanWorkerBeat(r Row) (storage.WorkerBeat, error) {
