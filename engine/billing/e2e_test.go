@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -113,7 +114,10 @@ func newWorldSealed(t *testing.T, st storage.Store, mode string, realClock bool,
 }
 
 func newServer(t *testing.T, w *world) *httptest.Server {
-	s, err := server.New(server.Config{Store: w.st, AdminToken: admin, IngestKey: ingest, Sealer: w.sealer})
+	// The server's warnings (a 5xx's cause among them) go to the test's
+	// log, shown when it fails.
+	logs := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := server.New(server.Config{Store: w.st, AdminToken: admin, IngestKey: ingest, Sealer: w.sealer, Logger: logs})
 	if err != nil {
 		t.Fatal(err)
 	}
