@@ -151,6 +151,7 @@ func benchOverload(args []string) error {
 	fs.IntVar(&o.Bombs, "bombs", 100, "gzip bombs sent at once after the flood (0: none)")
 	fs.Int64Var(&o.BombSize, "bomb-size", 1<<30, "bytes each gzip bomb inflates to")
 	fs.Int64Var(&o.Seed, "seed", 1, "generator seed")
+	fs.IntVar(&o.ClientNice, "client-nice", 10, "nice value of the flood's and the bombs' clients (Linux), so that on one machine they stand in for clients on others; the server and the probe keep this command's priority; 0: all alike")
 	serve := fs.String("serve", "", `command running the server under test, e.g. "/path/to/other/meterd serve" to measure another build (default: this executable's serve)`)
 	_ = fs.Parse(args)
 	o.Serve = strings.Fields(*serve)

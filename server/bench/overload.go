@@ -29,6 +29,12 @@ type OverloadOptions struct {
 	BombSize int64 // each bomb's size once inflated
 	Seed     int64
 	Serve    []string // as IngestOptions.Serve
+	// ClientNice, when above 0, is the nice value the flood's and the
+	// bombs' clients run at, set once the server and the probe have
+	// started (they keep this process's priority): on one machine the
+	// clients stand in for clients on others, which would not take the
+	// server's cores. 0 shares the cores equally.
+	ClientNice int
 }
 
 // OverloadResult holds what one run measured.
@@ -62,6 +68,9 @@ type OverloadResult struct {
 func Overload(ctx context.Context, o OverloadOptions, w io.Writer) error {
 	fmt.Fprintf(w, "meterd bench overload: %d clients x %d events/batch without backoff for %v, then %d gzip bombs (%d MiB inflated) at once, store %s\n",
 		o.Clients, o.Batch, o.Duration, o.Bombs, o.BombSize>>20, backends.Redact(o.Store))
+	if o.ClientNice > 0 {
+		fmt.Fprintf(w, "  the flood's and the bombs' clients run at nice %d, the server and the probe at this command's priority (-client-nice 0: all alike)\n", o.ClientNice)
+	}
 	r, err := RunOverload(ctx, o)
 	if err != nil {
 		return err
@@ -113,6 +122,11 @@ func RunOverload(ctx context.Context, o OverloadOptions) (OverloadResult, error)
 	probe, err := startProbe(ctx, srv.url+"/v1/events/batch", o)
 	if err != nil {
 		return r, err
+	}
+	if o.ClientNice > 0 {
+		if err := lowerPriority(o.ClientNice); err != nil {
+			return r, err
+		}
 	}
 	flood(ctx, srv.url+"/v1/events/batch", template, offsets, o, &r)
 	r.Memory = stopSampling()
