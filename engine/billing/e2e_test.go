@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -157,16 +158,27 @@ func (w *world) do(method, path string, body any, want int, out any) {
 }
 
 // webhook delivers a signed event; it returns the status.
+//
+// A 503 is delivered again, a few times, as Stripe does with any 5xx
+// (the store failed for a moment: the server logged why, and the test's
+// log shows it); the last answer is returned.
 func (w *world) webhook(payload []byte, key string) int {
 	w.t.Helper()
-	req, _ := http.NewRequest("POST", w.srv.URL+"/v1/stripe/webhook", bytes.NewReader(payload))
-	req.Header.Set("Stripe-Signature", stripefake.Sign(payload, key, time.Now()))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		w.t.Fatal(err)
+	for attempt := 1; ; attempt++ {
+		req, _ := http.NewRequest("POST", w.srv.URL+"/v1/stripe/webhook", bytes.NewReader(payload))
+		req.Header.Set("Stripe-Signature", stripefake.Sign(payload, key, time.Now()))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || attempt == 4 {
+			return resp.StatusCode
+		}
+		w.t.Logf("webhook delivery %d: 503 %s; delivered again, as Stripe would", attempt, body)
+		time.Sleep(time.Duration(attempt) * 250 * time.Millisecond)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 // customers subscribes acme and globex (mapped by metadata.company_id) and
