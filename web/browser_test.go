@@ -406,7 +406,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("red while typing request.: %s", eval[string](e, `document.querySelector("[data-field=filter] ~ .editor-msg").textContent`))
 	}
 	e.do("type on", chromedp.SendKeys(chromedp.CSS(filter+" .cm-content"), "rou"))
-	e.wait("checked and previewed", checked("response.status == 200 and request.rou")+` && document.querySelector(".preview").dataset.filter === "response.status == 200 and request.rou" && !document.querySelector(".preview").classList.contains("busy")`)
+	e.wait("checked and previewed", checked("response.status == 200 and request.rou")+" && "+previewed("response.status == 200 and request.rou"))
 	if eval[bool](e, red) {
 		t.Errorf("red while typing request.rou: %s", eval[string](e, `document.querySelector("[data-field=filter] ~ .editor-msg").textContent`))
 	}
